@@ -1,0 +1,251 @@
+"""Blueprints: tasks declared apart from any app, attached to one later."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Concatenate, Literal, TypeVar, overload
+
+from typing_extensions import ParamSpec, Unpack
+
+from procrastinate import exceptions, jobs, middleware, utils
+from procrastinate import retry as retry_module
+from procrastinate.job_context import JobContext
+from procrastinate.tasks import ConfigureTaskOptions, Task
+
+if TYPE_CHECKING:
+    from procrastinate import periodic
+
+logger = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Blueprint:
+    """
+    A set of tasks that is not bound to an app: declare tasks on a blueprint in a
+    library or a module, then attach it with :meth:`App.add_tasks_from`. Deferring a
+    blueprint task before that raises :class:`~procrastinate.exceptions.UnboundTaskError`.
+
+    :ivar tasks: the tasks, by name and by alias.
+    """
+
+    def __init__(self) -> None:
+        self.tasks: dict[str, Task[Any, Any, Any]] = {}
+        self.periodic_registry = _periodic_registry()
+        self._check_stack()
+
+    def _check_stack(self) -> None:
+        # An app defined in __main__ gets a different module path when a worker
+        # imports it, so its task names would not match: warn early.
+        try:
+            module = utils.caller_module_name()
+        except exceptions.CallerModuleUnknown:
+            logger.warning(
+                "Unable to determine where the app was defined",
+                extra={"action": "app_location_unknown"},
+            )
+            return
+        if module == "__main__":
+            logger.warning(
+                "The app is defined in __main__: workers importing it by path will "
+                "get another instance. Define it in an importable module.",
+                extra={"action": "app_defined_in___main__"},
+            )
+
+    def will_configure_task(self) -> None:
+        """
+        Called before a job of one of the tasks is configured.
+
+        :raises UnboundTaskError: always, on a blueprint: attach it to an app first.
+        """
+        raise exceptions.UnboundTaskError
+
+    def _register_task(self, task: Task[Any, Any, Any]) -> None:
+        names = [task.name, *task.aliases]
+        taken = [name for name in names if name in self.tasks]
+        if taken:
+            raise exceptions.TaskAlreadyRegistered(
+                f"A task is already registered under the name(s) {', '.join(taken)}"
+            )
+        for name in names:
+            self.tasks[name] = task
+
+    def add_task_alias(self, task: Task[Any, Any, Any], alias: str) -> None:
+        """
+        Register another name for a task (to rename a task without breaking the jobs
+        already stored under the old name).
+
+        :raises TaskAlreadyRegistered: the alias is taken.
+        """
+        if alias in self.tasks:
+            raise exceptions.TaskAlreadyRegistered(
+                f"A task is already registered under the name {alias}"
+            )
+        task.aliases.append(alias)
+        self.tasks[alias] = task
+
+    def add_tasks_from(self, blueprint: Blueprint, *, namespace: str) -> None:
+        """
+        Attach the tasks of ``blueprint`` (and its periodic tasks) to this one, their
+        names and aliases prefixed with ``namespace:`` (nothing when empty).
+
+        :raises TaskAlreadyRegistered: a prefixed name is taken; nothing was added.
+        """
+        logger.debug(
+            f"Adding tasks from blueprint under namespace {namespace!r}",
+            extra={"action": "loading_blueprint", "namespace": namespace},
+        )
+        new_names = {utils.add_namespace(name, namespace) for name in blueprint.tasks}
+        taken = sorted(new_names & set(self.tasks))
+        if taken:
+            raise exceptions.TaskAlreadyRegistered(
+                f"Tasks already registered under the name(s) {', '.join(taken)}"
+            )
+        for task in set(blueprint.tasks.values()):
+            task.add_namespace(namespace)
+            task.blueprint = self
+        blueprint.tasks = {
+            utils.add_namespace(name, namespace): task
+            for name, task in blueprint.tasks.items()
+        }
+        self.tasks.update(blueprint.tasks)
+        for periodic_task in blueprint.periodic_registry.periodic_tasks.values():
+            self.periodic_registry.register(
+                task=periodic_task.task,
+                cron=periodic_task.cron,
+                periodic_id=periodic_task.periodic_id,
+                configure_kwargs=periodic_task.configure_kwargs,
+            )
+
+    @overload
+    def task(
+        self,
+        _func: None = None,
+        *,
+        name: str | None = None,
+        aliases: list[str] | None = None,
+        retry: retry_module.RetryValue = False,
+        pass_context: Literal[False] = False,
+        queue: str = jobs.DEFAULT_QUEUE,
+        priority: int = jobs.DEFAULT_PRIORITY,
+        lock: str | None = None,
+        queueing_lock: str | None = None,
+        task_middleware: Sequence[middleware.TaskMiddleware] | None = None,
+    ) -> Callable[[Callable[P, R]], Task[P, R, P]]: ...
+
+    @overload
+    def task(
+        self,
+        _func: None = None,
+        *,
+        name: str | None = None,
+        aliases: list[str] | None = None,
+        retry: retry_module.RetryValue = False,
+        pass_context: Literal[True],
+        queue: str = jobs.DEFAULT_QUEUE,
+        priority: int = jobs.DEFAULT_PRIORITY,
+        lock: str | None = None,
+        queueing_lock: str | None = None,
+        task_middleware: Sequence[middleware.TaskMiddleware] | None = None,
+    ) -> Callable[
+        [Callable[Concatenate[JobContext, P], R]],
+        Task[Concatenate[JobContext, P], R, P],
+    ]: ...
+
+    @overload
+    def task(self, _func: Callable[P, R]) -> Task[P, R, P]: ...
+
+    def task(
+        self,
+        _func: Callable[..., Any] | None = None,
+        *,
+        name: str | None = None,
+        aliases: list[str] | None = None,
+        retry: retry_module.RetryValue = False,
+        pass_context: bool = False,
+        queue: str = jobs.DEFAULT_QUEUE,
+        priority: int = jobs.DEFAULT_PRIORITY,
+        lock: str | None = None,
+        queueing_lock: str | None = None,
+        task_middleware: Sequence[middleware.TaskMiddleware] | None = None,
+    ) -> Any:
+        """
+        Declare a task: use it as ``@app.task`` or ``@app.task(...)`` on a function.
+
+        :param name: the task's name (default: ``module.function``). Jobs store it:
+            changing it orphans the jobs waiting under the old name, unless the old
+            name stays as an alias.
+        :param aliases: other names of the task.
+        :param retry: how failed jobs are retried: ``True`` (forever, at once), an
+            int (that many retries), or a :class:`~procrastinate.RetryStrategy`.
+        :param pass_context: give the function a :class:`~procrastinate.JobContext`
+            as first argument.
+        :param queue: the default queue of the task's jobs.
+        :param priority: the default priority (higher runs first).
+        :param lock: the default lock of the task's jobs.
+        :param queueing_lock: the default queueing lock of the task's jobs.
+        :param task_middleware: middleware wrapping each job of this task (async for
+            an async task, sync for a sync one).
+        :raises TaskAlreadyRegistered: the name or an alias is taken.
+        :raises MiddlewareKindMismatch: a middleware does not match the task.
+        """
+
+        def wrap(func: Callable[..., Any]) -> Task[Any, Any, Any]:
+            task: Task[Any, Any, Any] = Task(
+                func,
+                blueprint=self,
+                queue=queue,
+                priority=priority,
+                lock=lock,
+                queueing_lock=queueing_lock,
+                retry=retry,
+                pass_context=pass_context,
+                name=name,
+                aliases=aliases,
+                task_middleware=task_middleware,
+            )
+            self._register_task(task)
+            return functools.update_wrapper(task, func, updated=())
+
+        if _func is None:
+            return wrap
+        return wrap(_func)
+
+    def periodic(
+        self,
+        *,
+        cron: str,
+        periodic_id: str = "",
+        **configure_kwargs: Unpack[ConfigureTaskOptions],
+    ) -> Callable[[Task[P, R, Any]], Task[P, R, Any]]:
+        """
+        Run a task periodically, on a cron schedule: use it above ``@app.task``. The
+        task must accept a ``timestamp`` argument (the Unix time of the tick).
+
+        :param cron: 5 fields (minute to weekday), or 6 with seconds last.
+        :param periodic_id: distinguishes several schedules of one task.
+        :param configure_kwargs: options of :meth:`Task.configure` for its jobs.
+        :raises InvalidCronExpression: the expression cannot be parsed.
+        :raises TaskAlreadyRegistered: the task has a schedule with this id already.
+        """
+
+        def wrapper(task: Task[P, R, Any]) -> Task[P, R, Any]:
+            self.periodic_registry.register(
+                task=task,
+                cron=cron,
+                periodic_id=periodic_id,
+                configure_kwargs=dict(configure_kwargs),
+            )
+            return task
+
+        return wrapper
+
+
+def _periodic_registry() -> periodic.PeriodicRegistry:
+    # Imported here: periodic depends on tasks, which blueprints imports first.
+    from procrastinate import periodic
+
+    return periodic.PeriodicRegistry()

@@ -1,0 +1,176 @@
+"""The connector interface: how procrastinate talks to PostgreSQL.
+
+The job manager only ever calls these methods. Queries are SQL texts from
+:mod:`procrastinate.sql` with ``%(name)s`` parameters; rows come back as dicts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Protocol
+
+from procrastinate import exceptions, utils
+
+LISTEN_TIMEOUT = 30.0
+
+
+class Notify(Protocol):
+    """Callback receiving a LISTEN/NOTIFY notification."""
+
+    def __call__(self, *, channel: str, payload: str) -> Awaitable[None]: ...
+
+
+class BaseConnector:
+    """
+    Base class of all connectors. A synchronous connector implements the sync methods;
+    an asynchronous one derives from :class:`BaseAsyncConnector` instead.
+    """
+
+    json_dumps: Callable[[Any], str] | None = None
+    json_loads: Callable[[str | bytes], Any] | None = None
+
+    def get_sync_connector(self) -> BaseConnector:
+        """The connector to use from synchronous code."""
+        return self
+
+    def open(self, pool: Any = None) -> None:
+        """Open the connector, or adopt an already open ``pool``."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Close the connector (an adopted pool is left open)."""
+        raise NotImplementedError
+
+    def execute_query(self, query: str, **arguments: Any) -> None:
+        """Run a query, ignoring its result."""
+        raise NotImplementedError
+
+    def execute_query_one(self, query: str, **arguments: Any) -> dict[str, Any]:
+        """Run a query and return its first row."""
+        raise NotImplementedError
+
+    def execute_query_all(self, query: str, **arguments: Any) -> list[dict[str, Any]]:
+        """Run a query and return all its rows."""
+        raise NotImplementedError
+
+    def execute_query_one_with_connection(
+        self, connection: Any, query: str, **arguments: Any
+    ) -> dict[str, Any]:
+        """
+        Run a query on a connection owned by the caller (who commits), and return
+        its first row.
+
+        :raises ConnectorException: the connector does not support external connections.
+        """
+        raise self._no_external_connection()
+
+    def execute_query_all_with_connection(
+        self, connection: Any, query: str, **arguments: Any
+    ) -> list[dict[str, Any]]:
+        """Like :meth:`execute_query_one_with_connection`, returning all rows."""
+        raise self._no_external_connection()
+
+    async def open_async(self, pool: Any = None) -> None:
+        """Open the connector for asynchronous use.
+
+        :raises SyncConnectorConfigurationError: the connector is synchronous only.
+        """
+        raise exceptions.SyncConnectorConfigurationError
+
+    async def close_async(self) -> None:
+        """Close the connector opened with :meth:`open_async`."""
+        raise exceptions.SyncConnectorConfigurationError
+
+    async def execute_query_async(self, query: str, **arguments: Any) -> None:
+        """Asynchronous :meth:`execute_query`."""
+        raise exceptions.SyncConnectorConfigurationError
+
+    async def execute_query_one_async(
+        self, query: str, **arguments: Any
+    ) -> dict[str, Any]:
+        """Asynchronous :meth:`execute_query_one`."""
+        raise exceptions.SyncConnectorConfigurationError
+
+    async def execute_query_all_async(
+        self, query: str, **arguments: Any
+    ) -> list[dict[str, Any]]:
+        """Asynchronous :meth:`execute_query_all`."""
+        raise exceptions.SyncConnectorConfigurationError
+
+    async def execute_query_one_with_connection_async(
+        self, connection: Any, query: str, **arguments: Any
+    ) -> dict[str, Any]:
+        """Asynchronous :meth:`execute_query_one_with_connection`."""
+        raise self._no_external_connection()
+
+    async def execute_query_all_with_connection_async(
+        self, connection: Any, query: str, **arguments: Any
+    ) -> list[dict[str, Any]]:
+        """Asynchronous :meth:`execute_query_all_with_connection`."""
+        raise self._no_external_connection()
+
+    async def listen_notify(
+        self,
+        on_notification: Notify,
+        channels: Iterable[str],
+    ) -> None:
+        """
+        Listen to the channels and await ``on_notification`` for each notification;
+        reconnect when the connection drops. Never returns: cancel it to stop.
+
+        :raises SyncConnectorConfigurationError: the connector is synchronous only.
+        """
+        raise exceptions.SyncConnectorConfigurationError
+
+    def _no_external_connection(self) -> exceptions.ConnectorException:
+        return exceptions.ConnectorException(
+            f"{type(self).__name__} does not support external connections"
+        )
+
+
+class BaseAsyncConnector(BaseConnector):
+    """
+    Base class of asynchronous connectors. The synchronous methods run the
+    asynchronous ones through :func:`asgiref.sync.async_to_sync`, which works from a
+    thread started by ``sync_to_async`` (a sync task in a worker, for instance).
+    """
+
+    async def open_async(self, pool: Any = None) -> None:
+        raise NotImplementedError
+
+    async def close_async(self) -> None:
+        raise NotImplementedError
+
+    async def execute_query_async(self, query: str, **arguments: Any) -> None:
+        raise NotImplementedError
+
+    async def execute_query_one_async(
+        self, query: str, **arguments: Any
+    ) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def execute_query_all_async(
+        self, query: str, **arguments: Any
+    ) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def execute_query(self, query: str, **arguments: Any) -> None:
+        utils.async_to_sync(self.execute_query_async, query, **arguments)
+
+    def execute_query_one(self, query: str, **arguments: Any) -> dict[str, Any]:
+        return utils.async_to_sync(self.execute_query_one_async, query, **arguments)
+
+    def execute_query_all(self, query: str, **arguments: Any) -> list[dict[str, Any]]:
+        return utils.async_to_sync(self.execute_query_all_async, query, **arguments)
+
+    def open(self, pool: Any = None) -> None:
+        utils.async_to_sync(self.open_async, pool)
+
+    def close(self) -> None:
+        utils.async_to_sync(self.close_async)
+
+
+async def sleep_backoff(attempt: int, maximum: float = 10.0) -> None:
+    """Wait before a reconnection: 0.1 s doubling up to ``maximum``."""
+    await asyncio.sleep(min(maximum, 0.1 * 2**attempt))

@@ -1,0 +1,163 @@
+"""The exceptions procrastinate raises.
+
+Every exception derives from :class:`ProcrastinateException`; when no message is given,
+the first line of the class docstring is used, so that each error reads well on its own.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from procrastinate.retry import RetryDecision
+
+
+class ProcrastinateException(Exception):
+    """Unexpected Procrastinate error."""
+
+    def __init__(self, message: str | None = None) -> None:
+        if not message:
+            message = (self.__doc__ or "").strip().splitlines()[0]
+        super().__init__(message)
+
+
+class TaskNotFound(ProcrastinateException):
+    """
+    Task cannot be imported.
+    """
+
+
+class UnboundTaskError(ProcrastinateException):
+    """
+    The task is declared on a blueprint that is not attached to an app yet: call
+    ``app.add_tasks_from(blueprint, namespace=...)`` before deferring it.
+    """
+
+
+class TaskAlreadyRegistered(ProcrastinateException):
+    """
+    A task with this name or alias is already registered.
+    """
+
+
+class MiddlewareKindMismatch(ProcrastinateException):
+    """
+    A sync middleware was given for an async task, or the reverse.
+    """
+
+
+class LoadFromPathError(ImportError, ProcrastinateException):
+    """
+    App was not found at the provided path, or the loaded object is not an App.
+    """
+
+
+class JobRetry(ProcrastinateException):
+    """
+    Job should be retried.
+    """
+
+    def __init__(self, retry_decision: RetryDecision) -> None:
+        self.retry_decision = retry_decision
+        super().__init__()
+
+
+class JobAborted(ProcrastinateException):
+    """
+    Job was aborted.
+    """
+
+
+class AppNotOpen(ProcrastinateException):
+    """
+    App was not open: open it with ``app.open()``, ``await app.open_async()``, or use it
+    as a context manager (``with app.open():`` / ``async with app.open_async():``).
+    """
+
+
+class ConnectorException(ProcrastinateException):
+    """
+    Database error.
+    """
+
+    # The underlying driver error is always chained as __cause__.
+
+
+class AlreadyEnqueued(ProcrastinateException):
+    """
+    There is already a job waiting in the queue with the same queueing lock.
+    """
+
+
+class UniqueViolation(ConnectorException):
+    """
+    A unique constraint is violated. The constraint name is available in
+    ``exception.constraint_name``.
+    """
+
+    def __init__(
+        self,
+        *args: object,
+        constraint_name: str | None,
+        queueing_lock: str | None = None,
+    ) -> None:
+        super().__init__(*args)  # type: ignore[arg-type]
+        self.constraint_name = constraint_name
+        self.queueing_lock = queueing_lock
+
+
+class NoResult(ConnectorException):
+    """
+    No result was returned by a query that should have returned one.
+    """
+
+
+class MissingApp(ProcrastinateException):
+    """
+    No app was given: pass ``--app=<dotted.path.to.app>`` or set the
+    PROCRASTINATE_APP environment variable.
+    """
+
+
+class SyncConnectorConfigurationError(ProcrastinateException):
+    """
+    A synchronous connector (like SyncPsycopgConnector) was used where an asynchronous
+    connector is needed (workers, the CLI, listen/notify). Use an asynchronous connector
+    such as PsycopgConnector.
+    """
+
+
+class CallerModuleUnknown(ProcrastinateException):
+    """
+    Unable to determine the module of the caller.
+    """
+
+
+class RunTaskError(ProcrastinateException):
+    """
+    One of the tasks raised an exception.
+    """
+
+
+class InvalidTimestamp(ProcrastinateException):
+    """
+    The periodic task's timestamp does not match the deferred one.
+    """
+
+
+class FunctionPathError(ProcrastinateException):
+    """
+    Could not determine the full path of the function: give the task a ``name=``.
+    """
+
+
+class MovedElsewhere(ProcrastinateException):
+    """
+    This object has moved to another module.
+    """
+
+
+class InvalidCronExpression(ProcrastinateException):
+    """
+    A periodic task was declared with a cron expression that cannot be parsed.
+    """

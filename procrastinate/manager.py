@@ -1,0 +1,700 @@
+"""The job manager: every database operation on jobs and workers.
+
+Each operation is split in two: a pure function that builds the query arguments (or
+reads the rows), and a one-line I/O call. The sync and async methods share the former
+and differ only in the latter.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import warnings
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from procrastinate import connector, exceptions, jobs, sql, utils
+
+logger = logging.getLogger(__name__)
+
+QUEUEING_LOCK_CONSTRAINT = "procrastinate_jobs_queueing_lock_idx_v1"
+ANY_QUEUE_CHANNEL = "procrastinate_any_queue_v1"
+QUEUE_CHANNEL_PREFIX = "procrastinate_queue_v1#"
+
+NotificationCallback = Callable[..., Awaitable[None]]
+
+
+def get_channel_for_queues(queues: Iterable[str] | None = None) -> list[str]:
+    """The LISTEN channels of a worker listening to ``queues`` (``None``: all)."""
+    if queues is None:
+        return [ANY_QUEUE_CHANNEL]
+    return [f"{QUEUE_CHANNEL_PREFIX}{queue}" for queue in queues]
+
+
+def defer_jobs_arguments(jobs_to_defer: Iterable[jobs.Job]) -> dict[str, Any]:
+    """The arguments of the ``defer_jobs`` query for a batch of jobs."""
+    return {
+        "jobs": [
+            {
+                "queue_name": job.queue,
+                "task_name": job.task_name,
+                "priority": job.priority,
+                "lock": job.lock,
+                "queueing_lock": job.queueing_lock,
+                "args": job.task_kwargs,
+                "scheduled_at": job.scheduled_at.isoformat()
+                if job.scheduled_at
+                else None,
+            }
+            for job in jobs_to_defer
+        ]
+    }
+
+
+def deferred_jobs(
+    jobs_to_defer: list[jobs.Job], rows: list[dict[str, Any]]
+) -> list[jobs.Job]:
+    """The jobs as stored: with their new id and the ``todo`` status."""
+    return [
+        job.evolve(id=row["id"], status=jobs.Status.TODO.value)
+        for job, row in zip(jobs_to_defer, rows)
+    ]
+
+
+def already_enqueued(error: exceptions.UniqueViolation) -> exceptions.AlreadyEnqueued:
+    """The user-facing error for a taken queueing lock."""
+    return exceptions.AlreadyEnqueued(
+        "Job cannot be enqueued: there is already a job in the queue with the "
+        f"queueing lock {error.queueing_lock!r}"
+    )
+
+
+def list_filters(
+    *,
+    queue: str | None = None,
+    task: str | None = None,
+    status: str | jobs.Status | None = None,
+    lock: str | None = None,
+) -> dict[str, Any]:
+    """The filter arguments shared by the ``list_*`` queries."""
+    return {
+        "queue_name": queue,
+        "task_name": task,
+        "status": status.value if isinstance(status, jobs.Status) else status,
+        "lock": lock,
+    }
+
+
+def stats_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of ``list_queues``/``list_tasks``/``list_locks``: one count per status."""
+    statuses = [
+        status.value for status in jobs.Status if status != jobs.Status.ABORTING
+    ]
+    return [
+        {
+            "name": row["name"],
+            "jobs_count": row["jobs_count"],
+            **{status: row["stats"].get(status, 0) for status in statuses},
+        }
+        for row in rows
+    ]
+
+
+def retry_arguments(
+    job_id: int,
+    retry_at: datetime.datetime | None,
+    priority: int | None,
+    queue: str | None,
+    lock: str | None,
+) -> dict[str, Any]:
+    """The arguments of the ``retry_job`` query."""
+    return {
+        "job_id": job_id,
+        "retry_at": retry_at or utils.utcnow(),
+        "new_priority": priority,
+        "new_queue_name": queue,
+        "new_lock": lock,
+    }
+
+
+def delete_old_jobs_arguments(
+    nb_hours: int,
+    queue: str | None,
+    include_failed: bool,
+    include_cancelled: bool,
+    include_aborted: bool,
+) -> dict[str, Any]:
+    """The arguments of the ``delete_old_jobs`` query."""
+    statuses = [jobs.Status.SUCCEEDED.value]
+    if include_failed:
+        statuses.append(jobs.Status.FAILED.value)
+    if include_cancelled:
+        statuses.append(jobs.Status.CANCELLED.value)
+    if include_aborted:
+        statuses.append(jobs.Status.ABORTED.value)
+    return {"nb_hours": nb_hours, "queue": queue, "statuses": statuses}
+
+
+class JobManager:
+    """
+    Performs the database operations on jobs and workers, through a connector.
+
+    :param connector: the connector to the database.
+    """
+
+    def __init__(self, connector: connector.BaseConnector) -> None:
+        self.connector = connector
+
+    # Defer
+
+    async def defer_job_async(self, job: jobs.Job, connection: Any = None) -> jobs.Job:
+        """
+        Store a job in the database.
+
+        :param connection: run the query on this connection, owned by the caller: the
+            job exists only once the caller's transaction commits.
+        :returns: the job with its id and status.
+        :raises AlreadyEnqueued: a job with the same queueing lock is waiting already.
+        """
+        (deferred,) = await self.batch_defer_jobs_async([job], connection=connection)
+        return deferred
+
+    async def batch_defer_jobs_async(
+        self, jobs_to_defer: list[jobs.Job], connection: Any = None
+    ) -> list[jobs.Job]:
+        """
+        Store several jobs in one query: all of them, or none.
+
+        :raises AlreadyEnqueued: a queueing lock is taken; no job was stored.
+        """
+        if not jobs_to_defer:
+            return []
+        arguments = defer_jobs_arguments(jobs_to_defer)
+        query = sql.queries["defer_jobs"]
+        try:
+            if connection is None:
+                rows = await self.connector.execute_query_all_async(query, **arguments)
+            else:
+                rows = await self.connector.execute_query_all_with_connection_async(
+                    connection, query, **arguments
+                )
+        except exceptions.UniqueViolation as error:
+            raise self._defer_error(error) from error
+        return deferred_jobs(jobs_to_defer, rows)
+
+    def defer_job(self, job: jobs.Job, connection: Any = None) -> jobs.Job:
+        """Synchronous version of :meth:`defer_job_async`."""
+        (deferred,) = self.batch_defer_jobs([job], connection=connection)
+        return deferred
+
+    def batch_defer_jobs(
+        self, jobs_to_defer: list[jobs.Job], connection: Any = None
+    ) -> list[jobs.Job]:
+        """Synchronous version of :meth:`batch_defer_jobs_async`."""
+        if not jobs_to_defer:
+            return []
+        arguments = defer_jobs_arguments(jobs_to_defer)
+        query = sql.queries["defer_jobs"]
+        sync_connector = self.connector.get_sync_connector()
+        try:
+            if connection is None:
+                rows = sync_connector.execute_query_all(query, **arguments)
+            else:
+                rows = sync_connector.execute_query_all_with_connection(
+                    connection, query, **arguments
+                )
+        except exceptions.UniqueViolation as error:
+            raise self._defer_error(error) from error
+        return deferred_jobs(jobs_to_defer, rows)
+
+    @staticmethod
+    def _defer_error(error: exceptions.UniqueViolation) -> Exception:
+        if error.constraint_name == QUEUEING_LOCK_CONSTRAINT:
+            return already_enqueued(error)
+        return error
+
+    async def defer_periodic_job(
+        self, job: jobs.Job, periodic_id: str, defer_timestamp: int
+    ) -> int | None:
+        """
+        Defer the job of a periodic task's tick, unless another worker did already.
+
+        :returns: the new job id, or ``None`` if this tick was deferred already.
+        :raises InvalidTimestamp: the job's ``timestamp`` argument is not the tick's.
+        :raises AlreadyEnqueued: the periodic task's queueing lock is taken.
+        """
+        if job.task_kwargs.get("timestamp") != defer_timestamp:
+            raise exceptions.InvalidTimestamp
+        try:
+            row = await self.connector.execute_query_one_async(
+                sql.queries["defer_periodic_job"],
+                task_name=job.task_name,
+                periodic_id=periodic_id,
+                defer_timestamp=defer_timestamp,
+                queue=job.queue,
+                priority=job.priority,
+                lock=job.lock,
+                queueing_lock=job.queueing_lock,
+                args=job.task_kwargs,
+            )
+        except exceptions.UniqueViolation as error:
+            raise self._defer_error(error) from error
+        return row["id"]  # type: ignore[no-any-return]
+
+    # Fetch and finish
+
+    async def fetch_jobs(
+        self, queues: Iterable[str] | None, worker_id: int, limit: int = 1
+    ) -> list[jobs.Job]:
+        """
+        Mark up to ``limit`` runnable jobs as ``doing`` for a worker, in one query.
+
+        :param queues: the queues to take jobs from; ``None`` for all.
+        """
+        rows = await self.connector.execute_query_all_async(
+            sql.queries["fetch_jobs"],
+            queues=list(queues) if queues is not None else None,
+            worker_id=worker_id,
+            limit=limit,
+        )
+        return [jobs.Job.from_row(row) for row in rows]
+
+    async def fetch_job(
+        self, queues: Iterable[str] | None, worker_id: int
+    ) -> jobs.Job | None:
+        """Mark one runnable job as ``doing`` for a worker; ``None`` if there is none."""
+        fetched = await self.fetch_jobs(queues, worker_id, limit=1)
+        return fetched[0] if fetched else None
+
+    async def finish_job(
+        self, job: jobs.Job, status: jobs.Status, delete_job: bool
+    ) -> None:
+        """Set a job's final status (succeeded, failed or aborted), or delete it."""
+        assert job.id is not None
+        await self.finish_job_by_id_async(job.id, status, delete_job)
+
+    async def finish_job_by_id_async(
+        self, job_id: int, status: jobs.Status, delete_job: bool
+    ) -> None:
+        """Set the final status of the job ``job_id``, or delete it.
+
+        :raises ConnectorException: the job is not waiting or running.
+        """
+        await self.connector.execute_query_async(
+            sql.queries["finish_job"],
+            job_id=job_id,
+            status=status.value,
+            delete_job=delete_job,
+        )
+
+    # Retry
+
+    async def retry_job(
+        self,
+        job: jobs.Job,
+        retry_at: datetime.datetime | None = None,
+        priority: int | None = None,
+        queue: str | None = None,
+        lock: str | None = None,
+    ) -> None:
+        """
+        Send a running or failed job back to its queue, to run at ``retry_at`` (now by
+        default), optionally with a new priority, queue or lock.
+        """
+        assert job.id is not None
+        await self.retry_job_by_id_async(job.id, retry_at, priority, queue, lock)
+
+    async def retry_job_by_id_async(
+        self,
+        job_id: int,
+        retry_at: datetime.datetime | None = None,
+        priority: int | None = None,
+        queue: str | None = None,
+        lock: str | None = None,
+    ) -> None:
+        """
+        Like :meth:`retry_job`, by job id.
+
+        :raises ConnectorException: the job is not running nor failed.
+        """
+        await self.connector.execute_query_async(
+            sql.queries["retry_job"],
+            **retry_arguments(job_id, retry_at, priority, queue, lock),
+        )
+
+    def retry_job_by_id(
+        self,
+        job_id: int,
+        retry_at: datetime.datetime | None = None,
+        priority: int | None = None,
+        queue: str | None = None,
+        lock: str | None = None,
+    ) -> None:
+        """Synchronous version of :meth:`retry_job_by_id_async`."""
+        self.connector.get_sync_connector().execute_query(
+            sql.queries["retry_job"],
+            **retry_arguments(job_id, retry_at, priority, queue, lock),
+        )
+
+    # Cancel and status
+
+    async def cancel_job_by_id_async(
+        self,
+        job_id: int,
+        abort: bool = False,
+        delete_job: bool = False,
+        connection: Any = None,
+    ) -> bool:
+        """
+        Cancel a waiting job; with ``abort``, also ask a running job to stop.
+
+        :param delete_job: delete a cancelled job instead of keeping it.
+        :param connection: run the query in the caller's transaction.
+        :returns: whether the job was cancelled or its abort requested.
+        """
+        arguments = {"job_id": job_id, "abort": abort, "delete_job": delete_job}
+        query = sql.queries["cancel_job"]
+        if connection is None:
+            rows = await self.connector.execute_query_all_async(query, **arguments)
+        else:
+            rows = await self.connector.execute_query_all_with_connection_async(
+                connection, query, **arguments
+            )
+        return _cancelled(rows, job_id)
+
+    def cancel_job_by_id(
+        self,
+        job_id: int,
+        abort: bool = False,
+        delete_job: bool = False,
+        connection: Any = None,
+    ) -> bool:
+        """Synchronous version of :meth:`cancel_job_by_id_async`."""
+        arguments = {"job_id": job_id, "abort": abort, "delete_job": delete_job}
+        query = sql.queries["cancel_job"]
+        sync_connector = self.connector.get_sync_connector()
+        if connection is None:
+            rows = sync_connector.execute_query_all(query, **arguments)
+        else:
+            rows = sync_connector.execute_query_all_with_connection(
+                connection, query, **arguments
+            )
+        return _cancelled(rows, job_id)
+
+    async def get_job_status_async(
+        self, job_id: int, connection: Any = None
+    ) -> jobs.Status:
+        """
+        The status of a job.
+
+        :raises NoResult: there is no such job.
+        """
+        query = sql.queries["get_job_status"]
+        if connection is None:
+            row = await self.connector.execute_query_one_async(query, job_id=job_id)
+        else:
+            row = await self.connector.execute_query_one_with_connection_async(
+                connection, query, job_id=job_id
+            )
+        return jobs.Status(row["status"])
+
+    def get_job_status(self, job_id: int, connection: Any = None) -> jobs.Status:
+        """Synchronous version of :meth:`get_job_status_async`."""
+        query = sql.queries["get_job_status"]
+        sync_connector = self.connector.get_sync_connector()
+        if connection is None:
+            row = sync_connector.execute_query_one(query, job_id=job_id)
+        else:
+            row = sync_connector.execute_query_one_with_connection(
+                connection, query, job_id=job_id
+            )
+        return jobs.Status(row["status"])
+
+    async def list_jobs_to_abort_async(self, queue: str | None = None) -> list[int]:
+        """Ids of the running jobs whose abort was requested."""
+        rows = await self.connector.execute_query_all_async(
+            sql.queries["list_jobs_to_abort"], queue=queue
+        )
+        return [row["id"] for row in rows]
+
+    # Stalled and old jobs
+
+    async def get_stalled_jobs(
+        self,
+        nb_seconds: int | None = None,
+        queue: str | None = None,
+        task_name: str | None = None,
+        seconds_since_heartbeat: float = 30,
+    ) -> list[jobs.Job]:
+        """
+        The running jobs whose worker is gone or silent for
+        ``seconds_since_heartbeat`` seconds.
+
+        :param nb_seconds: deprecated: use the time since the job started instead of
+            the worker's heartbeat.
+        """
+        if nb_seconds is not None:
+            warnings.warn(
+                "nb_seconds is deprecated: stalled jobs are now found by the "
+                "heartbeat of their worker (seconds_since_heartbeat).",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            rows = await self.connector.execute_query_all_async(
+                sql.queries["select_stalled_jobs_by_started"],
+                nb_seconds=nb_seconds,
+                queue=queue,
+                task_name=task_name,
+            )
+        else:
+            rows = await self.connector.execute_query_all_async(
+                sql.queries["select_stalled_jobs_by_heartbeat"],
+                seconds_since_heartbeat=seconds_since_heartbeat,
+                queue=queue,
+                task_name=task_name,
+            )
+        return [jobs.Job.from_row(row) for row in rows]
+
+    async def delete_old_jobs(
+        self,
+        nb_hours: int,
+        queue: str | None = None,
+        include_failed: bool = False,
+        include_cancelled: bool = False,
+        include_aborted: bool = False,
+    ) -> None:
+        """
+        Delete the succeeded jobs (and optionally failed, cancelled, aborted ones)
+        whose last event is older than ``nb_hours`` hours.
+        """
+        await self.connector.execute_query_async(
+            sql.queries["delete_old_jobs"],
+            **delete_old_jobs_arguments(
+                nb_hours, queue, include_failed, include_cancelled, include_aborted
+            ),
+        )
+
+    # Listen/notify
+
+    async def listen_for_jobs(
+        self,
+        *,
+        on_notification: NotificationCallback,
+        queues: Iterable[str] | None = None,
+    ) -> None:
+        """
+        Await ``on_notification(channel=..., notification=...)`` for each notification
+        about the queues (a job inserted, an abort requested). Never returns.
+        """
+
+        async def decode(*, channel: str, payload: str) -> None:
+            try:
+                notification = json.loads(payload)
+            except json.JSONDecodeError:
+                logger.warning(
+                    f"Ignoring a malformed notification on {channel}",
+                    extra={"action": "malformed_notification", "payload": payload},
+                )
+                return
+            await on_notification(channel=channel, notification=notification)
+
+        await self.connector.listen_notify(
+            on_notification=decode, channels=get_channel_for_queues(queues)
+        )
+
+    # Connection check
+
+    async def check_connection_async(self) -> bool:
+        """Whether the database answers and holds the procrastinate schema."""
+        rows = await self.connector.execute_query_all_async(
+            sql.queries["check_connection"]
+        )
+        return bool(rows)
+
+    def check_connection(self) -> bool:
+        """Synchronous version of :meth:`check_connection_async`."""
+        rows = self.connector.get_sync_connector().execute_query_all(
+            sql.queries["check_connection"]
+        )
+        return bool(rows)
+
+    # Listing
+
+    async def list_jobs_async(
+        self,
+        id: int | None = None,
+        queue: str | None = None,
+        task: str | None = None,
+        status: str | jobs.Status | None = None,
+        lock: str | None = None,
+        queueing_lock: str | None = None,
+        worker_id: int | None = None,
+    ) -> list[jobs.Job]:
+        """The jobs matching every given filter, by id."""
+        rows = await self.connector.execute_query_all_async(
+            sql.queries["list_jobs"],
+            **_list_jobs_arguments(
+                id, queue, task, status, lock, queueing_lock, worker_id
+            ),
+        )
+        return [jobs.Job.from_row(row) for row in rows]
+
+    def list_jobs(
+        self,
+        id: int | None = None,
+        queue: str | None = None,
+        task: str | None = None,
+        status: str | jobs.Status | None = None,
+        lock: str | None = None,
+        queueing_lock: str | None = None,
+        worker_id: int | None = None,
+    ) -> list[jobs.Job]:
+        """Synchronous version of :meth:`list_jobs_async`."""
+        rows = self.connector.get_sync_connector().execute_query_all(
+            sql.queries["list_jobs"],
+            **_list_jobs_arguments(
+                id, queue, task, status, lock, queueing_lock, worker_id
+            ),
+        )
+        return [jobs.Job.from_row(row) for row in rows]
+
+    async def list_queues_async(
+        self,
+        queue: str | None = None,
+        task: str | None = None,
+        status: str | jobs.Status | None = None,
+        lock: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Per queue: its name, its number of jobs, and the number in each status."""
+        rows = await self.connector.execute_query_all_async(
+            sql.queries["list_queues"],
+            **list_filters(queue=queue, task=task, status=status, lock=lock),
+        )
+        return stats_rows(rows)
+
+    def list_queues(
+        self,
+        queue: str | None = None,
+        task: str | None = None,
+        status: str | jobs.Status | None = None,
+        lock: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Synchronous version of :meth:`list_queues_async`."""
+        rows = self.connector.get_sync_connector().execute_query_all(
+            sql.queries["list_queues"],
+            **list_filters(queue=queue, task=task, status=status, lock=lock),
+        )
+        return stats_rows(rows)
+
+    async def list_tasks_async(
+        self,
+        queue: str | None = None,
+        task: str | None = None,
+        status: str | jobs.Status | None = None,
+        lock: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Per task: its name, its number of jobs, and the number in each status."""
+        rows = await self.connector.execute_query_all_async(
+            sql.queries["list_tasks"],
+            **list_filters(queue=queue, task=task, status=status, lock=lock),
+        )
+        return stats_rows(rows)
+
+    def list_tasks(
+        self,
+        queue: str | None = None,
+        task: str | None = None,
+        status: str | jobs.Status | None = None,
+        lock: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Synchronous version of :meth:`list_tasks_async`."""
+        rows = self.connector.get_sync_connector().execute_query_all(
+            sql.queries["list_tasks"],
+            **list_filters(queue=queue, task=task, status=status, lock=lock),
+        )
+        return stats_rows(rows)
+
+    async def list_locks_async(
+        self,
+        queue: str | None = None,
+        task: str | None = None,
+        status: str | jobs.Status | None = None,
+        lock: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Per lock: its name, its number of jobs, and the number in each status."""
+        rows = await self.connector.execute_query_all_async(
+            sql.queries["list_locks"],
+            **list_filters(queue=queue, task=task, status=status, lock=lock),
+        )
+        return stats_rows(rows)
+
+    def list_locks(
+        self,
+        queue: str | None = None,
+        task: str | None = None,
+        status: str | jobs.Status | None = None,
+        lock: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Synchronous version of :meth:`list_locks_async`."""
+        rows = self.connector.get_sync_connector().execute_query_all(
+            sql.queries["list_locks"],
+            **list_filters(queue=queue, task=task, status=status, lock=lock),
+        )
+        return stats_rows(rows)
+
+    # Worker registry
+
+    async def register_worker(self) -> int:
+        """Add a worker to the registry; returns its id."""
+        row = await self.connector.execute_query_one_async(
+            sql.queries["register_worker"]
+        )
+        return row["worker_id"]  # type: ignore[no-any-return]
+
+    async def unregister_worker(self, worker_id: int) -> None:
+        """Remove a worker from the registry; its running jobs lose their worker."""
+        await self.connector.execute_query_async(
+            sql.queries["unregister_worker"], worker_id=worker_id
+        )
+
+    async def update_heartbeat(self, worker_id: int) -> None:
+        """Record that a worker is alive."""
+        await self.connector.execute_query_async(
+            sql.queries["update_heartbeat"], worker_id=worker_id
+        )
+
+    async def prune_stalled_workers(self, seconds_since_heartbeat: float) -> list[int]:
+        """Remove the workers silent for that long; returns their ids."""
+        rows = await self.connector.execute_query_all_async(
+            sql.queries["prune_stalled_workers"],
+            seconds_since_heartbeat=seconds_since_heartbeat,
+        )
+        return [row["worker_id"] for row in rows]
+
+
+def _cancelled(rows: list[dict[str, Any]], job_id: int) -> bool:
+    cancelled = bool(rows) and rows[0]["id"] is not None
+    if cancelled:
+        logger.debug(
+            f"Cancelled job {job_id}",
+            extra={"action": "job_cancelled", "job_id": job_id},
+        )
+    return cancelled
+
+
+def _list_jobs_arguments(
+    id: int | None,
+    queue: str | None,
+    task: str | None,
+    status: str | jobs.Status | None,
+    lock: str | None,
+    queueing_lock: str | None,
+    worker_id: int | None,
+) -> dict[str, Any]:
+    return {
+        "id": id,
+        **list_filters(queue=queue, task=task, status=status, lock=lock),
+        "queueing_lock": queueing_lock,
+        "worker_id": worker_id,
+    }

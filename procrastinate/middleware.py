@@ -1,0 +1,90 @@
+"""Middleware: code that wraps the run of every job (worker middleware) or of the jobs
+of some tasks (task middleware).
+
+A middleware is called as ``middleware(call_next, context, worker)``; it must call (or
+await) ``call_next()`` and return its result. The first middleware of a list is the
+outermost.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from procrastinate import exceptions
+
+if TYPE_CHECKING:
+    from procrastinate import job_context, worker
+
+SyncCallNext: TypeAlias = Callable[[], Any]
+AsyncCallNext: TypeAlias = Callable[[], Awaitable[Any]]
+SyncTaskMiddleware: TypeAlias = Callable[
+    [SyncCallNext, "job_context.JobContext", "worker.Worker"], Any
+]
+AsyncTaskMiddleware: TypeAlias = Callable[
+    [AsyncCallNext, "job_context.JobContext", "worker.Worker"], Awaitable[Any]
+]
+TaskMiddleware: TypeAlias = SyncTaskMiddleware | AsyncTaskMiddleware
+WorkerMiddleware: TypeAlias = AsyncTaskMiddleware
+
+
+def is_async_callable(func: Any) -> bool:
+    """Whether calling ``func`` returns a coroutine (partials and ``__call__`` too)."""
+    while isinstance(func, functools.partial):
+        func = func.func
+    if inspect.iscoroutinefunction(func):
+        return True
+    call = getattr(func, "__call__", None)  # noqa: B004
+    return inspect.iscoroutinefunction(call)
+
+
+def check_task_middleware(
+    middlewares: Sequence[TaskMiddleware], task_is_async: bool
+) -> None:
+    """
+    Refuse middleware that cannot wrap the task.
+
+    :raises TypeError: a middleware is not callable.
+    :raises MiddlewareKindMismatch: a middleware is sync for an async task, or the
+        reverse.
+    """
+    for middleware in middlewares:
+        if not callable(middleware):
+            raise TypeError(f"Middleware {middleware!r} is not callable")
+        if is_async_callable(middleware) != task_is_async:
+            kind = "an async" if task_is_async else "a sync"
+            raise exceptions.MiddlewareKindMismatch(
+                f"Middleware {middleware!r} cannot wrap {kind} task: "
+                "middleware must be async for async tasks and sync for sync tasks"
+            )
+
+
+def check_worker_middleware(middlewares: Sequence[WorkerMiddleware]) -> None:
+    """
+    Refuse worker middleware that is not an async callable.
+
+    :raises TypeError: a middleware is not callable.
+    :raises MiddlewareKindMismatch: a middleware is not async.
+    """
+    for middleware in middlewares:
+        if not callable(middleware):
+            raise TypeError(f"Middleware {middleware!r} is not callable")
+        if not is_async_callable(middleware):
+            raise exceptions.MiddlewareKindMismatch(
+                f"Worker middleware {middleware!r} must be async: it runs on the "
+                "worker's event loop around every job"
+            )
+
+
+def compose(
+    middlewares: Sequence[Callable[..., Any]],
+    call: Callable[[], Any],
+    context: job_context.JobContext,
+    worker: worker.Worker,
+) -> Callable[[], Any]:
+    """``call`` wrapped in the middlewares, the first one outermost."""
+    for middleware in reversed(middlewares):
+        call = functools.partial(middleware, call, context, worker)
+    return call

@@ -1,0 +1,255 @@
+"""The default connector: asynchronous, psycopg 3 with a connection pool."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import psycopg
+import psycopg.errors
+import psycopg.sql
+import psycopg_pool
+from psycopg.rows import dict_row
+
+from procrastinate import connector, exceptions, psycopg_common, sql
+from procrastinate.sync_psycopg_connector import SyncPsycopgConnector
+
+logger = logging.getLogger(__name__)
+
+
+class PsycopgConnector(connector.BaseAsyncConnector):
+    """
+    Asynchronous connector based on a :class:`psycopg_pool.AsyncConnectionPool`.
+
+    Connections run in autocommit mode: each query is a single statement, so it needs
+    no transaction around it and costs one round trip.
+
+    :param json_dumps: serializes job arguments to JSON (default: :func:`json.dumps`);
+        use it to store types that :mod:`json` does not know.
+    :param json_loads: reads job arguments back (default: :func:`json.loads`).
+    :param pool_factory: the pool class or factory to use.
+    :param kwargs: passed to the pool factory: ``conninfo``, ``min_size``,
+        ``max_size``, ``kwargs`` (connection arguments), and so on. See
+        :class:`psycopg_pool.AsyncConnectionPool`.
+    """
+
+    def __init__(
+        self,
+        *,
+        json_dumps: psycopg_common.JSONDumps | None = None,
+        json_loads: psycopg_common.JSONLoads | None = None,
+        pool_factory: Callable[
+            ..., psycopg_pool.AsyncConnectionPool[Any]
+        ] = psycopg_pool.AsyncConnectionPool,
+        **kwargs: Any,
+    ) -> None:
+        self.json_dumps = json_dumps
+        self.json_loads = json_loads
+        self._pool_factory = pool_factory
+        self._pool_args = kwargs
+        self._pool: psycopg_pool.AsyncConnectionPool[Any] | None = None
+        self._pool_externally_set = False
+        self._sync_connector: SyncPsycopgConnector | None = None
+
+    def get_sync_connector(self) -> connector.BaseConnector:
+        """
+        When the pool is open, this connector (its sync methods go through
+        ``async_to_sync``); otherwise a :class:`SyncPsycopgConnector` with the same
+        settings, for apps that only defer from synchronous code.
+        """
+        if self._pool is not None:
+            return self
+        if self._sync_connector is None:
+            self._sync_connector = SyncPsycopgConnector(
+                json_dumps=self.json_dumps,
+                json_loads=self.json_loads,
+                **self._pool_args,
+            )
+        return self._sync_connector
+
+    @property
+    def pool(self) -> psycopg_pool.AsyncConnectionPool[Any]:
+        """The open pool.
+
+        :raises AppNotOpen: the connector is not open.
+        """
+        if self._pool is None:
+            raise exceptions.AppNotOpen
+        return self._pool
+
+    def _connection_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = dict(self._pool_args.get("kwargs") or {})
+        kwargs.setdefault("autocommit", True)
+        return kwargs
+
+    async def open_async(
+        self, pool: psycopg_pool.AsyncConnectionPool[Any] | None = None
+    ) -> None:
+        """
+        Open the pool, or adopt ``pool`` (which is then left open by
+        :meth:`close_async`).
+        """
+        if self._sync_connector is not None:
+            self._sync_connector.close()
+            self._sync_connector = None
+        if pool is not None:
+            self._pool = pool
+            self._pool_externally_set = True
+            return
+        if self._pool is not None:
+            return
+        await self._check_reachable()
+        pool_args = {**self._pool_args, "kwargs": self._connection_kwargs()}
+        new_pool = self._pool_factory(**pool_args, open=False)
+        try:
+            await new_pool.open(wait=True)
+        except psycopg_pool.PoolTimeout as exc:
+            await new_pool.close()
+            raise psycopg_common.unreachable(exc) from exc
+        self._pool = new_pool
+        self._pool_externally_set = False
+
+    async def _check_reachable(self) -> None:
+        # The pool would retry an unreachable server for its whole timeout; one
+        # direct attempt fails at once, with the server's own explanation.
+        conninfo = self._pool_args.get("conninfo", "")
+        try:
+            conn = await psycopg.AsyncConnection.connect(
+                conninfo, **self._connection_kwargs()
+            )
+        except psycopg.OperationalError as exc:
+            raise psycopg_common.unreachable(exc) from exc
+        await conn.close()
+
+    async def close_async(self) -> None:
+        """Close the pool, unless it was given to :meth:`open_async`."""
+        if self._pool is None:
+            return
+        if not self._pool_externally_set:
+            await self._pool.close()
+        self._pool = None
+
+    async def _execute(
+        self,
+        query: str,
+        arguments: dict[str, Any],
+        fetch: Callable[[psycopg.AsyncCursor[Any]], Any],
+    ) -> Any:
+        adapted = psycopg_common.adapt_arguments(arguments, self.json_dumps)
+        # One retry, only when the server ended the session before our query ran
+        # (restart, failover): the query cannot have been executed then.
+        for attempt in (1, 2):
+            try:
+                async with self.pool.connection() as conn:
+                    async with conn.cursor(row_factory=dict_row) as cursor:
+                        psycopg_common.configure_json(cursor, self.json_loads)
+                        await cursor.execute(query, adapted)
+                        return await fetch(cursor)
+            except psycopg.errors.AdminShutdown as error:
+                if attempt == 2:
+                    raise psycopg_common.translate_error(error) from error
+                await self.pool.check()
+            except psycopg.Error as error:
+                raise psycopg_common.translate_error(error) from error
+
+    async def execute_query_async(self, query: str, **arguments: Any) -> None:
+        await self._execute(query, arguments, _fetch_none)
+
+    async def execute_query_one_async(
+        self, query: str, **arguments: Any
+    ) -> dict[str, Any]:
+        return await self._execute(query, arguments, _fetch_one)  # type: ignore[no-any-return]
+
+    async def execute_query_all_async(
+        self, query: str, **arguments: Any
+    ) -> list[dict[str, Any]]:
+        return await self._execute(query, arguments, _fetch_all)  # type: ignore[no-any-return]
+
+    async def _execute_with_connection(
+        self,
+        connection: psycopg.AsyncConnection[Any],
+        query: str,
+        arguments: dict[str, Any],
+    ) -> list[dict[str, Any]]:
+        adapted = psycopg_common.adapt_arguments(arguments, self.json_dumps)
+        with psycopg_common.wrap_exceptions():
+            async with connection.cursor(row_factory=dict_row) as cursor:
+                psycopg_common.configure_json(cursor, self.json_loads)
+                await cursor.execute(query, adapted)
+                return await cursor.fetchall()
+
+    async def execute_query_one_with_connection_async(
+        self, connection: Any, query: str, **arguments: Any
+    ) -> dict[str, Any]:
+        rows = await self._execute_with_connection(connection, query, arguments)
+        return _first(rows)
+
+    async def execute_query_all_with_connection_async(
+        self, connection: Any, query: str, **arguments: Any
+    ) -> list[dict[str, Any]]:
+        return await self._execute_with_connection(connection, query, arguments)
+
+    async def listen_notify(
+        self, on_notification: connector.Notify, channels: Iterable[str]
+    ) -> None:
+        """
+        Listen on a dedicated connection (outside the pool, which must not lose a
+        connection to it), and reconnect with backoff whenever it drops.
+        """
+        channels = list(channels)
+        attempt = 0
+        while True:
+            try:
+                await self._listen(on_notification, channels)
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                logger.warning(
+                    f"Lost the LISTEN connection ({exc}), reconnecting",
+                    extra={"action": "listen_notify_reconnect"},
+                )
+                await connector.sleep_backoff(attempt)
+                attempt += 1
+
+    async def _listen(
+        self, on_notification: connector.Notify, channels: list[str]
+    ) -> None:
+        conninfo = self._pool_args.get("conninfo", "")
+        kwargs = {**self._connection_kwargs(), "autocommit": True}
+        async with await psycopg.AsyncConnection.connect(conninfo, **kwargs) as conn:
+            for channel in channels:
+                query = psycopg.sql.SQL(sql.queries["listen_queue"]).format(
+                    channel_name=psycopg.sql.Identifier(channel)
+                )
+                await conn.execute(query)
+            logger.debug(
+                f"Listening to {', '.join(channels)}",
+                extra={"action": "listen_notify_started", "channels": channels},
+            )
+            while True:
+                received = False
+                async for notify in conn.notifies(timeout=connector.LISTEN_TIMEOUT):
+                    received = True
+                    await on_notification(
+                        channel=notify.channel, payload=notify.payload
+                    )
+                if not received:
+                    # A silent connection may be a dead one: a query finds out.
+                    await conn.execute("SELECT 1")
+
+
+async def _fetch_none(cursor: psycopg.AsyncCursor[Any]) -> None:
+    return None
+
+
+async def _fetch_one(cursor: psycopg.AsyncCursor[Any]) -> dict[str, Any]:
+    return _first(await cursor.fetchall())
+
+
+async def _fetch_all(cursor: psycopg.AsyncCursor[Any]) -> list[dict[str, Any]]:
+    return await cursor.fetchall()
+
+
+def _first(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    if not rows:
+        raise exceptions.NoResult
+    return rows[0]

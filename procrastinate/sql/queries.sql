@@ -1,0 +1,184 @@
+-- The named queries that procrastinate runs.
+--
+-- Each query starts with a line "-- <name> --" followed by comment lines describing it;
+-- procrastinate.sql parses this file into a dict name -> SQL. Parameters use the
+-- %(name)s form. Every query is a single statement: run alone, it is its own
+-- transaction, so the hot paths (defer, fetch, finish) cost one round trip each.
+
+-- defer_jobs --
+-- Insert a batch of jobs. %(jobs)s is a JSON array of objects whose keys are the
+-- fields of procrastinate_job_to_defer_v1; ids come back in the order of the array.
+SELECT unnest(procrastinate_defer_jobs_v1(ARRAY(
+    SELECT ROW(
+        job.queue_name, job.task_name, job.priority, job.lock, job.queueing_lock,
+        job.args, job.scheduled_at
+    )::procrastinate_job_to_defer_v1
+    FROM jsonb_populate_recordset(NULL::procrastinate_job_to_defer_v1, %(jobs)s::jsonb)
+        WITH ORDINALITY AS job
+    ORDER BY job.ordinality
+))) AS id;
+
+-- defer_periodic_job --
+-- Defer the job of one periodic tick, unless another worker already did (NULL then)
+SELECT procrastinate_defer_periodic_job_v2(
+    %(queue)s, %(lock)s, %(queueing_lock)s, %(task_name)s, %(priority)s,
+    %(periodic_id)s, %(defer_timestamp)s, %(args)s
+) AS id;
+
+-- fetch_jobs --
+-- Mark up to %(limit)s jobs as doing for a worker and return them
+SELECT id, status, task_name, priority, lock, queueing_lock, args, scheduled_at,
+    queue_name, attempts, abort_requested, worker_id
+FROM procrastinate_fetch_jobs_v1(%(queues)s::varchar[], %(worker_id)s, %(limit)s);
+
+-- finish_job --
+-- Set the final status of a job, or delete it
+SELECT procrastinate_finish_job_v1(%(job_id)s, %(status)s, %(delete_job)s);
+
+-- retry_job --
+-- Send a running or failed job back to the queue, scheduled at %(retry_at)s
+SELECT procrastinate_retry_job_v2(
+    %(job_id)s, %(retry_at)s, %(new_priority)s, %(new_queue_name)s, %(new_lock)s
+);
+
+-- cancel_job --
+-- Cancel a waiting job, or request the abort of a running one
+SELECT procrastinate_cancel_job_v1(%(job_id)s, %(abort)s, %(delete_job)s) AS id;
+
+-- get_job_status --
+-- Get the status of a job
+SELECT status FROM procrastinate_jobs WHERE id = %(job_id)s;
+
+-- list_jobs_to_abort --
+-- Ids of the running jobs whose abort was requested
+SELECT id FROM procrastinate_jobs
+WHERE status = 'doing' AND abort_requested
+    AND (%(queue)s::varchar IS NULL OR queue_name = %(queue)s);
+
+-- select_stalled_jobs_by_started --
+-- Running jobs whose last "started" event is older than %(nb_seconds)s
+SELECT job.id, status, task_name, priority, lock, queueing_lock, args, scheduled_at,
+    queue_name, attempts, abort_requested, worker_id
+FROM procrastinate_jobs AS job
+JOIN LATERAL (
+    SELECT max(at) AS started_at FROM procrastinate_events
+    WHERE job_id = job.id AND type = 'started'
+) AS started ON true
+WHERE job.status = 'doing'
+    AND started.started_at < NOW() - (%(nb_seconds)s || ' SECOND')::INTERVAL
+    AND (%(queue)s::varchar IS NULL OR job.queue_name = %(queue)s)
+    AND (%(task_name)s::varchar IS NULL OR job.task_name = %(task_name)s)
+ORDER BY job.id;
+
+-- select_stalled_jobs_by_heartbeat --
+-- Running jobs whose worker is gone or has not sent a heartbeat for a while
+SELECT job.id, status, task_name, priority, lock, queueing_lock, args, scheduled_at,
+    queue_name, attempts, abort_requested, worker_id
+FROM procrastinate_jobs AS job
+LEFT JOIN procrastinate_workers AS worker ON worker.id = job.worker_id
+WHERE job.status = 'doing'
+    AND (
+        worker.id IS NULL
+        OR worker.last_heartbeat
+            < NOW() - (%(seconds_since_heartbeat)s || ' SECOND')::INTERVAL
+    )
+    AND (%(queue)s::varchar IS NULL OR job.queue_name = %(queue)s)
+    AND (%(task_name)s::varchar IS NULL OR job.task_name = %(task_name)s)
+ORDER BY job.id;
+
+-- delete_old_jobs --
+-- Delete finished jobs whose last event is older than %(nb_hours)s hours
+DELETE FROM procrastinate_jobs AS job
+WHERE job.status = ANY(%(statuses)s::procrastinate_job_status[])
+    AND (%(queue)s::varchar IS NULL OR job.queue_name = %(queue)s)
+    AND (
+        SELECT max(at) FROM procrastinate_events WHERE job_id = job.id
+    ) < NOW() - (%(nb_hours)s || ' HOUR')::INTERVAL;
+
+-- listen_queue --
+-- Listen to a notification channel; the name is quoted by the connector
+LISTEN {channel_name};
+
+-- check_connection --
+-- Whether the procrastinate schema is reachable
+SELECT TRUE AS check FROM pg_catalog.pg_class
+WHERE oid = to_regclass('procrastinate_jobs');
+
+-- list_jobs --
+-- List jobs, optionally filtered
+SELECT id, queue_name, task_name, priority, lock, queueing_lock, args, status,
+    scheduled_at, attempts, abort_requested, worker_id
+FROM procrastinate_jobs
+WHERE (%(id)s::bigint IS NULL OR id = %(id)s)
+    AND (%(queue_name)s::varchar IS NULL OR queue_name = %(queue_name)s)
+    AND (%(task_name)s::varchar IS NULL OR task_name = %(task_name)s)
+    AND (%(status)s::procrastinate_job_status IS NULL OR status = %(status)s)
+    AND (%(lock)s::varchar IS NULL OR lock = %(lock)s)
+    AND (%(queueing_lock)s::varchar IS NULL OR queueing_lock = %(queueing_lock)s)
+    AND (%(worker_id)s::bigint IS NULL OR worker_id = %(worker_id)s)
+ORDER BY id ASC;
+
+-- list_queues --
+-- Number of jobs per status for each queue
+SELECT queue_name AS name, SUM(count)::bigint AS jobs_count,
+    jsonb_object_agg(status, count) AS stats
+FROM (
+    SELECT queue_name, status, COUNT(*) AS count
+    FROM procrastinate_jobs
+    WHERE (%(queue_name)s::varchar IS NULL OR queue_name = %(queue_name)s)
+        AND (%(task_name)s::varchar IS NULL OR task_name = %(task_name)s)
+        AND (%(status)s::procrastinate_job_status IS NULL OR status = %(status)s)
+        AND (%(lock)s::varchar IS NULL OR lock = %(lock)s)
+    GROUP BY queue_name, status
+) AS per_status
+GROUP BY queue_name
+ORDER BY queue_name;
+
+-- list_tasks --
+-- Number of jobs per status for each task
+SELECT task_name AS name, SUM(count)::bigint AS jobs_count,
+    jsonb_object_agg(status, count) AS stats
+FROM (
+    SELECT task_name, status, COUNT(*) AS count
+    FROM procrastinate_jobs
+    WHERE (%(queue_name)s::varchar IS NULL OR queue_name = %(queue_name)s)
+        AND (%(task_name)s::varchar IS NULL OR task_name = %(task_name)s)
+        AND (%(status)s::procrastinate_job_status IS NULL OR status = %(status)s)
+        AND (%(lock)s::varchar IS NULL OR lock = %(lock)s)
+    GROUP BY task_name, status
+) AS per_status
+GROUP BY task_name
+ORDER BY task_name;
+
+-- list_locks --
+-- Number of jobs per status for each lock
+SELECT lock AS name, SUM(count)::bigint AS jobs_count,
+    jsonb_object_agg(status, count) AS stats
+FROM (
+    SELECT lock, status, COUNT(*) AS count
+    FROM procrastinate_jobs
+    WHERE lock IS NOT NULL
+        AND (%(queue_name)s::varchar IS NULL OR queue_name = %(queue_name)s)
+        AND (%(task_name)s::varchar IS NULL OR task_name = %(task_name)s)
+        AND (%(status)s::procrastinate_job_status IS NULL OR status = %(status)s)
+        AND (%(lock)s::varchar IS NULL OR lock = %(lock)s)
+    GROUP BY lock, status
+) AS per_status
+GROUP BY lock
+ORDER BY lock;
+
+-- register_worker --
+-- Register a worker and get its id
+SELECT worker_id FROM procrastinate_register_worker_v1();
+
+-- unregister_worker --
+-- Remove a worker from the registry
+SELECT procrastinate_unregister_worker_v1(%(worker_id)s);
+
+-- update_heartbeat --
+-- Record that a worker is alive
+SELECT procrastinate_update_heartbeat_v1(%(worker_id)s);
+
+-- prune_stalled_workers --
+-- Remove the workers without a recent heartbeat; their jobs lose their worker_id
+SELECT worker_id FROM procrastinate_prune_stalled_workers_v1(%(seconds_since_heartbeat)s);

@@ -1,0 +1,140 @@
+"""A synchronous psycopg 3 connector, for code that only defers jobs or reads them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+import psycopg.errors
+import psycopg_pool
+from psycopg.rows import dict_row
+
+from procrastinate import connector, exceptions, psycopg_common
+
+
+class SyncPsycopgConnector(connector.BaseConnector):
+    """
+    Synchronous connector based on a :class:`psycopg_pool.ConnectionPool`.
+
+    It can defer jobs and query them from synchronous code (a web app, a script), but
+    cannot run workers, which need an asynchronous connector such as
+    :class:`~procrastinate.PsycopgConnector`.
+
+    :param json_dumps: serializes job arguments to JSON (default: :func:`json.dumps`).
+    :param json_loads: reads job arguments back (default: :func:`json.loads`).
+    :param kwargs: passed to :class:`psycopg_pool.ConnectionPool` (``conninfo``,
+        ``min_size``, ``max_size``, ``kwargs``...).
+    """
+
+    def __init__(
+        self,
+        *,
+        json_dumps: psycopg_common.JSONDumps | None = None,
+        json_loads: psycopg_common.JSONLoads | None = None,
+        pool_factory: Callable[..., psycopg_pool.ConnectionPool[Any]] = (
+            psycopg_pool.ConnectionPool
+        ),
+        **kwargs: Any,
+    ) -> None:
+        self.json_dumps = json_dumps
+        self.json_loads = json_loads
+        self._pool_factory = pool_factory
+        self._pool_args = kwargs
+        self._pool: psycopg_pool.ConnectionPool[Any] | None = None
+        self._pool_externally_set = False
+
+    @property
+    def pool(self) -> psycopg_pool.ConnectionPool[Any]:
+        """The open pool.
+
+        :raises AppNotOpen: the connector is not open.
+        """
+        if self._pool is None:
+            raise exceptions.AppNotOpen
+        return self._pool
+
+    def open(self, pool: psycopg_pool.ConnectionPool[Any] | None = None) -> None:
+        """Open the pool, or adopt ``pool`` (then left open by :meth:`close`)."""
+        if pool is not None:
+            self._pool = pool
+            self._pool_externally_set = True
+            return
+        if self._pool is not None:
+            return
+        kwargs: dict[str, Any] = dict(self._pool_args.get("kwargs") or {})
+        kwargs.setdefault("autocommit", True)
+        new_pool = self._pool_factory(
+            **{**self._pool_args, "kwargs": kwargs}, open=False
+        )
+        try:
+            new_pool.open(wait=True)
+        except psycopg_pool.PoolTimeout as exc:
+            new_pool.close()
+            raise exceptions.ConnectorException(
+                f"Could not connect to PostgreSQL: {exc}"
+            ) from exc
+        self._pool = new_pool
+        self._pool_externally_set = False
+
+    def close(self) -> None:
+        """Close the pool, unless it was given to :meth:`open`."""
+        if self._pool is None:
+            return
+        if not self._pool_externally_set:
+            self._pool.close()
+        self._pool = None
+
+    def _execute(
+        self, query: str, arguments: dict[str, Any]
+    ) -> list[dict[str, Any]] | None:
+        adapted = psycopg_common.adapt_arguments(arguments, self.json_dumps)
+        for attempt in (1, 2):
+            try:
+                with self.pool.connection() as conn:
+                    with conn.cursor(row_factory=dict_row) as cursor:
+                        psycopg_common.configure_json(cursor, self.json_loads)
+                        cursor.execute(query, adapted)
+                        return cursor.fetchall() if cursor.description else None
+            except psycopg.errors.AdminShutdown as error:
+                if attempt == 2:
+                    raise psycopg_common.translate_error(error) from error
+                self.pool.check()
+            except psycopg.Error as error:
+                raise psycopg_common.translate_error(error) from error
+        return None  # pragma: no cover
+
+    def execute_query(self, query: str, **arguments: Any) -> None:
+        self._execute(query, arguments)
+
+    def execute_query_one(self, query: str, **arguments: Any) -> dict[str, Any]:
+        rows = self._execute(query, arguments)
+        if not rows:
+            raise exceptions.NoResult
+        return rows[0]
+
+    def execute_query_all(self, query: str, **arguments: Any) -> list[dict[str, Any]]:
+        return self._execute(query, arguments) or []
+
+    def _execute_with_connection(
+        self, connection: psycopg.Connection[Any], query: str, arguments: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        adapted = psycopg_common.adapt_arguments(arguments, self.json_dumps)
+        with psycopg_common.wrap_exceptions():
+            with connection.cursor(row_factory=dict_row) as cursor:
+                psycopg_common.configure_json(cursor, self.json_loads)
+                cursor.execute(query, adapted)
+                return cursor.fetchall()
+
+    def execute_query_one_with_connection(
+        self, connection: Any, query: str, **arguments: Any
+    ) -> dict[str, Any]:
+        rows = self._execute_with_connection(connection, query, arguments)
+        if not rows:
+            raise exceptions.NoResult
+        return rows[0]
+
+    def execute_query_all_with_connection(
+        self, connection: Any, query: str, **arguments: Any
+    ) -> list[dict[str, Any]]:
+        return self._execute_with_connection(connection, query, arguments)

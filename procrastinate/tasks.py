@@ -1,0 +1,225 @@
+"""Tasks: the functions that jobs run, and how to configure a job of one."""
+
+from __future__ import annotations
+
+import datetime
+import inspect
+import logging
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar, cast
+
+from typing_extensions import NotRequired, ParamSpec, Unpack
+
+from procrastinate import exceptions, jobs, middleware, types, utils
+from procrastinate import retry as retry_module
+
+if TYPE_CHECKING:
+    from procrastinate import app as app_module
+    from procrastinate import blueprints, manager
+
+logger = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+Args = ParamSpec("Args")
+R = TypeVar("R")
+
+
+class ConfigureTaskOptions(TypedDict):
+    """The options of :meth:`Task.configure`."""
+
+    lock: NotRequired[str | None]
+    queueing_lock: NotRequired[str | None]
+    task_kwargs: NotRequired[types.JSONDict | None]
+    schedule_at: NotRequired[datetime.datetime | None]
+    schedule_in: NotRequired[types.TimeDeltaParams | None]
+    queue: NotRequired[str | None]
+    priority: NotRequired[int | None]
+    connection: NotRequired[Any]
+
+
+def configure_task(
+    *,
+    name: str,
+    job_manager: manager.JobManager,
+    lock: str | None = None,
+    queueing_lock: str | None = None,
+    task_kwargs: types.JSONDict | None = None,
+    schedule_at: datetime.datetime | None = None,
+    schedule_in: types.TimeDeltaParams | None = None,
+    queue: str = jobs.DEFAULT_QUEUE,
+    priority: int = jobs.DEFAULT_PRIORITY,
+    connection: Any = None,
+) -> jobs.JobDeferrer:
+    """
+    A deferrer for a job of the task ``name``, which needs not be registered here (it
+    may live in another code base that shares the database).
+
+    :raises ValueError: both ``schedule_at`` and ``schedule_in`` are given.
+    """
+    if schedule_at and schedule_in is not None:
+        raise ValueError("Cannot set both schedule_at and schedule_in")
+    if schedule_in is not None:
+        schedule_at = utils.datetime_from_timedelta_params(schedule_in)
+    job = jobs.Job(
+        id=None,
+        lock=lock,
+        queueing_lock=queueing_lock,
+        task_name=name,
+        queue=queue,
+        priority=priority,
+        task_kwargs=task_kwargs or {},
+        scheduled_at=schedule_at,
+    )
+    return jobs.JobDeferrer(job_manager=job_manager, job=job, connection=connection)
+
+
+class Task(Generic[P, R, Args]):
+    """
+    A task is a function that procrastinate runs in a worker, once per job. Tasks are
+    created with :meth:`App.task` (or :meth:`Blueprint.task`); calling the task object
+    calls the function directly, :meth:`defer` creates a job.
+
+    :ivar name: the task name, stored in each job (default: ``module.function``).
+    :ivar queue: the default queue of its jobs.
+    :ivar priority: the default priority of its jobs.
+    :ivar lock: the default lock of its jobs.
+    :ivar queueing_lock: the default queueing lock of its jobs.
+    :ivar retry_strategy: how its failed jobs are retried, or ``None``.
+    :ivar pass_context: whether the function receives a
+        :class:`~procrastinate.JobContext` first.
+    """
+
+    def __init__(
+        self,
+        func: Callable[P, R],
+        *,
+        blueprint: blueprints.Blueprint,
+        queue: str = jobs.DEFAULT_QUEUE,
+        priority: int = jobs.DEFAULT_PRIORITY,
+        lock: str | None = None,
+        queueing_lock: str | None = None,
+        retry: retry_module.RetryValue = False,
+        pass_context: bool = False,
+        name: str | None = None,
+        aliases: list[str] | None = None,
+        task_middleware: Sequence[middleware.TaskMiddleware] | None = None,
+    ) -> None:
+        self.queue = queue
+        self.priority = priority
+        self.blueprint = blueprint
+        self.func: Callable[P, R] = func
+        self.aliases = aliases or []
+        self.retry_strategy = retry_module.get_retry_strategy(retry)
+        self.name: str = name or self.full_path
+        self.pass_context = pass_context
+        self.lock = lock
+        self.queueing_lock = queueing_lock
+        self.task_middleware = list(task_middleware or [])
+        middleware.check_task_middleware(self.task_middleware, self.is_async)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.func(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<Task {self.name}>"
+
+    @property
+    def is_async(self) -> bool:
+        """Whether the function is a coroutine function."""
+        return inspect.iscoroutinefunction(self.func)
+
+    @property
+    def full_path(self) -> str:
+        """``module.function`` of the task's function."""
+        return utils.get_full_path(self.func)
+
+    def add_namespace(self, namespace: str) -> None:
+        """Prefix the task's name and aliases with ``namespace:``."""
+        self.name = utils.add_namespace(self.name, namespace)
+        self.aliases = [utils.add_namespace(alias, namespace) for alias in self.aliases]
+
+    async def defer_async(self, *_: Args.args, **task_kwargs: Args.kwargs) -> int:
+        """
+        Create a job of this task with the default configuration; the keyword
+        arguments are those of the task's function.
+
+        :returns: the id of the job.
+        :raises AlreadyEnqueued: the task's queueing lock is taken.
+        """
+        _refuse_positional(_)
+        return await self.configure().defer_async(**task_kwargs)
+
+    def defer(self, *_: Args.args, **task_kwargs: Args.kwargs) -> int:
+        """Synchronous version of :meth:`defer_async`."""
+        _refuse_positional(_)
+        return self.configure().defer(**task_kwargs)
+
+    async def batch_defer_async(self, *task_kwargs: types.JSONDict) -> list[int]:
+        """
+        Create several jobs of this task in one query, one per dict of keyword
+        arguments.
+
+        :returns: the ids of the jobs, in order.
+        :raises AlreadyEnqueued: the queueing lock is taken; no job was created.
+        """
+        return await self.configure().batch_defer_async(*task_kwargs)
+
+    def batch_defer(self, *task_kwargs: types.JSONDict) -> list[int]:
+        """Synchronous version of :meth:`batch_defer_async`."""
+        return self.configure().batch_defer(*task_kwargs)
+
+    def configure(self, **options: Unpack[ConfigureTaskOptions]) -> jobs.JobDeferrer:
+        """
+        Configure the job before deferring it: options left out (or ``None``) take
+        the task's defaults.
+
+        :param lock: jobs with the same lock never run at the same time.
+        :param queueing_lock: at most one job with this queueing lock waits in the
+            queue.
+        :param task_kwargs: arguments of the task, merged under those of ``defer``.
+        :param schedule_at: when to run the job (a timezone-aware datetime).
+        :param schedule_in: the delay before running the job, as
+            :class:`datetime.timedelta` keyword arguments.
+        :param queue: the queue of the job.
+        :param priority: the priority of the job (higher runs first).
+        :param connection: a database connection owned by the caller, to defer in its
+            transaction.
+        :returns: a :class:`~procrastinate.jobs.JobDeferrer`: call its ``defer``.
+        :raises ValueError: both ``schedule_at`` and ``schedule_in`` are given.
+        :raises UnboundTaskError: the task's blueprint is not attached to an app.
+        """
+        self.blueprint.will_configure_task()
+        job_manager = cast("app_module.App", self.blueprint).job_manager
+        lock = options.get("lock")
+        queueing_lock = options.get("queueing_lock")
+        queue = options.get("queue")
+        priority = options.get("priority")
+        return configure_task(
+            name=self.name,
+            job_manager=job_manager,
+            lock=lock if lock is not None else self.lock,
+            queueing_lock=queueing_lock
+            if queueing_lock is not None
+            else self.queueing_lock,
+            task_kwargs=options.get("task_kwargs"),
+            schedule_at=options.get("schedule_at"),
+            schedule_in=options.get("schedule_in"),
+            queue=queue if queue is not None else self.queue,
+            priority=priority if priority is not None else self.priority,
+            connection=options.get("connection"),
+        )
+
+    def get_retry_exception(
+        self, exception: BaseException, job: jobs.Job
+    ) -> exceptions.JobRetry | None:
+        """The retry to perform after ``exception``, if the task has a strategy."""
+        if self.retry_strategy is None:
+            return None
+        return self.retry_strategy.get_retry_exception(exception=exception, job=job)
+
+
+def _refuse_positional(args: tuple[Any, ...]) -> None:
+    if args:
+        raise TypeError(
+            "Tasks are deferred with keyword arguments only: use .defer(name=value)"
+        )

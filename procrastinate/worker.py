@@ -1,0 +1,646 @@
+"""The worker: fetches jobs and runs them, on one event loop.
+
+Each job runs in its own asyncio task, at most ``concurrency`` at a time; sync task
+functions run in threads. The worker wakes up on LISTEN/NOTIFY and polls as a fallback.
+What to do with a job's outcome is decided by pure functions (:func:`outcome_of`); the
+worker only performs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+import attr
+
+from procrastinate import (
+    exceptions,
+    job_context,
+    jobs,
+    middleware,
+    periodic,
+    signals,
+    utils,
+)
+from procrastinate.job_context import AbortReason
+
+if TYPE_CHECKING:
+    from procrastinate import app as app_module
+    from procrastinate import tasks
+
+logger = logging.getLogger(__name__)
+
+WORKER_NAME = "worker"
+# Persisting a job's outcome survives a database outage of about a minute; past that
+# the job stays "doing" and is recovered as a stalled job.
+PERSIST_ATTEMPTS = 8
+
+
+@attr.dataclass(frozen=True, kw_only=True)
+class Outcome:
+    """What happened to a job and what to store: its final status, or a retry."""
+
+    status: jobs.Status
+    title: str
+    action: str
+    level: int
+    retry: exceptions.JobRetry | None = None
+
+
+def outcome_of(
+    error: BaseException | None,
+    task: tasks.Task[Any, Any, Any] | None,
+    job: jobs.Job,
+    abort_reason: AbortReason | None,
+) -> Outcome:
+    """
+    Decide what a job's run means. A task's retry strategy applies to any error
+    except an abort requested by a user; a job aborted because the worker stopped is
+    retried when its strategy allows, so no work is lost to a deployment.
+    """
+    if error is None:
+        return Outcome(
+            status=jobs.Status.SUCCEEDED,
+            title="Success",
+            action="job_success",
+            level=logging.INFO,
+        )
+    aborted = isinstance(error, (exceptions.JobAborted, asyncio.CancelledError))
+    user_abort = aborted and abort_reason != AbortReason.SHUTDOWN
+    retry = None
+    if task is not None and not user_abort:
+        retry = task.get_retry_exception(error, job)
+    if aborted:
+        if retry is not None:
+            return Outcome(
+                status=jobs.Status.ABORTED,
+                title="Aborted, to retry",
+                action="job_aborted_retry",
+                level=logging.INFO,
+                retry=retry,
+            )
+        return Outcome(
+            status=jobs.Status.ABORTED,
+            title="Aborted",
+            action="job_aborted",
+            level=logging.INFO,
+        )
+    if retry is not None:
+        return Outcome(
+            status=jobs.Status.FAILED,
+            title="Error, to retry",
+            action="job_error_retry",
+            level=logging.INFO,
+            retry=retry,
+        )
+    return Outcome(
+        status=jobs.Status.FAILED,
+        title="Error",
+        action="job_error",
+        level=logging.ERROR,
+    )
+
+
+def should_delete(condition: jobs.DeleteJobCondition, status: jobs.Status) -> bool:
+    """Whether a job that ended with ``status`` is deleted rather than kept."""
+    if condition == jobs.DeleteJobCondition.ALWAYS:
+        return True
+    return (
+        condition == jobs.DeleteJobCondition.SUCCESSFUL
+        and status == jobs.Status.SUCCEEDED
+    )
+
+
+def end_message(job: jobs.Job, outcome: Outcome, duration: float, result: Any) -> str:
+    """``Job <call> ended with status: <title>, lasted <s> s[ - Result: ...]``."""
+    message = (
+        f"Job {job.call_string} ended with status: {outcome.title}, "
+        f"lasted {duration:.3f} s"
+    )
+    if result is not None:
+        message += f" - Result: {result!r}"[:250]
+    return message
+
+
+@attr.dataclass(kw_only=True)
+class RunningJob:
+    """A job being processed by this worker."""
+
+    context: job_context.JobContext
+    task: asyncio.Task[None] | None = None
+    abort_reason: AbortReason | None = None
+    is_async: bool = True
+
+
+class Worker:
+    """
+    Fetches jobs from the database and runs them. Usually created by
+    :meth:`App.run_worker_async` and the ``procrastinate worker`` command.
+
+    :param app: the app whose tasks to run.
+    :param queues: the queues to take jobs from; ``None`` for all.
+    :param name: a name for logs.
+    :param concurrency: how many jobs run at the same time.
+    :param wait: keep waiting for new jobs; when false, stop once the queues are empty.
+    :param fetch_job_polling_interval: seconds between fetches when no notification
+        comes (the safety net of LISTEN/NOTIFY, or the only way without it).
+    :param abort_job_polling_interval: seconds between checks for abort requests,
+        while jobs run.
+    :param shutdown_graceful_timeout: on stop, seconds to let running jobs finish
+        before aborting them; ``None`` waits for them however long they take.
+    :param listen_notify: wake up on PostgreSQL notifications.
+    :param delete_jobs: which finished jobs to delete: ``"never"``, ``"successful"``
+        or ``"always"``.
+    :param additional_context: a dict copied into each job's context.
+    :param install_signal_handlers: stop on SIGINT and SIGTERM.
+    :param update_heartbeat_interval: seconds between heartbeats.
+    :param stalled_worker_timeout: seconds without a heartbeat after which a worker
+        counts as dead.
+    :param task_middleware: middleware wrapping the jobs of every task of the
+        matching kind (sync or async).
+    :param worker_middleware: async middleware wrapping every job.
+    """
+
+    def __init__(
+        self,
+        app: app_module.App,
+        *,
+        queues: Iterable[str] | None = None,
+        name: str | None = WORKER_NAME,
+        concurrency: int = 1,
+        wait: bool = True,
+        fetch_job_polling_interval: float = 5.0,
+        abort_job_polling_interval: float = 5.0,
+        shutdown_graceful_timeout: float | None = None,
+        listen_notify: bool = True,
+        delete_jobs: str | jobs.DeleteJobCondition | None = None,
+        additional_context: dict[str, Any] | None = None,
+        install_signal_handlers: bool = True,
+        update_heartbeat_interval: float = 10.0,
+        stalled_worker_timeout: float = 30.0,
+        task_middleware: list[middleware.TaskMiddleware] | None = None,
+        worker_middleware: list[middleware.WorkerMiddleware] | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.app = app
+        self.queues = list(queues) if queues else None
+        self.worker_name = name or WORKER_NAME
+        self.concurrency = concurrency
+        self.wait = wait
+        self.fetch_job_polling_interval = fetch_job_polling_interval
+        self.abort_job_polling_interval = abort_job_polling_interval
+        self.shutdown_graceful_timeout = shutdown_graceful_timeout
+        self.listen_notify = listen_notify
+        self.delete_jobs = jobs.DeleteJobCondition(delete_jobs or "never")
+        self.additional_context = additional_context or {}
+        self.install_signal_handlers = install_signal_handlers
+        self.update_heartbeat_interval = update_heartbeat_interval
+        self.stalled_worker_timeout = stalled_worker_timeout
+        self.task_middleware = list(task_middleware or [])
+        self.worker_middleware = list(worker_middleware or [])
+        middleware.check_worker_middleware(self.worker_middleware)
+        for item in self.task_middleware:
+            if not callable(item):
+                raise TypeError(f"Middleware {item!r} is not callable")
+
+        self.job_manager = app.job_manager
+        self.worker_id: int | None = None
+        self.logger = logger.getChild(self.worker_name)
+        self._running: dict[int, RunningJob] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_event: asyncio.Event | None = None
+        self._force_event: asyncio.Event | None = None
+        self._new_job = asyncio.Event()
+        self._slot_freed = asyncio.Event()
+
+    # Public API
+
+    def stop(self) -> None:
+        """
+        Ask the worker to stop: it fetches no more jobs and lets the running ones
+        finish (within ``shutdown_graceful_timeout``). Idempotent, callable from any
+        thread.
+        """
+        self._threadsafe(self._set_event, "_stop_event")
+
+    def _force_stop(self) -> None:
+        self.stop()
+        self._threadsafe(self._set_event, "_force_event")
+
+    def _set_event(self, name: str) -> None:
+        event: asyncio.Event | None = getattr(self, name)
+        if event is not None and not event.is_set():
+            if name == "_stop_event":
+                self.logger.info(
+                    "Stop requested", extra=self._log_extra(action="stopping_worker")
+                )
+            event.set()
+
+    def _threadsafe(self, func: Callable[..., None], *args: Any) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            func(*args)
+        else:
+            loop.call_soon_threadsafe(func, *args)
+
+    async def run(self) -> None:
+        """
+        Run until stopped (by :meth:`stop`, a signal, cancellation, or empty queues
+        with ``wait=False``). Cancelling it stops the worker gracefully; the
+        cancellation is re-raised once the worker has stopped.
+        """
+        self._loop = asyncio.get_running_loop()
+        # Created here, not earlier: stop() may be called as soon as run() starts.
+        self._stop_event = asyncio.Event()
+        self._force_event = asyncio.Event()
+        self._new_job = asyncio.Event()
+        self._slot_freed = asyncio.Event()
+        await self.job_manager.prune_stalled_workers(self.stalled_worker_timeout)
+        self.worker_id = await self.job_manager.register_worker()
+        run_loop = asyncio.create_task(self._run_loop(), name="worker run loop")
+        try:
+            await asyncio.shield(run_loop)
+        except asyncio.CancelledError:
+            if self._stop_event.is_set():
+                self._force_stop()
+            self.stop()
+            await run_loop
+            raise
+
+    # The main loop
+
+    async def _run_loop(self) -> None:
+        self.logger.info(
+            f"Starting worker on {utils.queues_display(self.queues)}",
+            extra=self._log_extra(action="start_worker"),
+        )
+        side_tasks = self._start_side_tasks()
+        try:
+            with self._signal_handlers():
+                await self._fetch_loop()
+        finally:
+            await self._shutdown(side_tasks)
+
+    @contextlib.contextmanager
+    def _signal_handlers(self) -> Any:
+        if not self.install_signal_handlers:
+            yield
+            return
+        with signals.on_stop(self.stop, self._force_stop):
+            yield
+
+    async def _fetch_loop(self) -> None:
+        assert self._stop_event is not None
+        while not self._stop_event.is_set():
+            # Cleared before fetching, so that a notification arriving meanwhile
+            # is not lost.
+            self._new_job.clear()
+            self._slot_freed.clear()
+            free_slots = self.concurrency - len(self._running)
+            if free_slots <= 0:
+                await self._wait_for(self._slot_freed, timeout=None)
+                continue
+            try:
+                fetched = await self._fetch_and_start(free_slots)
+            except exceptions.ConnectorException as exc:
+                self.logger.error(
+                    f"Could not fetch jobs ({exc}), retrying in "
+                    f"{self.fetch_job_polling_interval} s",
+                    extra=self._log_extra(action="fetch_error"),
+                )
+                await self._wait_for(None, timeout=self.fetch_job_polling_interval)
+                continue
+            if fetched == free_slots:
+                continue
+            if not self.wait:
+                self.logger.info(
+                    "No job found. Stopping worker because wait=False",
+                    extra=self._log_extra(action="stop_worker_no_wait"),
+                )
+                return
+            await self._wait_for(self._new_job, timeout=self.fetch_job_polling_interval)
+
+    async def _wait_for(
+        self, event: asyncio.Event | None, timeout: float | None
+    ) -> None:
+        assert self._stop_event is not None
+        waiters = [asyncio.ensure_future(self._stop_event.wait())]
+        if event is not None:
+            waiters.append(asyncio.ensure_future(event.wait()))
+        try:
+            await asyncio.wait(
+                waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    async def _fetch_and_start(self, limit: int) -> int:
+        assert self.worker_id is not None
+        fetched = await self.job_manager.fetch_jobs(self.queues, self.worker_id, limit)
+        for job in fetched:
+            self._start_job(job)
+        return len(fetched)
+
+    def _start_job(self, job: jobs.Job) -> None:
+        assert job.id is not None
+        job_id = job.id
+        running = RunningJob(context=self._context(job))
+        running.context = running.context.evolve(
+            abort_reason=lambda: running.abort_reason
+        )
+        task = self.app.tasks.get(job.task_name)
+        running.is_async = task is None or task.is_async
+        self._running[job_id] = running
+        running.task = asyncio.create_task(
+            self._process_job(running), name=f"process job {job.task_name}[{job_id}]"
+        )
+        running.task.add_done_callback(functools.partial(self._job_done, job_id))
+
+    def _job_done(self, job_id: int, _: asyncio.Task[None]) -> None:
+        self._running.pop(job_id, None)
+        self._slot_freed.set()
+
+    def _context(self, job: jobs.Job) -> job_context.JobContext:
+        return job_context.JobContext(
+            app=self.app,
+            worker_name=self.worker_name,
+            worker_queues=self.queues,
+            job=job,
+            additional_context=dict(self.additional_context),
+        )
+
+    # Processing a job
+
+    async def _process_job(self, running: RunningJob) -> None:
+        context = running.context
+        job = context.job
+        task = self.app.tasks.get(job.task_name)
+        start = time.time()
+        error: BaseException | None = None
+        result: Any = None
+        extra = self._log_extra(action="start_job", job=job)
+        self.logger.info(f"Starting job {job.call_string}", extra=extra)
+        try:
+            if task is None:
+                raise exceptions.TaskNotFound(
+                    f"Task {job.task_name!r} is not registered in this worker's app"
+                )
+            result = await self._run_task(task, context)
+        except BaseException as exc:
+            error = exc
+        outcome = outcome_of(error, task, job, running.abort_reason)
+        duration = time.time() - start
+        log_extra = self._log_extra(
+            action=outcome.action,
+            job=job,
+            start_timestamp=start,
+            end_timestamp=start + duration,
+            duration=duration,
+            result=result,
+        )
+        self.logger.log(
+            outcome.level,
+            end_message(job, outcome, duration, result),
+            exc_info=error
+            if error is not None and not isinstance(error, asyncio.CancelledError)
+            else None,
+            extra=log_extra,
+        )
+        # Storing the outcome must survive the cancellation of this task (shutdown).
+        await asyncio.shield(self._persist(job, outcome))
+        if isinstance(error, asyncio.CancelledError) and running.abort_reason is None:
+            raise error
+
+    async def _run_task(
+        self, task: tasks.Task[Any, Any, Any], context: job_context.JobContext
+    ) -> Any:
+        args = (context,) if task.pass_context else ()
+        kwargs = context.job.task_kwargs
+        task_middleware = [
+            item
+            for item in self.task_middleware
+            if middleware.is_async_callable(item) == task.is_async
+        ] + task.task_middleware
+        if task.is_async:
+
+            async def call_task() -> Any:
+                return await task.func(*args, **kwargs)
+
+            call = middleware.compose(task_middleware, call_task, context, self)
+        else:
+
+            def call_sync() -> Any:
+                return task.func(*args, **kwargs)
+
+            sync_call = middleware.compose(task_middleware, call_sync, context, self)
+
+            async def call_in_thread() -> Any:
+                return await utils.sync_to_async(sync_call)
+
+            call = call_in_thread
+        call = middleware.compose(self.worker_middleware, call, context, self)
+        result = await call()
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    async def _persist(self, job: jobs.Job, outcome: Outcome) -> None:
+        for attempt in range(PERSIST_ATTEMPTS):
+            try:
+                await self._store_outcome(job, outcome)
+                return
+            except exceptions.ConnectorException as exc:
+                if attempt == PERSIST_ATTEMPTS - 1:
+                    self.logger.error(
+                        f"Could not store the outcome of job {job.call_string}: {exc}. "
+                        "It stays 'doing' until recovered as a stalled job.",
+                        extra=self._log_extra(action="persist_job_error", job=job),
+                    )
+                    return
+                await asyncio.sleep(min(10.0, 0.2 * 2**attempt))
+
+    async def _store_outcome(self, job: jobs.Job, outcome: Outcome) -> None:
+        if outcome.retry is not None:
+            decision = outcome.retry.retry_decision
+            await self.job_manager.retry_job(
+                job,
+                retry_at=decision.retry_at,
+                priority=decision.priority,
+                queue=decision.queue,
+                lock=decision.lock,
+            )
+            return
+        await self.job_manager.finish_job(
+            job, outcome.status, should_delete(self.delete_jobs, outcome.status)
+        )
+        self.logger.debug(
+            f"Stored the outcome of job {job.call_string}",
+            extra=self._log_extra(
+                action="finish_task", job=job, status=outcome.status.value
+            ),
+        )
+
+    # Abort
+
+    def _abort(self, job_id: int, reason: AbortReason) -> None:
+        running = self._running.get(job_id)
+        if running is None or running.abort_reason is not None:
+            return
+        running.abort_reason = reason
+        self.logger.info(
+            f"Aborting job {running.context.job.call_string} ({reason.value})",
+            extra=self._log_extra(
+                action="abort_job", job=running.context.job, reason=reason.value
+            ),
+        )
+        # A thread cannot be interrupted: a sync task sees should_abort() instead.
+        if running.is_async and running.task is not None:
+            running.task.cancel()
+
+    async def _poll_jobs_to_abort(self) -> None:
+        while True:
+            await asyncio.sleep(self.abort_job_polling_interval)
+            if not self._running:
+                continue
+            try:
+                job_ids = await self.job_manager.list_jobs_to_abort_async()
+            except exceptions.ConnectorException as exc:
+                self.logger.warning(
+                    f"Could not check for jobs to abort: {exc}",
+                    extra=self._log_extra(action="poll_jobs_to_abort_error"),
+                )
+                continue
+            for job_id in job_ids:
+                self._abort(job_id, AbortReason.USER_REQUEST)
+
+    # Side tasks
+
+    def _start_side_tasks(self) -> list[asyncio.Task[None]]:
+        coroutines: dict[str, Awaitable[None]] = {
+            "update_heartbeats": self._update_heartbeats(),
+            "poll_jobs_to_abort": self._poll_jobs_to_abort(),
+            "periodic_deferrer": periodic.PeriodicDeferrer(
+                registry=self.app.periodic_registry,
+                **self.app.periodic_defaults,
+            ).worker(),
+        }
+        if self.listen_notify:
+            coroutines["listener"] = self.job_manager.listen_for_jobs(
+                on_notification=self._on_notification, queues=self.queues
+            )
+        side_tasks = [asyncio.ensure_future(coro) for coro in coroutines.values()]
+        for name, side_task in zip(coroutines, side_tasks):
+            side_task.set_name(name)
+            side_task.add_done_callback(self._side_task_done)
+        return side_tasks
+
+    def _side_task_done(self, side_task: asyncio.Task[None]) -> None:
+        if side_task.cancelled() or side_task.exception() is None:
+            return
+        exc = side_task.exception()
+        self.logger.error(
+            f"Side task {side_task.get_name()} failed ({exc!r}): stopping the worker",
+            exc_info=exc,
+            extra=self._log_extra(action="side_task_failed"),
+        )
+        self.stop()
+
+    async def _update_heartbeats(self) -> None:
+        assert self.worker_id is not None
+        while True:
+            await asyncio.sleep(self.update_heartbeat_interval)
+            try:
+                await self.job_manager.update_heartbeat(self.worker_id)
+            except exceptions.ConnectorException as exc:
+                self.logger.warning(
+                    f"Could not update the heartbeat: {exc}",
+                    extra=self._log_extra(action="update_heartbeat_error"),
+                )
+
+    async def _on_notification(
+        self, *, channel: str, notification: jobs.Notification
+    ) -> None:
+        if notification["type"] == "job_inserted":
+            self._new_job.set()
+        elif notification["type"] == "abort_job_requested":
+            self._abort(notification["job_id"], AbortReason.USER_REQUEST)
+
+    # Shutdown
+
+    async def _shutdown(self, side_tasks: list[asyncio.Task[None]]) -> None:
+        assert self._force_event is not None
+        for running in list(self._running.values()):
+            self.logger.info(
+                f"Waiting for job {running.context.job.call_string} to finish",
+                extra=self._log_extra(action="ending_job", job=running.context.job),
+            )
+        await self._wait_running_jobs()
+        await utils.cancel_and_capture_errors(side_tasks)
+        if self.worker_id is not None:
+            try:
+                await self.job_manager.unregister_worker(self.worker_id)
+            except exceptions.ConnectorException as exc:
+                self.logger.warning(
+                    f"Could not unregister the worker: {exc}",
+                    extra=self._log_extra(action="unregister_worker_error"),
+                )
+        self.logger.info(
+            f"Stopped worker on {utils.queues_display(self.queues)}",
+            extra=self._log_extra(action="stop_worker"),
+        )
+
+    async def _wait_running_jobs(self) -> None:
+        """Let the running jobs finish within the graceful timeout (or until a forced
+        stop), then abort the others and wait for them to store their outcome."""
+        assert self._force_event is not None
+        loop = asyncio.get_running_loop()
+        timeout = self.shutdown_graceful_timeout
+        deadline = None if timeout is None else loop.time() + timeout
+        force = asyncio.ensure_future(self._force_event.wait())
+        try:
+            while self._running and not force.done():
+                remaining = None if deadline is None else deadline - loop.time()
+                if remaining is not None and remaining <= 0:
+                    break
+                pending = {r.task for r in self._running.values() if r.task is not None}
+                await asyncio.wait(
+                    {*pending, force},
+                    timeout=remaining,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+        finally:
+            force.cancel()
+        for job_id in list(self._running):
+            self._abort(job_id, AbortReason.SHUTDOWN)
+        remaining_tasks = [r.task for r in self._running.values() if r.task is not None]
+        await asyncio.gather(*remaining_tasks, return_exceptions=True)
+
+    # Logging
+
+    def _log_extra(
+        self, *, action: str, job: jobs.Job | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        worker = {
+            "name": self.worker_name,
+            "worker_id": self.worker_id,
+            "job_id": job.id if job else None,
+            "queues": self.queues,
+        }
+        extra: dict[str, Any] = {"action": action, "worker": worker, **kwargs}
+        if job is not None:
+            extra["job"] = job.log_context()
+        return extra

@@ -1,0 +1,3 @@
+"""A small app showing Procrastinate at work: ``python -m procrastinate_demo``."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Checks of the repository itself: CI workflows, Dockerfile and packaging."""
+
+from __future__ import annotations
