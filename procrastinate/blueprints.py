@@ -208,7 +208,8 @@ class Blueprint:
                 task_middleware=task_middleware,
             )
             self._register_task(task)
-            return functools.update_wrapper(task, func, updated=())
+            functools.update_wrapper(task, func, updated=())
+            return task
 
         if _func is None:
             return wrap

@@ -248,7 +248,7 @@ def add_defer_command(subparsers: Any) -> None:
         "task",
         help="Name of the task (or its dotted path, e.g. mymodule.mytask)",
         envvar="DEFER_TASK",
-        **({"nargs": "?"} if os.environ.get(f"{ENV_PREFIX}_DEFER_TASK") else {}),
+        nargs="?" if os.environ.get(f"{ENV_PREFIX}_DEFER_TASK") else None,
     )
     add_argument(
         parser,
@@ -420,7 +420,7 @@ def load_json_args(raw: str | None, json_loads: Callable[[str], Any]) -> types.J
 def configure_logging(verbosity: int, format: str, style: str) -> None:
     """Log to stderr: INFO by default, DEBUG with -v."""
     level = logging.DEBUG if verbosity >= 1 else logging.INFO
-    logging.basicConfig(level=level, format=format, style=style)  # type: ignore[arg-type]
+    logging.basicConfig(level=level, format=format, style=style)  # type: ignore[call-overload]
     logger.debug(
         f"Log level set to {logging.getLevelName(level)}",
         extra={"action": "set_log_level", "value": logging.getLevelName(level)},

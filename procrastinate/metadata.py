@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from importlib import metadata
+from typing import Any
 
 
 def extract_metadata() -> dict[str, str]:
@@ -17,13 +18,14 @@ def extract_metadata() -> dict[str, str]:
             "url": "",
             "version": "0.0.0",
         }
+    fields: dict[str, Any] = meta.json
     urls = dict(
-        url.split(", ", 1) for url in meta.get_all("Project-URL") or [] if ", " in url
+        url.split(", ", 1) for url in fields.get("project_url", []) if ", " in url
     )
     return {
-        "author": meta.get("Author") or meta.get("Author-email") or "",
-        "email": meta.get("Author-email") or "",
-        "license": meta.get("License-Expression") or meta.get("License") or "MIT",
+        "author": fields.get("author") or fields.get("author_email") or "",
+        "email": fields.get("author_email") or "",
+        "license": fields.get("license_expression") or fields.get("license") or "MIT",
         "url": urls.get("Homepage", ""),
-        "version": meta["Version"],
+        "version": fields["version"],
     }

@@ -87,10 +87,16 @@ class ProcrastinateShell(cmd.Cmd):
         [lock=LOCK] [queueing_lock=QLOCK] [details]
         """
         filters, words = parse_argument(arg, JOB_FILTERS)
-        job_id = filters.pop("id", None)
-        for job in self.job_manager.list_jobs(
-            id=int(job_id) if job_id else None, **filters
-        ):
+        job_id = filters.get("id")
+        found = self.job_manager.list_jobs(
+            id=int(job_id) if job_id else None,
+            queue=filters.get("queue"),
+            task=filters.get("task"),
+            status=filters.get("status"),
+            lock=filters.get("lock"),
+            queueing_lock=filters.get("queueing_lock"),
+        )
+        for job in found:
             print(format_job(job, details="details" in words))
 
     def do_list_queues(self, arg: str) -> None:

@@ -147,12 +147,12 @@ class Task(Generic[P, R, Args]):
         :raises AlreadyEnqueued: the task's queueing lock is taken.
         """
         _refuse_positional(_)
-        return await self.configure().defer_async(**task_kwargs)
+        return await self.configure().defer_async(**task_kwargs)  # type: ignore[arg-type]
 
     def defer(self, *_: Args.args, **task_kwargs: Args.kwargs) -> int:
         """Synchronous version of :meth:`defer_async`."""
         _refuse_positional(_)
-        return self.configure().defer(**task_kwargs)
+        return self.configure().defer(**task_kwargs)  # type: ignore[arg-type]
 
     async def batch_defer_async(self, *task_kwargs: types.JSONDict) -> list[int]:
         """

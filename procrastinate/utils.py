@@ -49,7 +49,8 @@ def load_from_path(path: str, allowed_type: type[T]) -> T:
         ) from exc
     if not isinstance(imported, allowed_type):
         raise exceptions.LoadFromPathError(
-            f"{path!r} is a {type(imported).__name__}, not a {allowed_type.__name__}"
+            f"{path!r} is a {type(imported).__name__}, expected an instance of "
+            f"{allowed_type.__name__}"
         )
     return imported
 

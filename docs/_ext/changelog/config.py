@@ -12,7 +12,7 @@ import os
 import urllib.parse
 import weakref
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from sphinx.application import Sphinx
 from sphinx.config import Config
@@ -73,7 +73,7 @@ def register(app: Sphinx) -> None:
     """Declare the configuration values and resolve them once ``conf.py`` is read."""
     for name, value in CONFIG_VALUES.items():
         # The token does not change the output; the others do.
-        rebuild = "" if name == "changelog_github_token" else "env"
+        rebuild: Literal["", "env"] = "" if name == "changelog_github_token" else "env"
         app.add_config_value(name, value.default, rebuild, types=value.types)
     app.connect("config-inited", _on_config_inited)
 

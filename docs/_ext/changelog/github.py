@@ -7,9 +7,12 @@ attempts is capped, so a build never sleeps until a rate limit resets.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
+import logging
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import github
@@ -113,10 +116,23 @@ def fetch_releases(repository: str, options: FetchOptions) -> list[Release]:
 
 
 def _fetch(repository: str, options: FetchOptions) -> list[Release]:
-    with _client(options) as client:
+    with _quiet_pygithub(), _client(options) as client:
         # A lazy repository object lists its releases without fetching itself.
         releases = client.get_repo(repository).get_releases()
         return [_release(item) for item in releases if not item.draft]
+
+
+@contextlib.contextmanager
+def _quiet_pygithub() -> Iterator[None]:
+    # PyGithub logs each retry to stderr at INFO level; the extension reports
+    # the outcome itself, in one line.
+    pygithub_logger = logging.getLogger("github")
+    level = pygithub_logger.level
+    pygithub_logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        pygithub_logger.setLevel(level)
 
 
 def _client(options: FetchOptions) -> github.Github:
@@ -200,12 +216,21 @@ def _aware(moment: datetime.datetime) -> datetime.datetime:
 def _describe_github_error(exc: github.GithubException) -> str:
     if isinstance(exc, github.BadCredentialsException):
         return "GitHub rejected the token (401 Bad credentials)"
-    if isinstance(exc, github.RateLimitExceededException) or exc.status == 429:
+    if _is_rate_limit(exc):
         return f"GitHub API rate limit exceeded ({exc.status})"
     if isinstance(exc, github.UnknownObjectException):
         return "repository not found on GitHub (404)"
     message = " ".join(str(exc.message or "").split())
     return f"GitHub answered {exc.status}" + (f": {message}" if message else "")
+
+
+def _is_rate_limit(exc: github.GithubException) -> bool:
+    if isinstance(exc, github.RateLimitExceededException) or exc.status == 429:
+        return True
+    # After the retries, the body of a rate-limited answer has been read by
+    # the retry logic, and only the headers tell what happened.
+    headers = {key.lower(): value for key, value in (exc.headers or {}).items()}
+    return exc.status == 403 and headers.get("x-ratelimit-remaining") == "0"
 
 
 def _redact(message: str, token: str | None) -> str:

@@ -90,6 +90,10 @@ _REFERENCE = re.compile(
 _LINK_TEXT_SPECIALS = "\\`<"
 _ROLE_SPECIALS = "\\`"
 _EMPHASIS_SPECIALS = "\\*`"
+# Characters that reST accepts right before inline markup, and right after
+# it (a subset of what docutils allows, enough for prose).
+_BEFORE_MARKUP = frozenset("([{\"'-/:")
+_AFTER_MARKUP = frozenset(".,;:!?)]}\"'-/")
 _BR_TAG = re.compile(r"<br\s*/?>", re.IGNORECASE)
 
 
@@ -266,9 +270,9 @@ def _strip_leading_space(pieces: Sequence[_Piece]) -> list[_Piece]:
 
 def _needs_glue(previous: _Piece, piece: _Piece, before: str) -> bool:
     if piece.kind is _Kind.MARKUP:
-        return not before[-1].isspace()
+        return not (before[-1].isspace() or before[-1] in _BEFORE_MARKUP)
     if previous.kind is _Kind.MARKUP:
-        return not piece.text[0].isspace()
+        return not (piece.text[0].isspace() or piece.text[0] in _AFTER_MARKUP)
     return False
 
 

@@ -1,0 +1,3 @@
+"""Acceptance tests: the real procrastinate command against a real database."""
+
+from __future__ import annotations

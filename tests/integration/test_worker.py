@@ -1,0 +1,362 @@
+"""The worker, run in-process against a real database."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import psycopg
+import pytest
+
+import procrastinate
+from procrastinate import exceptions, worker
+
+
+async def wait_until(
+    predicate: Callable[[], Awaitable[bool]], timeout: float = 5.0
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not await predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+@contextlib.asynccontextmanager
+async def running_worker(
+    app: procrastinate.App, **options: Any
+) -> AsyncIterator[asyncio.Task[None]]:
+    options.setdefault("install_signal_handlers", False)
+    task = asyncio.ensure_future(app.run_worker_async(**options))
+    try:
+        yield task
+    finally:
+        if not task.done():
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def status_of(app: procrastinate.App, job_id: int) -> str:
+    return (await app.job_manager.get_job_status_async(job_id)).value
+
+
+async def test_runs_sync_and_async_tasks_with_context(app: procrastinate.App) -> None:
+    seen: list[Any] = []
+
+    @app.task(pass_context=True)
+    async def async_task(context: procrastinate.JobContext, a: int) -> None:
+        seen.append(("async", a, context.job.id, context.additional_context["key"]))
+
+    @app.task(pass_context=True)
+    def sync_task(context: procrastinate.JobContext, a: int) -> None:
+        seen.append(("sync", a, context.job.id, context.worker_name))
+
+    await async_task.defer_async(a=1)
+    await sync_task.defer_async(a=2)
+    await app.run_worker_async(
+        wait=False,
+        install_signal_handlers=False,
+        additional_context={"key": "v"},
+        name="w1",
+    )
+    assert seen == [("async", 1, 1, "v"), ("sync", 2, 2, "w1")]
+
+
+async def test_concurrency_runs_jobs_in_parallel(app: procrastinate.App) -> None:
+    @app.task
+    async def sleeper() -> None:
+        await asyncio.sleep(0.2)
+
+    await sleeper.batch_defer_async(*[{} for _ in range(10)])
+    start = time.monotonic()
+    await app.run_worker_async(
+        wait=False, concurrency=10, install_signal_handlers=False, listen_notify=False
+    )
+    assert time.monotonic() - start < 1.5
+    assert {j.status for j in await app.job_manager.list_jobs_async()} == {"succeeded"}
+
+
+async def test_failure_retry_then_success(app: procrastinate.App) -> None:
+    @app.task(retry=2, pass_context=True)
+    def flaky(context: procrastinate.JobContext) -> None:
+        if context.job.attempts < 2:
+            raise ValueError("not yet")
+
+    job_id = await flaky.defer_async()
+    await app.run_worker_async(wait=False, install_signal_handlers=False)
+    (job,) = await app.job_manager.list_jobs_async(id=job_id)
+    assert (job.status, job.attempts) == ("succeeded", 3)
+
+
+async def test_unknown_task_fails_the_job(app: procrastinate.App) -> None:
+    job_id = await app.configure_task("nobody.knows").defer_async()
+    await app.run_worker_async(wait=False, install_signal_handlers=False)
+    assert await status_of(app, job_id) == "failed"
+
+
+async def test_delete_jobs_successful(app: procrastinate.App) -> None:
+    @app.task
+    def ok() -> None: ...
+
+    @app.task
+    def ko() -> None:
+        raise ValueError
+
+    await ok.defer_async()
+    await ko.defer_async()
+    await app.run_worker_async(
+        wait=False, install_signal_handlers=False, delete_jobs="successful"
+    )
+    assert [j.status for j in await app.job_manager.list_jobs_async()] == ["failed"]
+
+
+async def test_listen_notify_wakes_the_worker(app: procrastinate.App) -> None:
+    done = asyncio.Event()
+
+    @app.task
+    async def ping() -> None:
+        done.set()
+
+    async with running_worker(app, fetch_job_polling_interval=60):
+        await asyncio.sleep(0.3)  # let the worker reach its idle wait
+        await ping.defer_async()
+        await asyncio.wait_for(done.wait(), timeout=1)
+
+
+async def test_listener_reconnects_after_the_connection_drops(
+    app: procrastinate.App, connection: psycopg.Connection[Any]
+) -> None:
+    done = asyncio.Event()
+
+    @app.task
+    async def ping() -> None:
+        done.set()
+
+    async with running_worker(app, fetch_job_polling_interval=60):
+        await asyncio.sleep(0.3)
+        killed = connection.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND query LIKE 'LISTEN%%'"
+        ).fetchall()
+        assert killed
+        await asyncio.sleep(0.5)
+        await ping.defer_async()
+        await asyncio.wait_for(done.wait(), timeout=2)
+
+
+async def test_worker_survives_pool_connections_being_killed(
+    app: procrastinate.App, connection: psycopg.Connection[Any]
+) -> None:
+    @app.task
+    async def noop() -> None: ...
+
+    connection.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+    await noop.defer_async()
+    await app.run_worker_async(
+        wait=False, install_signal_handlers=False, listen_notify=False
+    )
+    assert await status_of(app, 1) == "succeeded"
+
+
+@pytest.mark.parametrize("listen_notify", [True, False])
+async def test_abort_async_job(app: procrastinate.App, listen_notify: bool) -> None:
+    started = asyncio.Event()
+
+    @app.task
+    async def forever() -> None:
+        started.set()
+        await asyncio.sleep(60)
+
+    job_id = await forever.defer_async()
+    async with running_worker(
+        app, listen_notify=listen_notify, abort_job_polling_interval=0.5
+    ):
+        await asyncio.wait_for(started.wait(), timeout=5)
+        asked = time.monotonic()
+        assert await app.job_manager.cancel_job_by_id_async(job_id, abort=True)
+
+        async def aborted() -> bool:
+            return await status_of(app, job_id) == "aborted"
+
+        await wait_until(aborted, timeout=2 if not listen_notify else 1)
+        assert time.monotonic() - asked < (2 if not listen_notify else 1)
+
+
+async def test_abort_sync_job_through_should_abort(app: procrastinate.App) -> None:
+    @app.task(pass_context=True)
+    def cooperative(context: procrastinate.JobContext) -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if context.should_abort():
+                raise exceptions.JobAborted
+            time.sleep(0.02)
+
+    job_id = await cooperative.defer_async()
+    async with running_worker(app):
+
+        async def running() -> bool:
+            return await status_of(app, job_id) == "doing"
+
+        await wait_until(running)
+        await app.job_manager.cancel_job_by_id_async(job_id, abort=True)
+
+        async def aborted() -> bool:
+            return await status_of(app, job_id) == "aborted"
+
+        await wait_until(aborted, timeout=2)
+
+
+async def test_graceful_stop_lets_jobs_finish(app: procrastinate.App) -> None:
+    started = asyncio.Event()
+
+    @app.task
+    async def slow() -> None:
+        started.set()
+        await asyncio.sleep(0.3)
+
+    job_id = await slow.defer_async()
+    async with running_worker(app) as task:
+        await asyncio.wait_for(started.wait(), timeout=5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert await status_of(app, job_id) == "succeeded"
+
+
+async def test_shutdown_timeout_aborts_and_retries_when_allowed(
+    app: procrastinate.App,
+) -> None:
+    started = asyncio.Event()
+
+    @app.task(retry=True)
+    async def stubborn() -> None:
+        started.set()
+        await asyncio.sleep(60)
+
+    @app.task
+    async def plain_stubborn() -> None:
+        await asyncio.sleep(60)
+
+    retried = await stubborn.defer_async()
+    aborted = await plain_stubborn.defer_async()
+    async with running_worker(
+        app, concurrency=2, shutdown_graceful_timeout=0.2
+    ) as task:
+        await asyncio.wait_for(started.wait(), timeout=5)
+
+        async def both_running() -> bool:
+            return await status_of(app, aborted) == "doing"
+
+        await wait_until(both_running)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert await status_of(app, retried) == "todo"
+    assert await status_of(app, aborted) == "aborted"
+
+
+async def test_worker_registers_and_unregisters(
+    app: procrastinate.App, connection: psycopg.Connection[Any]
+) -> None:
+    async with running_worker(app):
+
+        async def registered() -> bool:
+            return bool(
+                connection.execute(
+                    "SELECT count(*) FROM procrastinate_workers"
+                ).fetchone()[0]
+            )  # type: ignore[index]
+
+        await wait_until(registered)
+    assert connection.execute(
+        "SELECT count(*) FROM procrastinate_workers"
+    ).fetchone() == (0,)
+
+
+async def test_middleware_order(app: procrastinate.App) -> None:
+    calls: list[str] = []
+
+    async def worker_mw(call_next, context, worker):  # type: ignore[no-untyped-def]
+        calls.append("worker")
+        return await call_next()
+
+    def sync_mw(call_next, context, worker):  # type: ignore[no-untyped-def]
+        calls.append("worker-wide task")
+        return call_next()
+
+    def task_mw(call_next, context, worker):  # type: ignore[no-untyped-def]
+        calls.append("task")
+        return call_next()
+
+    @app.task(task_middleware=[task_mw])
+    def job() -> None:
+        calls.append("job")
+
+    await job.defer_async()
+    await app.run_worker_async(
+        wait=False,
+        install_signal_handlers=False,
+        worker_middleware=[worker_mw],
+        task_middleware=[sync_mw],
+    )
+    assert calls == ["worker", "worker-wide task", "task", "job"]
+
+
+async def test_two_workers_defer_one_job_per_periodic_tick(
+    app: procrastinate.App, conninfo: str
+) -> None:
+    @app.periodic(cron="* * * * * *")
+    @app.task
+    async def tick(timestamp: int) -> None: ...
+
+    other = procrastinate.App(
+        connector=procrastinate.PsycopgConnector(conninfo=conninfo)
+    )
+    other.tasks = app.tasks
+    other.periodic_registry = app.periodic_registry
+    async with other.open_async():
+        async with running_worker(app, name="a"), running_worker(other, name="b"):
+            await asyncio.sleep(3.2)
+    rows = await app.job_manager.list_jobs_async(task=tick.name)
+    timestamps = [job.task_kwargs["timestamp"] for job in rows]
+    assert len(timestamps) >= 3
+    assert len(timestamps) == len(set(timestamps))
+    assert sorted(timestamps) == list(range(min(timestamps), max(timestamps) + 1))
+
+
+async def test_remove_old_jobs_builtin(
+    app: procrastinate.App, connection: psycopg.Connection[Any]
+) -> None:
+    @app.task
+    def ok() -> None: ...
+
+    await ok.batch_defer_async({}, {})
+    await app.run_worker_async(wait=False, install_signal_handlers=False)
+    connection.execute(
+        "UPDATE procrastinate_events SET at = now() - interval '5 hours' WHERE job_id = 1"
+    )
+    await app.configure_task("procrastinate.builtin_tasks.remove_old_jobs").defer_async(
+        max_hours=2
+    )
+    await app.run_worker_async(
+        wait=False, install_signal_handlers=False, queues=["builtin"]
+    )
+    remaining = [(j.id, j.status) for j in await app.job_manager.list_jobs_async()]
+    assert remaining == [(2, "succeeded"), (3, "succeeded")]
+
+
+async def test_stop_is_threadsafe_and_idempotent(app: procrastinate.App) -> None:
+    w = worker.Worker(app, install_signal_handlers=False)
+    run = asyncio.ensure_future(w.run())
+    await asyncio.sleep(0.2)
+    await asyncio.to_thread(w.stop)
+    w.stop()
+    await asyncio.wait_for(run, timeout=3)
+    assert run.exception() is None

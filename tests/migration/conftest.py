@@ -1,0 +1,86 @@
+"""Fixtures of the migration tests: where the migration folders are, and how to build
+and describe a database from SQL files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from procrastinate import schema
+
+from . import naming, schema_inspection
+
+ApplyFiles = Callable[[str, Path], list[str]]
+Describe = Callable[[str], schema_inspection.Description]
+Execute = Callable[[str, str], None]
+
+
+@pytest.fixture(scope="session")
+def migrations_dir() -> Path:
+    """The folder of the migrations, as the package exposes it to migration tools."""
+    return Path(schema.SchemaManager.get_migrations_path())
+
+
+@pytest.fixture(scope="session")
+def future_migrations_dir(migrations_dir: Path) -> Path:
+    """The folder of the migrations that may only be applied after the next major."""
+    return migrations_dir.parent / "future_migrations"
+
+
+def _apply_files(dbname: str, folder: Path) -> list[str]:
+    applied: list[str] = []
+    with psycopg.connect(dbname=dbname, autocommit=True) as conn:
+        for name in naming.migration_files(folder):
+            text = (folder / name).read_text(encoding="utf-8")
+            try:
+                # One transaction per file, as a migration tool runs them: a file that
+                # only works when merged with its neighbours must fail here.
+                with conn.transaction():
+                    conn.execute(text)
+            except psycopg.Error as exc:
+                after = f"after {applied[-1]}" if applied else "on an empty database"
+                pytest.fail(
+                    f"{folder.name}/{name} does not apply {after}: "
+                    f"{type(exc).__name__}: {exc}"
+                )
+            applied.append(name)
+    return applied
+
+
+@pytest.fixture
+def apply_migration_files() -> ApplyFiles:
+    """Apply the files of a migration folder to a database, in name order, each in
+    its own transaction; fail the test naming the first file that breaks."""
+    return _apply_files
+
+
+def _execute(dbname: str, text: str) -> None:
+    with psycopg.connect(dbname=dbname, autocommit=True) as conn:
+        conn.execute(text)
+
+
+@pytest.fixture
+def execute_sql() -> Execute:
+    """Run a SQL script (no parameters, so several statements) on a database."""
+    return _execute
+
+
+def _describe(dbname: str) -> schema_inspection.Description:
+    with psycopg.connect(dbname=dbname, autocommit=True) as conn:
+        return schema_inspection.describe_schema(conn)
+
+
+@pytest.fixture
+def describe_db() -> Describe:
+    """Describe the schema of a database, by name."""
+    return _describe
+
+
+@pytest.fixture
+def cloned_pair(db_factory: Any, template_db: str) -> tuple[str, str]:
+    """Two databases cloned from the template: identical until a test changes one."""
+    return str(db_factory(template=template_db)), str(db_factory(template=template_db))
