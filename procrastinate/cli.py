@@ -227,6 +227,30 @@ def add_worker_command(subparsers: Any) -> None:
     )
     add_argument(
         parser,
+        "--update-heartbeat-interval",
+        type=float,
+        help="Seconds between two heartbeats of the worker",
+        envvar="WORKER_UPDATE_HEARTBEAT_INTERVAL",
+    )
+    add_argument(
+        parser,
+        "--stalled-worker-timeout",
+        type=float,
+        help="Seconds without a heartbeat after which a worker counts as dead",
+        envvar="WORKER_STALLED_WORKER_TIMEOUT",
+    )
+    add_boolean_flag(
+        parser,
+        dest="recover_stalled_jobs",
+        true_flags=["--recover-stalled-jobs"],
+        false_flags=["--no-recover-stalled-jobs"],
+        true_help="Retry (through their task's retry strategy) or fail the jobs of "
+        "dead workers",
+        false_help="Leave the jobs of dead workers alone",
+        envvar="WORKER_RECOVER_STALLED_JOBS",
+    )
+    add_argument(
+        parser,
         "--delete-jobs",
         choices=[condition.value for condition in jobs.DeleteJobCondition],
         help="Which finished jobs to delete from the database",

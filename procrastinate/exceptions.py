@@ -157,6 +157,13 @@ class MovedElsewhere(ProcrastinateException):
     """
 
 
+class StalledJob(ProcrastinateException):
+    """
+    The worker running the job stopped sending heartbeats: it crashed, was killed, or
+    lost its connection. The job was recovered by another worker.
+    """
+
+
 class InvalidCronExpression(ProcrastinateException):
     """
     A periodic task was declared with a cron expression that cannot be parsed.

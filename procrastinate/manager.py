@@ -456,6 +456,18 @@ class JobManager:
             )
         return [jobs.Job.from_row(row) for row in rows]
 
+    async def claim_orphaned_jobs(self, worker_id: int) -> list[jobs.Job]:
+        """
+        Take over the running jobs that lost their worker (see
+        :meth:`prune_stalled_workers`), each for exactly one caller.
+
+        :returns: the claimed jobs, now attributed to ``worker_id``.
+        """
+        rows = await self.connector.execute_query_all_async(
+            sql.queries["claim_orphaned_jobs"], worker_id=worker_id
+        )
+        return [jobs.Job.from_row(row) for row in rows]
+
     async def delete_old_jobs(
         self,
         nb_hours: int,

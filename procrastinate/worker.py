@@ -162,6 +162,11 @@ class Worker:
     :param update_heartbeat_interval: seconds between heartbeats.
     :param stalled_worker_timeout: seconds without a heartbeat after which a worker
         counts as dead.
+    :param recover_stalled_jobs: periodically remove the workers without a recent
+        heartbeat and recover their running jobs: each is retried when its task's
+        retry strategy allows it (the error is
+        :class:`~procrastinate.exceptions.StalledJob`), or else marked failed. Turn it
+        on when your tasks can safely run again after a crash (idempotent tasks).
     :param task_middleware: middleware wrapping the jobs of every task of the
         matching kind (sync or async).
     :param worker_middleware: async middleware wrapping every job.
@@ -184,6 +189,7 @@ class Worker:
         install_signal_handlers: bool = True,
         update_heartbeat_interval: float = 10.0,
         stalled_worker_timeout: float = 30.0,
+        recover_stalled_jobs: bool = False,
         task_middleware: list[middleware.TaskMiddleware] | None = None,
         worker_middleware: list[middleware.WorkerMiddleware] | None = None,
     ) -> None:
@@ -203,6 +209,7 @@ class Worker:
         self.install_signal_handlers = install_signal_handlers
         self.update_heartbeat_interval = update_heartbeat_interval
         self.stalled_worker_timeout = stalled_worker_timeout
+        self.recover_stalled_jobs = recover_stalled_jobs
         self.task_middleware = list(task_middleware or [])
         self.worker_middleware = list(worker_middleware or [])
         middleware.check_worker_middleware(self.worker_middleware)
@@ -538,6 +545,8 @@ class Worker:
                 **self.app.periodic_defaults,
             ).worker(),
         }
+        if self.recover_stalled_jobs:
+            coroutines["recover_stalled_jobs"] = self._recover_stalled_jobs_loop()
         if self.listen_notify:
             coroutines["listener"] = self.job_manager.listen_for_jobs(
                 on_notification=self._on_notification, queues=self.queues
@@ -570,6 +579,47 @@ class Worker:
                     f"Could not update the heartbeat: {exc}",
                     extra=self._log_extra(action="update_heartbeat_error"),
                 )
+
+    async def _recover_stalled_jobs_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.update_heartbeat_interval)
+            try:
+                await self.recover_stalled_jobs_once()
+            except exceptions.ConnectorException as exc:
+                self.logger.warning(
+                    f"Could not recover stalled jobs: {exc}",
+                    extra=self._log_extra(action="recover_stalled_jobs_error"),
+                )
+
+    async def recover_stalled_jobs_once(self) -> list[jobs.Job]:
+        """
+        Remove the workers silent for ``stalled_worker_timeout`` seconds, claim their
+        running jobs and retry or fail each through its task's retry strategy.
+
+        :returns: the recovered jobs.
+        """
+        assert self.worker_id is not None
+        pruned = await self.job_manager.prune_stalled_workers(
+            self.stalled_worker_timeout
+        )
+        if pruned:
+            self.logger.warning(
+                f"Pruned stalled workers {pruned}",
+                extra=self._log_extra(
+                    action="prune_stalled_workers", worker_ids=pruned
+                ),
+            )
+        claimed = await self.job_manager.claim_orphaned_jobs(self.worker_id)
+        for job in claimed:
+            task = self.app.tasks.get(job.task_name)
+            outcome = outcome_of(exceptions.StalledJob(), task, job, None)
+            self.logger.warning(
+                f"Recovering stalled job {job.call_string}: "
+                + ("retrying it" if outcome.retry else "marking it failed"),
+                extra=self._log_extra(action="recover_stalled_job", job=job),
+            )
+            await self._persist(job, outcome)
+        return claimed
 
     async def _on_notification(
         self, *, channel: str, notification: jobs.Notification

@@ -3,12 +3,16 @@
 The database comes from the libpq environment (PG* variables; scripts/tests sets them
 after finding or starting a server). A template database with the packaged schema is
 built once per test run; each test that asks for a database gets a fresh clone of it
-(job ids start at 1), dropped afterwards.
+(job ids start at 1), dropped afterwards. Clones are made ahead of time and dropped in
+the background, so that the tests do not wait for CREATE/DROP DATABASE.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
+import queue
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -48,6 +52,55 @@ def run_id() -> str:
     return f"{os.getpid()}_{uuid.uuid4().hex[:6]}"
 
 
+class DatabaseSupply:
+    """
+    Clones of the template database, prepared ahead by a background thread so that a
+    test rarely waits for CREATE DATABASE; used databases are dropped by the same
+    thread, off the tests' critical path.
+    """
+
+    AHEAD = 2
+
+    def __init__(self, template: str, prefix: str) -> None:
+        self.template = template
+        self.prefix = prefix
+        self.counter = itertools.count()
+        self.ready: queue.Queue[str] = queue.Queue()
+        self.orders: queue.Queue[tuple[str, str | None]] = queue.Queue()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+        for _ in range(self.AHEAD):
+            self.orders.put(("create", None))
+
+    def _serve(self) -> None:
+        while True:
+            order, name = self.orders.get()
+            if order == "stop":
+                return
+            if order == "drop" and name:
+                _drop_database(name)
+                continue
+            new_name = f"{self.prefix}_{next(self.counter)}"
+            _create_database(new_name, template=self.template)
+            self.ready.put(new_name)
+
+    def take(self) -> str:
+        """A fresh clone; another one is ordered to replace it."""
+        self.orders.put(("create", None))
+        return self.ready.get(timeout=120)
+
+    def give_back(self, name: str) -> None:
+        """Drop a used clone, in the background."""
+        self.orders.put(("drop", name))
+
+    def close(self) -> None:
+        """Drop what is left and stop the thread."""
+        self.orders.put(("stop", None))
+        self.thread.join(timeout=120)
+        while not self.ready.empty():
+            _drop_database(self.ready.get())
+
+
 @pytest.fixture(scope="session")
 def template_db(run_id: str) -> Iterator[str]:
     """A database holding the packaged schema, to clone for each test."""
@@ -61,13 +114,21 @@ def template_db(run_id: str) -> Iterator[str]:
         _drop_database(name)
 
 
+@pytest.fixture(scope="session")
+def database_supply(template_db: str, run_id: str) -> Iterator[DatabaseSupply]:
+    """The clones of the template database."""
+    supply = DatabaseSupply(template_db, prefix=f"procrastinate_test_{run_id}")
+    yield supply
+    supply.close()
+
+
 @pytest.fixture
 def db_factory(run_id: str) -> Iterator[Any]:
     """Create databases (empty, or cloned from a template) dropped after the test."""
     created: list[str] = []
 
     def create(template: str | None = None) -> str:
-        name = f"procrastinate_test_{run_id}_{len(created)}_{uuid.uuid4().hex[:6]}"
+        name = f"procrastinate_test_{run_id}_f{len(created)}_{uuid.uuid4().hex[:6]}"
         _create_database(name, template=template)
         created.append(name)
         return name
@@ -78,9 +139,11 @@ def db_factory(run_id: str) -> Iterator[Any]:
 
 
 @pytest.fixture
-def db_name(db_factory: Any, template_db: str) -> str:
+def db_name(database_supply: DatabaseSupply) -> Iterator[str]:
     """A fresh database with the procrastinate schema."""
-    return str(db_factory(template=template_db))
+    name = database_supply.take()
+    yield name
+    database_supply.give_back(name)
 
 
 @pytest.fixture

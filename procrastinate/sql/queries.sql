@@ -86,6 +86,19 @@ WHERE job.status = 'doing'
     AND (%(task_name)s::varchar IS NULL OR job.task_name = %(task_name)s)
 ORDER BY job.id;
 
+-- claim_orphaned_jobs --
+-- Take over the running jobs whose worker was pruned, so that exactly one worker
+-- recovers each of them
+UPDATE procrastinate_jobs SET worker_id = %(worker_id)s
+WHERE id IN (
+    SELECT id FROM procrastinate_jobs
+    WHERE status = 'doing' AND worker_id IS NULL
+    ORDER BY id
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING id, status, task_name, priority, lock, queueing_lock, args, scheduled_at,
+    queue_name, attempts, abort_requested, worker_id;
+
 -- delete_old_jobs --
 -- Delete finished jobs whose last event is older than %(nb_hours)s hours
 DELETE FROM procrastinate_jobs AS job

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -33,7 +34,8 @@ from procrastinate import sync_psycopg_connector
 REPO_ROOT = Path(__file__).resolve().parents[2]
 APP_PATH = "tests.acceptance.app.app"
 TASKS = "tests.acceptance.app"
-ERROR_PREFIX = "procrastinate: error:"
+# "procrastinate: error: ..." or, for a usage error, "procrastinate defer: error: ...".
+ERROR_LINE = re.compile(r"^procrastinate( [a-z]+)?: error: ")
 POLL_INTERVAL = 0.05
 COMMAND_TIMEOUT = 30.0
 
@@ -159,6 +161,17 @@ class Database:
     def workers_count(self) -> int:
         return int(self.value("SELECT count(*) FROM procrastinate_workers"))
 
+    @staticmethod
+    def tables_in(dbname: str) -> int:
+        """Number of tables in the public schema of another database."""
+        with psycopg.connect(dbname=dbname, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM information_schema.tables "
+                "WHERE table_schema = 'public'"
+            ).fetchone()
+        assert row is not None
+        return int(row[0])
+
     def listening_connections(self) -> int:
         """Connections to this database whose last statement was a LISTEN."""
         return int(
@@ -168,17 +181,6 @@ class Database:
                 name=self.name,
             )
         )
-
-
-def count_tables(dbname: str) -> int:
-    """Number of tables in the public schema of a database."""
-    with psycopg.connect(dbname=dbname, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM information_schema.tables "
-            "WHERE table_schema = 'public'"
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
 
 
 # The command line
@@ -211,9 +213,7 @@ class Result:
         """
         assert self.returncode == 1, str(self)
         assert "Traceback" not in self.stderr, str(self)
-        errors = [
-            line for line in self.stderr.splitlines() if line.startswith(ERROR_PREFIX)
-        ]
+        errors = [line for line in self.stderr.splitlines() if ERROR_LINE.match(line)]
         assert len(errors) == 1, str(self)
         return errors[0]
 

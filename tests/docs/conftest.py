@@ -198,7 +198,12 @@ def build_changelog(
         args, kwargs = app_params
         kwargs = {**kwargs, "freshenv": freshenv, "confoverrides": confoverrides}
         app = make_app(*args, **kwargs)
-        app.build()
+        try:
+            app.build()
+        finally:
+            # Restore docutils' registries now, so that a second build in
+            # the same test does not warn about nodes registered twice.
+            app.cleanup()
         return BuildResult(
             app=app, status=app.status.getvalue(), warnings=app.warning.getvalue()
         )

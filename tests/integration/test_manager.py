@@ -209,7 +209,8 @@ async def test_retry_running_job_with_overrides(
         stored.queue,
         stored.lock,
     ) == ("todo", 1, 7, "q2", "b")
-    assert stored.scheduled_at == when and stored.worker_id is None
+    assert stored.scheduled_at == when
+    assert stored.worker_id is None
 
 
 async def test_manual_retry_of_a_failed_job(
@@ -338,7 +339,7 @@ async def test_workers_and_stalled_jobs(
     (job2,) = await job_manager.list_jobs_async(id=2)
     assert job2.worker_id is None
     assert [job.id for job in await job_manager.get_stalled_jobs()] == [2]
-    with pytest.warns(DeprecationWarning):
+    with pytest.warns(DeprecationWarning, match="nb_seconds is deprecated"):
         assert await job_manager.get_stalled_jobs(nb_seconds=3600) == []
 
 
@@ -421,6 +422,7 @@ async def test_json_hooks(conninfo: str) -> None:
         job_manager = manager.JobManager(connector)
         await job_manager.defer_job_async(make_job(task_kwargs={"p": Point(3)}))
         (job,) = await job_manager.list_jobs_async()
-        assert isinstance(job.task_kwargs["p"], Point) and job.task_kwargs["p"].x == 3
+        assert isinstance(job.task_kwargs["p"], Point)
+        assert job.task_kwargs["p"].x == 3
     finally:
         await connector.close_async()

@@ -360,3 +360,47 @@ async def test_stop_is_threadsafe_and_idempotent(app: procrastinate.App) -> None
     w.stop()
     await asyncio.wait_for(run, timeout=3)
     assert run.exception() is None
+
+
+async def test_recovery_retries_or_fails_the_jobs_of_dead_workers(
+    app: procrastinate.App, connection: psycopg.Connection[Any]
+) -> None:
+    @app.task(retry=1)
+    async def retried() -> None: ...
+
+    @app.task
+    async def not_retried() -> None: ...
+
+    await retried.defer_async()
+    await not_retried.defer_async()
+    dead = await app.job_manager.register_worker()
+    await app.job_manager.fetch_jobs(None, dead, 2)
+    connection.execute(
+        "UPDATE procrastinate_workers SET last_heartbeat = now() - interval '1 hour'"
+    )
+    recovering = worker.Worker(
+        app, recover_stalled_jobs=True, install_signal_handlers=False
+    )
+    recovering.worker_id = await app.job_manager.register_worker()
+    recovered = await recovering.recover_stalled_jobs_once()
+    assert [job.id for job in recovered] == [1, 2]
+    assert await status_of(app, 1) == "todo"
+    assert await status_of(app, 2) == "failed"
+    assert await recovering.recover_stalled_jobs_once() == []
+
+
+async def test_claiming_orphaned_jobs_is_exclusive(app: procrastinate.App) -> None:
+    await app.configure_task("t").batch_defer_async(*[{} for _ in range(20)])
+    dead = await app.job_manager.register_worker()
+    await app.job_manager.fetch_jobs(None, dead, 20)
+    await app.job_manager.unregister_worker(dead)
+    first, second = (
+        await app.job_manager.register_worker(),
+        await app.job_manager.register_worker(),
+    )
+    claims = await asyncio.gather(
+        app.job_manager.claim_orphaned_jobs(first),
+        app.job_manager.claim_orphaned_jobs(second),
+    )
+    ids = [job.id for claim in claims for job in claim]
+    assert sorted(ids) == list(range(1, 21))

@@ -80,6 +80,13 @@ def describe_db() -> Describe:
     return _describe
 
 
+@pytest.fixture(scope="session")
+def template_description(template_db: str) -> schema_inspection.Description:
+    """The description of the template, which every clone of it shares (computed once:
+    describing is cheap, but a clone costs a CREATE and a DROP DATABASE)."""
+    return _describe(template_db)
+
+
 @pytest.fixture
 def cloned_pair(db_factory: Any, template_db: str) -> tuple[str, str]:
     """Two databases cloned from the template: identical until a test changes one."""

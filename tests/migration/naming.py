@@ -19,6 +19,7 @@ skipped by databases upgraded to the release in between.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
 import shutil
 import subprocess
@@ -83,7 +84,8 @@ def _parse_version(filename: str, text: str) -> Version:
     if not _VERSION.fullmatch(text):
         raise _fail(
             filename,
-            f"the version {text!r} must be three zero-padded two-digit numbers xx.yy.zz",
+            f"the version {text!r} must be three zero-padded two-digit numbers "
+            "xx.yy.zz",
         )
     major, minor, patch = (int(number) for number in text.split("."))
     return (major, minor, patch)
@@ -105,7 +107,8 @@ def _parse_phase(filename: str, description: str) -> str:
     if len(description) > MAX_DESCRIPTION_LENGTH:
         raise _fail(
             filename,
-            f"the description must be short: at most {MAX_DESCRIPTION_LENGTH} characters",
+            "the description must be short: at most "
+            f"{MAX_DESCRIPTION_LENGTH} characters",
         )
     phase, _, rest = description.partition("_")
     if phase not in ("pre", "post") or not rest.strip("_"):
@@ -151,7 +154,7 @@ def check_order(names: Iterable[MigrationName]) -> list[str]:
     """
     problems: list[str] = []
     ordered = sorted(names, key=lambda name: name.filename)
-    for previous, current in zip(ordered, ordered[1:]):
+    for previous, current in itertools.pairwise(ordered):
         if current.version < previous.version:
             problems.append(
                 f"{current.filename!r}: version {format_version(current.version)} "

@@ -270,22 +270,17 @@ def _indexes(conn: psycopg.Connection[Any]) -> Collection:
     }
 
 
+_SEQUENCE_FIELDS = ("type", "increment", "start", "min", "max", "cache", "cycle")
+
+
 def _sequences(conn: psycopg.Connection[Any]) -> Collection:
-    return {
-        name: {
-            "type": type_,
-            "increment": increment,
-            "start": start,
-            "min": minimum,
-            "max": maximum,
-            "cache": cache,
-            "cycle": cycle,
+    sequences: Collection = {}
+    for name, *values, ownership in _fetch(conn, _SEQUENCES):
+        sequences[name] = {
+            **dict(zip(_SEQUENCE_FIELDS, values, strict=True)),
             "ownership": ownership,
         }
-        for name, type_, increment, start, minimum, maximum, cache, cycle, ownership in (
-            _fetch(conn, _SEQUENCES)
-        )
-    }
+    return sequences
 
 
 def _enums(conn: psycopg.Connection[Any]) -> Collection:

@@ -55,16 +55,17 @@ def test_migrations_give_the_schema_of_schema_sql(
 
 
 def test_future_migrations_apply_after_the_migrations(
-    empty_db_name: str,
+    db_factory: Any,
     migrations_dir: Path,
     future_migrations_dir: Path,
     apply_migration_files: ApplyFiles,
 ) -> None:
     if not naming.migration_files(future_migrations_dir):
         pytest.skip("no future migration to apply")
-    apply_migration_files(empty_db_name, migrations_dir)
+    dbname = str(db_factory())
+    apply_migration_files(dbname, migrations_dir)
 
-    assert apply_migration_files(empty_db_name, future_migrations_dir)
+    assert apply_migration_files(dbname, future_migrations_dir)
 
 
 def test_migrations_path_is_the_packaged_migrations_folder(

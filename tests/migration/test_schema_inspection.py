@@ -1,7 +1,7 @@
 """The schema comparison catches the differences a migration could leave behind.
 
-Each test starts from two identical databases cloned from the template, changes one
-(rarely both) and checks that :func:`diff_schemas` reports exactly that change: a
+Each test starts from databases cloned from the template, identical to it, changes one
+(rarely two) and checks that :func:`diff_schemas` reports exactly that change: a
 comparison that misses one kind of difference would let schema.sql and the migrations
 drift apart silently.
 """
@@ -90,7 +90,8 @@ MUTATIONS = {
         expected="table procrastinate_events: column order differs",
         on_b="""
             ALTER TABLE procrastinate_events DROP COLUMN type;
-            ALTER TABLE procrastinate_events ADD COLUMN type procrastinate_job_event_type;
+            ALTER TABLE procrastinate_events
+                ADD COLUMN type procrastinate_job_event_type;
         """,
     ),
     "index predicate": Mutation(
@@ -141,8 +142,8 @@ MUTATIONS = {
         """,
     ),
     "foreign key action": Mutation(
-        expected="table procrastinate_jobs, constraint procrastinate_jobs_worker_id_fkey: "
-        "definition differs",
+        expected="table procrastinate_jobs, "
+        "constraint procrastinate_jobs_worker_id_fkey: definition differs",
         on_b="""
             ALTER TABLE procrastinate_jobs
                 DROP CONSTRAINT procrastinate_jobs_worker_id_fkey,
@@ -185,14 +186,23 @@ def _apply(dbname: str, change: str | Callable[[Connection], str]) -> None:
 
 @pytest.mark.parametrize("mutation", MUTATIONS.values(), ids=MUTATIONS.keys())
 def test_diff_reports_the_mutation(
-    mutation: Mutation, cloned_pair: tuple[str, str], describe_db: Describe
+    mutation: Mutation,
+    db_factory: Any,
+    template_db: str,
+    template_description: schema_inspection.Description,
+    describe_db: Describe,
 ) -> None:
-    a, b = cloned_pair
+    # An untouched clone A would describe exactly as its template: only clone it when
+    # the mutation changes it too.
+    a_description = template_description
     if mutation.on_a:
+        a = str(db_factory(template=template_db))
         _apply(a, mutation.on_a)
+        a_description = describe_db(a)
+    b = str(db_factory(template=template_db))
     _apply(b, mutation.on_b)
 
-    differences = diff_schemas(describe_db(a), describe_db(b))
+    differences = diff_schemas(a_description, describe_db(b))
 
     assert len(differences) == 1, "\n".join(differences)
     assert differences[0].startswith(mutation.expected), differences[0]
@@ -207,13 +217,17 @@ def test_identical_databases_have_no_difference(
 
 
 def test_body_difference_shows_the_changed_lines(
-    cloned_pair: tuple[str, str], describe_db: Describe
+    db_name: str,
+    template_description: schema_inspection.Description,
+    describe_db: Describe,
 ) -> None:
-    a, b = cloned_pair
-    _apply(b, _change_one_character_of_a_comment)
+    _apply(db_name, _change_one_character_of_a_comment)
 
     [difference] = diff_schemas(
-        describe_db(a), describe_db(b), a_name="schema.sql", b_name="migrations"
+        template_description,
+        describe_db(db_name),
+        a_name="schema.sql",
+        b_name="migrations",
     )
 
     snippet = difference.splitlines()[1:]
@@ -225,36 +239,39 @@ def test_body_difference_shows_the_changed_lines(
 
 
 def test_trailing_whitespace_of_body_lines_is_ignored(
-    cloned_pair: tuple[str, str], describe_db: Describe
+    db_name: str,
+    template_description: schema_inspection.Description,
+    describe_db: Describe,
 ) -> None:
-    a, b = cloned_pair
-    _apply(b, _add_trailing_whitespace)
+    _apply(db_name, _add_trailing_whitespace)
 
-    assert diff_schemas(describe_db(a), describe_db(b)) == []
+    assert diff_schemas(template_description, describe_db(db_name)) == []
 
 
 def test_objects_of_extensions_are_left_out(
-    cloned_pair: tuple[str, str], describe_db: Describe, execute_sql: Execute
+    db_name: str,
+    template_description: schema_inspection.Description,
+    describe_db: Describe,
+    execute_sql: Execute,
 ) -> None:
-    a, b = cloned_pair
-    with psycopg.connect(dbname=b, autocommit=True) as conn:
+    with psycopg.connect(dbname=db_name, autocommit=True) as conn:
         available = conn.execute(
             "SELECT 1 FROM pg_available_extensions WHERE name = 'citext'"
         ).fetchall()
     if not available:
         pytest.skip("the citext extension is not installed on this server")
     # citext creates a type, casts and dozens of functions in the public schema.
-    execute_sql(b, "CREATE EXTENSION citext SCHEMA public")
+    execute_sql(db_name, "CREATE EXTENSION citext SCHEMA public")
 
-    assert diff_schemas(describe_db(a), describe_db(b)) == []
+    assert diff_schemas(template_description, describe_db(db_name)) == []
 
 
 def test_description_covers_the_procrastinate_schema(
-    template_db: str, describe_db: Describe
+    template_description: schema_inspection.Description,
 ) -> None:
     # Guards against a filter so strict that everything compares equal because
     # nothing is described.
-    description = describe_db(template_db)
+    description = template_description
 
     jobs = description["tables"]["procrastinate_jobs"]
     assert jobs["column_order"][:3] == ["id", "queue_name", "task_name"]

@@ -147,7 +147,7 @@ def test_configure_task_unknown(unopened_app: procrastinate.App) -> None:
     assert (
         unopened_app.configure_task("elsewhere.task").job.task_name == "elsewhere.task"
     )
-    with pytest.raises(exceptions.TaskNotFound, match="elsewhere.task"):
+    with pytest.raises(exceptions.TaskNotFound, match=r"elsewhere\.task"):
         unopened_app.configure_task("elsewhere.task", allow_unknown=False)
 
 
@@ -186,7 +186,8 @@ def test_replace_connector_restores(unopened_app: procrastinate.App) -> None:
     other = procrastinate.PsycopgConnector()
     original = unopened_app.connector
     with unopened_app.replace_connector(other) as app:
-        assert app.connector is other and app.job_manager.connector is other
+        assert app.connector is other
+        assert app.job_manager.connector is other
     assert unopened_app.connector is original
     assert unopened_app.job_manager.connector is original
 

@@ -88,7 +88,8 @@ def test_usage_errors_exit_1_on_one_line(capsys: pytest.CaptureFixture[str]) -> 
         parse("defer", "t", "--in", "10", "--at", "2030-01-01")
     assert excinfo.value.code == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "not allowed with argument" in err
+    assert err.count("\n") == 1
+    assert "not allowed with argument" in err
 
 
 @pytest.mark.parametrize(

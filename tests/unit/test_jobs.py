@@ -58,7 +58,8 @@ def test_from_row_maps_database_names() -> None:
         4,
         2,
     )
-    assert job.abort_requested is False and job.worker_id is None
+    assert job.abort_requested is False
+    assert job.worker_id is None
 
 
 def test_make_new_job_merges_arguments() -> None:

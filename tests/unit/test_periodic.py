@@ -61,7 +61,8 @@ def test_bad_cron_is_refused_when_declared(cron: str) -> None:
         @app.task(name="tick")
         def tick(timestamp: int) -> None: ...
 
-    assert "'tick'" in str(excinfo.value) and repr(cron) in str(excinfo.value)
+    assert "'tick'" in str(excinfo.value)
+    assert repr(cron) in str(excinfo.value)
 
 
 def test_two_schedules_of_a_task_need_distinct_ids() -> None:

@@ -50,7 +50,8 @@ def test_retry_delay(strategy: retry.RetryStrategy, attempts: int, delay: int) -
     decision = strategy.get_retry_decision(
         exception=ValueError(), job=make_job(attempts)
     )
-    assert decision is not None and decision.retry_at is not None
+    assert decision is not None
+    assert decision.retry_at is not None
     expected = before + datetime.timedelta(seconds=delay)
     assert abs((decision.retry_at - expected).total_seconds()) < 1
 
@@ -94,6 +95,7 @@ def test_legacy_get_schedule_in_still_works_with_a_warning() -> None:
 
     with pytest.warns(DeprecationWarning, match="get_schedule_in"):
         first = Legacy().get_retry_exception(ValueError(), make_job(0))
-    with pytest.warns(DeprecationWarning):
+    with pytest.warns(DeprecationWarning, match="get_schedule_in"):
         second = Legacy().get_retry_exception(ValueError(), make_job(1))
-    assert first is not None and second is None
+    assert first is not None
+    assert second is None

@@ -43,10 +43,6 @@ def test_queues_display() -> None:
 
 
 def test_causes_walks_the_chain() -> None:
-    try:
-        try:
-            raise KeyError("inner")
-        except KeyError as exc:
-            raise ValueError("outer") from exc
-    except ValueError as exc:
-        assert [type(e) for e in utils.causes(exc)] == [ValueError, KeyError]
+    outer = ValueError("outer")
+    outer.__cause__ = KeyError("inner")
+    assert [type(e) for e in utils.causes(outer)] == [ValueError, KeyError]

@@ -53,7 +53,8 @@ def test_error_without_retry_is_logged_as_error(plain_task, job) -> None:  # typ
 
 def test_error_with_retry(retrying_task, job) -> None:  # type: ignore[no-untyped-def]
     outcome = worker.outcome_of(ValueError(), retrying_task, job, None)
-    assert outcome.title == "Error, to retry" and outcome.retry is not None
+    assert outcome.title == "Error, to retry"
+    assert outcome.retry is not None
     assert outcome.level == logging.INFO
 
 
@@ -69,16 +70,19 @@ def test_shutdown_abort_is_retried_when_the_task_allows(
     outcome = worker.outcome_of(
         asyncio.CancelledError(), retrying_task, job, AbortReason.SHUTDOWN
     )
-    assert outcome.title == "Aborted, to retry" and outcome.retry is not None
+    assert outcome.title == "Aborted, to retry"
+    assert outcome.retry is not None
     outcome = worker.outcome_of(
         asyncio.CancelledError(), plain_task, job, AbortReason.SHUTDOWN
     )
-    assert outcome.title == "Aborted" and outcome.retry is None
+    assert outcome.title == "Aborted"
+    assert outcome.retry is None
 
 
 def test_unknown_task_fails(job) -> None:  # type: ignore[no-untyped-def]
     outcome = worker.outcome_of(exceptions.TaskNotFound(), None, job, None)
-    assert outcome.status == jobs.Status.FAILED and outcome.retry is None
+    assert outcome.status == jobs.Status.FAILED
+    assert outcome.retry is None
 
 
 @pytest.mark.parametrize(

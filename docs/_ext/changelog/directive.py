@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-from typing import ClassVar
+from collections.abc import Callable
+from typing import ClassVar, TypeVar
 
 from docutils import nodes
+from docutils.parsers.rst import directives
 from sphinx.errors import SphinxError
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
@@ -26,6 +28,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 GITHUB_FORM = "https://github.com/<owner>/<repo>/releases"
 PYPI_FORM = "https://pypi.org/project/<name>"
@@ -97,10 +101,12 @@ class ChangelogDirective(SphinxDirective):
     """
 
     has_content = False
+    # Values are validated in run(): a malformed one is then an error of the
+    # directive, in reST as in MyST (which would only warn and drop it).
     option_spec: ClassVar[dict[str, object]] = {
-        "github": github_releases,
-        "pypi": pypi_project,
-        "changelog-url": changelog_url,
+        "github": directives.unchanged,
+        "pypi": directives.unchanged,
+        "changelog-url": directives.unchanged,
     }
 
     def run(self) -> list[nodes.Node]:
@@ -131,17 +137,31 @@ class ChangelogDirective(SphinxDirective):
         return render_releases(releases, links, self.state.document)
 
     def _links(self) -> Links:
-        if "github" not in self.options:
+        github = self._parse_option("github", github_releases)
+        if github is None:
             raise self.error(
                 f'The "changelog" directive needs a :github: option: {GITHUB_FORM}'
             )
-        web_url, repository = self.options["github"]
+        web_url, repository = github
+        pypi = self._parse_option("pypi", pypi_project)
+        changelog = self._parse_option("changelog-url", changelog_url)
         return Links(
             web_url=web_url,
             repository=repository,
-            pypi_url=self.options.get("pypi"),
-            changelog_url=self.options.get("changelog-url"),
+            pypi_url=pypi,
+            changelog_url=changelog,
         )
+
+    def _parse_option(self, name: str, parse: Callable[[str | None], T]) -> T | None:
+        if name not in self.options:
+            return None
+        value = self.options[name]
+        try:
+            return parse(value)
+        except ValueError as exc:
+            raise self.error(
+                f'Invalid :{name}: option of the "changelog" directive: {value!r}; {exc}'
+            ) from None
 
 
 def _report_failure(links: Links, settings: Settings, outcome: Outcome) -> None:

@@ -116,23 +116,26 @@ def fetch_releases(repository: str, options: FetchOptions) -> list[Release]:
 
 
 def _fetch(repository: str, options: FetchOptions) -> list[Release]:
-    with _quiet_pygithub(), _client(options) as client:
+    with _quiet_libraries(), _client(options) as client:
         # A lazy repository object lists its releases without fetching itself.
         releases = client.get_repo(repository).get_releases()
         return [_release(item) for item in releases if not item.draft]
 
 
 @contextlib.contextmanager
-def _quiet_pygithub() -> Iterator[None]:
-    # PyGithub logs each retry to stderr at INFO level; the extension reports
-    # the outcome itself, in one line.
-    pygithub_logger = logging.getLogger("github")
-    level = pygithub_logger.level
-    pygithub_logger.setLevel(logging.WARNING)
+def _quiet_libraries() -> Iterator[None]:
+    # PyGithub and urllib3 log each retry (to stderr when logging is not
+    # configured, as in a Sphinx build); the extension reports the outcome
+    # itself, in one line.
+    loggers = [logging.getLogger(name) for name in ("github", "urllib3")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     try:
         yield
     finally:
-        pygithub_logger.setLevel(level)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def _client(options: FetchOptions) -> github.Github:

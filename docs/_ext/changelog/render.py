@@ -93,6 +93,9 @@ def _release_section(
         ["changelog-prerelease"] if release.prerelease else []
     )
     section = nodes.section("", ids=[identifier], names=[identifier], classes=classes)
+    # Show the notes as GitHub does: no typographic quotes nor dashes, which
+    # would alter command-line flags ("--force") and URLs ("1.0...2.0").
+    section["support_smartquotes"] = False
     section += nodes.title("", release.title)
     section += _metadata(release, links)
     section += _body(release, links, document)

@@ -98,6 +98,9 @@ CREATE INDEX procrastinate_jobs_lock_live_idx_v1
 -- stalled-jobs query and the ON DELETE SET NULL of pruned workers cheap.
 CREATE INDEX procrastinate_jobs_worker_id_idx_v1
     ON procrastinate_jobs (worker_id) WHERE worker_id IS NOT NULL;
+-- Running jobs: what stalled-job recovery and abort checks look at.
+CREATE INDEX procrastinate_jobs_doing_idx_v1
+    ON procrastinate_jobs (id) WHERE status = 'doing';
 CREATE INDEX procrastinate_jobs_queue_name_idx_v1
     ON procrastinate_jobs (queue_name);
 CREATE INDEX procrastinate_events_job_id_fkey_v1

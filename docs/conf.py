@@ -1,0 +1,233 @@
+"""Sphinx configuration of the Procrastinate documentation.
+
+The build needs no network: there is no intersphinx, the changelog extension falls back
+to an offline note when GitHub cannot be reached, and the CLI reference runs the
+``procrastinate`` command of the interpreter that runs Sphinx.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib
+import os
+import sys
+from typing import Any
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# Our own Sphinx extensions (the changelog) live next to this file.
+sys.path.insert(0, os.path.join(HERE, "_ext"))
+# The package is usually installed in the environment; this makes a checkout work too.
+sys.path.insert(1, os.path.dirname(HERE))
+
+# ``program-output`` runs ``python -m procrastinate ...`` through the PATH: make
+# ``python`` the interpreter running Sphinx (the project's environment), even when the
+# environment is not activated (scripts/docs calls .venv/bin/sphinx-build directly).
+os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]
+# The CLI's help shows the defaults it reads from PROCRASTINATE_* variables: the
+# reference must show the real defaults, not those of whoever builds the docs. A fixed
+# width keeps the help text identical from one machine to the next.
+for _variable in [name for name in os.environ if name.startswith("PROCRASTINATE_")]:
+    del os.environ[_variable]
+os.environ["COLUMNS"] = "88"
+os.environ.pop("FORCE_COLOR", None)
+os.environ["NO_COLOR"] = "1"
+
+# -- Project ---------------------------------------------------------------------------
+
+project = "Procrastinate"
+author = "Procrastinate contributors"
+copyright = f"2019-{datetime.date.today().year}, {author}"
+
+try:
+    release = importlib.import_module("procrastinate").__version__
+except ImportError:  # pragma: no cover - the package is a dependency of the docs
+    release = ""
+version = release
+
+# -- General ---------------------------------------------------------------------------
+
+extensions = [
+    "myst_parser",
+    "sphinx.ext.autodoc",
+    "sphinxcontrib.programoutput",
+    "sphinx_copybutton",
+    "changelog",
+]
+
+exclude_patterns = ["_build"]
+templates_path: list[str] = []
+
+# Every cross-reference must resolve: a broken link is a build error (-n -W).
+nitpicky = True
+
+# -- MyST --------------------------------------------------------------------------------
+
+myst_enable_extensions = ["colon_fence", "deflist", "tasklist"]
+# Headings down to ### get an anchor, so that pages can link to [a section](#a-section).
+myst_heading_anchors = 3
+
+# -- autodoc ---------------------------------------------------------------------------
+
+# Types go into the parameter list, where they sit next to their explanation, rather
+# than into signatures that would run over several lines.
+autodoc_typehints = "description"
+# Members appear in the order of the source, which groups them by theme (sync and async
+# variants side by side), rather than alphabetically.
+autodoc_member_order = "bysource"
+# Our classes document their constructor parameters in the class docstring and leave
+# ``__init__`` undocumented: "class" shows each explanation once, where readers look.
+autoclass_content = "class"
+autodoc_default_options = {"show-inheritance": True}
+# Names that only exist for type checkers (imported under ``if TYPE_CHECKING:``, or
+# module aliases) are shown as the public names readers know.
+autodoc_type_aliases = {
+    "app_module.App": "procrastinate.App",
+    "app.App": "procrastinate.App",
+    "blueprints.Blueprint": "procrastinate.Blueprint",
+    "tasks.Task": "procrastinate.tasks.Task",
+    "manager.JobManager": "procrastinate.manager.JobManager",
+    "worker.Worker": "procrastinate.worker.Worker",
+    "job_context.JobContext": "procrastinate.JobContext",
+    "periodic.PeriodicRegistry": "procrastinate.periodic.PeriodicRegistry",
+    "middleware.TaskMiddleware": "procrastinate.middleware.TaskMiddleware",
+    "middleware.WorkerMiddleware": "procrastinate.middleware.WorkerMiddleware",
+    "RetryDecision": "procrastinate.RetryDecision",
+}
+
+# Without intersphinx (it downloads inventories), names from the standard library and
+# from third-party packages cannot be linked. They stay readable as plain text; these
+# patterns keep the strict build from failing on them. Names of procrastinate itself
+# are NOT ignored: those must resolve.
+nitpick_ignore_regex = [
+    # Standard library.
+    (
+        r"py:.*",
+        r"(collections\.abc|datetime|json|logging|asyncio|enum|types|typing"
+        r"|typing_extensions|inspect|functools|contextlib|pathlib|argparse|cmd"
+        r"|importlib)\..*",
+    ),
+    (r"py:.*", r"(Callable|Iterable|Iterator|Awaitable|Sequence|Coroutine|Generator)"),
+    (r"py:.*", r"(TracebackType|TypeAlias|TypedDict|NotRequired|Unpack|Literal)"),
+    (r"py:.*", r"(Concatenate|ParamSpec|P|R|T|U|Args)(\.(args|kwargs))?"),
+    # Third-party packages.
+    (r"py:.*", r"(psycopg|psycopg_pool|asgiref|attr|attrs|croniter|dateutil)(\..*)?"),
+    # Documented in prose only: attrs-generated or private helpers that appear in
+    # signatures (type aliases show up under their underlying type).
+    (r"py:.*", r"procrastinate\.psycopg_common\.JSON(Dumps|Loads)"),
+    (r"py:.*", r"procrastinate\.types\.(JSONDict|JSONValue|TimeDeltaParams)"),
+    (r"py:.*", r"(types\.)?(JSONDict|JSONValue|TimeDeltaParams)"),
+    (r"py:.*", r"procrastinate\.utils\.AwaitableContext"),
+    # Mentioned by a docstring of the code, but not built yet (see the testing page).
+    (r"py:.*", r"procrastinate\.testing\..*"),
+]
+
+# -- HTML (furo) -----------------------------------------------------------------------
+
+html_theme = "furo"
+html_title = "Procrastinate"
+html_static_path = ["_static"]
+html_css_files = ["procrastinate.css"]
+html_logo = "_static/logo.svg"
+html_favicon = "_static/favicon.svg"
+html_copy_source = False
+html_theme_options = {
+    "source_repository": "https://github.com/procrastinate-org/procrastinate/",
+    "source_branch": "main",
+    "source_directory": "docs/",
+    "sidebar_hide_name": True,
+    "light_css_variables": {
+        "color-brand-primary": "#c8350d",
+        "color-brand-content": "#b02e0b",
+        "color-brand-visited": "#8f2a10",
+    },
+    "dark_css_variables": {
+        "color-brand-primary": "#ff8a5c",
+        "color-brand-content": "#ffa07a",
+        "color-brand-visited": "#e9967a",
+    },
+}
+pygments_style = "friendly"
+pygments_dark_style = "monokai"
+
+# -- sphinx-copybutton -----------------------------------------------------------------
+
+# Copy the commands of console examples without their prompt nor their output.
+copybutton_prompt_text = r"\$ |procrastinate> "
+copybutton_prompt_is_regexp = True
+copybutton_only_copy_prompt_lines = True
+
+# -- programoutput ---------------------------------------------------------------------
+
+programoutput_use_ansi = False
+
+# -- Changelog (docs/_ext/changelog) ----------------------------------------------------
+
+# The GitHub token comes from CHANGELOG_GITHUB_TOKEN (or GITHUB_TOKEN) by itself. Local
+# and CI builds show an offline note when GitHub cannot be reached; a release build on
+# ReadTheDocs must render the real changelog, so it fails instead.
+changelog_fail_on_fetch_error = (
+    os.environ.get("READTHEDOCS") == "True"
+    and os.environ.get("READTHEDOCS_VERSION_TYPE") == "tag"
+)
+
+
+# -- Cross-references written in the code's docstrings ----------------------------------
+
+
+def _resolve_short_reference(
+    app: Any, env: Any, node: Any, contnode: Any
+) -> Any | None:
+    """
+    Docstrings name objects the way the code sees them (``Task.configure``,
+    ``jobs.Job``, ``App.add_tasks_from``), while the reference documents them under
+    their public path. Resolve such a name when exactly one documented object ends with
+    it, looking also at the class that defines an inherited method.
+    """
+    if node.get("refdomain") != "py":
+        return None
+    target: str = node.get("reftarget", "")
+    if not target or target.startswith("procrastinate."):
+        return None
+    domain = env.get_domain("py")
+    candidates = _suffix_matches(domain, target)
+    if not candidates and "." in target:
+        candidates = _inherited_matches(domain, target)
+    if len(candidates) != 1:
+        return None
+    (fullname,) = candidates
+    obj = domain.objects[fullname]
+    from sphinx.util.nodes import make_refnode
+
+    return make_refnode(
+        app.builder, node["refdoc"], obj.docname, obj.node_id, contnode, fullname
+    )
+
+
+def _suffix_matches(domain: Any, target: str) -> list[str]:
+    return sorted(
+        name
+        for name, obj in domain.objects.items()
+        if name.endswith("." + target) and not obj.aliased
+    )
+
+
+def _inherited_matches(domain: Any, target: str) -> list[str]:
+    class_name, _, attribute = target.rpartition(".")
+    classes = _suffix_matches(domain, class_name)
+    if len(classes) != 1:
+        return []
+    module_name, _, name = classes[0].rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError):
+        return []
+    for base in getattr(cls, "__mro__", ())[1:]:
+        if attribute in vars(base):
+            matches = _suffix_matches(domain, f"{base.__name__}.{attribute}")
+            return matches if len(matches) == 1 else []
+    return []
+
+
+def setup(app: Any) -> None:
+    app.connect("missing-reference", _resolve_short_reference)

@@ -1,0 +1,70 @@
+"""``PROCRASTINATE_*`` environment variables stand for command-line options."""
+
+from __future__ import annotations
+
+import itertools
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tests.acceptance.conftest import Cli, Database, Deferrer, Span
+
+APP = "tests.acceptance.app.app"
+
+
+def max_running_at_once(spans: list[Span]) -> int:
+    """The largest number of runs in progress at one instant."""
+    changes = sorted(
+        itertools.chain(
+            ((span.start, 1) for span in spans),
+            # At equal times the end sorts first: a job ending as another starts
+            # did not run alongside it.
+            ((span.end, -1) for span in spans if span.end is not None),
+        )
+    )
+    running = peak = 0
+    for _, change in changes:
+        running += change
+        peak = max(peak, running)
+    return peak
+
+
+def test_app_and_defer_queue_from_the_environment(
+    cli: Cli, db: Database, db_env: dict[str, str]
+) -> None:
+    env = {
+        **db_env,
+        "PROCRASTINATE_APP": APP,
+        "PROCRASTINATE_DEFER_QUEUE": "from_env",
+    }
+
+    result = cli("defer", "acceptance_add", '{"a": 1, "b": 1}', env=env, app=False)
+
+    job = db.job(int(result.check().stdout))
+    assert job["queue_name"] == "from_env"
+
+
+def test_worker_concurrency_from_the_environment(
+    cli: Cli, db: Database, defer: Deferrer, db_env: dict[str, str]
+) -> None:
+    defer("track", *[{"sleep": 0.3}] * 4)
+    env = {
+        **db_env,
+        "PROCRASTINATE_APP": APP,
+        "PROCRASTINATE_WORKER_CONCURRENCY": "4",
+    }
+
+    cli("worker", "--one-shot", env=env, app=False).check()
+
+    assert max_running_at_once(db.spans()) == 4
+
+
+def test_bad_environment_value_is_one_error_line(
+    cli: Cli, db: Database, defer: Deferrer, db_env: dict[str, str]
+) -> None:
+    defer("track")
+    env = {**db_env, "PROCRASTINATE_WORKER_CONCURRENCY": "abc"}
+
+    line = cli("worker", "--one-shot", env=env).error_line()
+
+    assert "PROCRASTINATE_WORKER_CONCURRENCY" in line
+    assert db.statuses() == {1: "todo"}

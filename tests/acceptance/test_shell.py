@@ -1,0 +1,73 @@
+"""``procrastinate shell <command>``: one administration command, its output in the
+documented formats."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from tests.acceptance.conftest import Cli, Database, Deferrer
+
+TASKS = "tests.acceptance.app"
+
+
+def stats(name: str, **counts: int) -> str:
+    """A ``list_queues``/``list_tasks``/``list_locks`` line."""
+    statuses = ("todo", "doing", "succeeded", "failed", "cancelled", "aborted")
+    total = sum(counts.values())
+    details = ", ".join(f"{status}: {counts.get(status, 0)}" for status in statuses)
+    return f"{name}: {total} jobs ({details})"
+
+
+@pytest.fixture
+def jobs(cli: Cli, defer: Deferrer) -> None:
+    """#1 succeeded in "sums", #2 failed in "errors", #3 (lock L) and #4 waiting."""
+    defer("add", {"a": 1, "b": 2}, queue="sums")
+    defer("picky", {"error": "permanent"}, queue="errors")
+    defer("track", lock="L")
+    defer("track")
+    cli("worker", "--queues=sums,errors", "--one-shot").check()
+
+
+def shell(cli: Cli, *command: str) -> list[str]:
+    return cli("shell", *command).check().stdout.splitlines()
+
+
+@pytest.mark.usefixtures("jobs")
+def test_list_commands(cli: Cli) -> None:
+    assert shell(cli, "list_jobs") == [
+        f"#1 {TASKS}.add on sums - [succeeded]",
+        f"#2 {TASKS}.picky on errors - [failed]",
+        f"#3 {TASKS}.track on default - [todo]",
+        f"#4 {TASKS}.track on default - [todo]",
+    ]
+    assert shell(cli, "list_queues") == [
+        stats("default", todo=2),
+        stats("errors", failed=1),
+        stats("sums", succeeded=1),
+    ]
+    assert shell(cli, "list_tasks") == [
+        stats(f"{TASKS}.add", succeeded=1),
+        stats(f"{TASKS}.picky", failed=1),
+        stats(f"{TASKS}.track", todo=2),
+    ]
+    assert shell(cli, "list_locks") == [stats("L", todo=1)]
+
+
+@pytest.mark.usefixtures("jobs")
+def test_cancel_and_retry(cli: Cli, db: Database) -> None:
+    assert shell(cli, "cancel", "4") == [f"#4 {TASKS}.track on default - [cancelled]"]
+    assert shell(cli, "retry", "2") == [f"#2 {TASKS}.picky on errors - [todo]"]
+
+    assert db.statuses() == {1: "succeeded", 2: "todo", 3: "todo", 4: "cancelled"}
+
+
+def test_failing_one_shot_command_is_one_error_line(cli: Cli, db: Database) -> None:
+    # Job 999 does not exist: retrying it fails. Unlike the interactive shell, which
+    # must survive a failed command, a one-shot command must report it to its caller.
+    line = cli("shell", "retry", "999").error_line()
+
+    assert "999" in line
+    assert db.count_jobs() == 0
