@@ -71,8 +71,14 @@ SCHEMA_MISSING_HINT = (
 )
 
 
+def error_message(error: psycopg.Error) -> str:
+    """The server's one-line message (without its CONTEXT lines), or the driver's."""
+    return error.diag.message_primary or str(error).strip()
+
+
 def translate_error(error: psycopg.Error) -> exceptions.ConnectorException:
     """The procrastinate exception for a psycopg error."""
+    message = error_message(error)
     if isinstance(
         error,
         (
@@ -81,14 +87,14 @@ def translate_error(error: psycopg.Error) -> exceptions.ConnectorException:
             psycopg.errors.UndefinedObject,
         ),
     ):
-        return exceptions.ConnectorException(f"{SCHEMA_MISSING_HINT} ({error})")
+        return exceptions.ConnectorException(f"{SCHEMA_MISSING_HINT} ({message})")
     if isinstance(error, psycopg.errors.UniqueViolation):
         return exceptions.UniqueViolation(
-            str(error),
+            message,
             constraint_name=error.diag.constraint_name,
             queueing_lock=queueing_lock_from_detail(error.diag.message_detail),
         )
-    return exceptions.ConnectorException(str(error))
+    return exceptions.ConnectorException(message)
 
 
 @contextlib.contextmanager

@@ -6,7 +6,7 @@ import cmd
 import traceback
 from typing import Any
 
-from procrastinate import jobs, manager, utils
+from procrastinate import exceptions, jobs, manager, utils
 
 JOB_FILTERS = ("id", "queue", "task", "status", "lock", "queueing_lock")
 STATS_FILTERS = ("queue", "task", "status", "lock")
@@ -66,9 +66,14 @@ class ProcrastinateShell(cmd.Cmd):
         # One failing command must not end an interactive session.
         try:
             return super().onecmd(line)
+        except (exceptions.ProcrastinateException, ValueError) as exc:
+            self._print(f"Error: {exc}")
         except Exception:
             traceback.print_exc()
-            return False
+        return False
+
+    def _print(self, line: str) -> None:
+        print(line, file=self.stdout)
 
     def emptyline(self) -> bool:
         return False
@@ -97,7 +102,7 @@ class ProcrastinateShell(cmd.Cmd):
             queueing_lock=filters.get("queueing_lock"),
         )
         for job in found:
-            print(format_job(job, details="details" in words))
+            self._print(format_job(job, details="details" in words))
 
     def do_list_queues(self, arg: str) -> None:
         """
@@ -106,7 +111,7 @@ class ProcrastinateShell(cmd.Cmd):
         """
         filters, _ = parse_argument(arg, STATS_FILTERS)
         for row in self.job_manager.list_queues(**filters):
-            print(format_stats(row))
+            self._print(format_stats(row))
 
     def do_list_tasks(self, arg: str) -> None:
         """
@@ -115,7 +120,7 @@ class ProcrastinateShell(cmd.Cmd):
         """
         filters, _ = parse_argument(arg, STATS_FILTERS)
         for row in self.job_manager.list_tasks(**filters):
-            print(format_stats(row))
+            self._print(format_stats(row))
 
     def do_list_locks(self, arg: str) -> None:
         """
@@ -124,7 +129,7 @@ class ProcrastinateShell(cmd.Cmd):
         """
         filters, _ = parse_argument(arg, STATS_FILTERS)
         for row in self.job_manager.list_locks(**filters):
-            print(format_stats(row))
+            self._print(format_stats(row))
 
     def do_retry(self, arg: str) -> None:
         """
@@ -135,7 +140,7 @@ class ProcrastinateShell(cmd.Cmd):
             job_id, retry_at=utils.utcnow().replace(microsecond=0)
         )
         (job,) = self.job_manager.list_jobs(id=job_id)
-        print(format_job(job))
+        self._print(format_job(job))
 
     def do_cancel(self, arg: str) -> None:
         """
@@ -143,6 +148,8 @@ class ProcrastinateShell(cmd.Cmd):
         """
         job_id = int(arg)
         if not self.job_manager.cancel_job_by_id(job_id):
-            print(f"Job {job_id} could not be cancelled: it is not waiting (todo)")
+            self._print(
+                f"Job {job_id} could not be cancelled: it is not waiting (todo)"
+            )
         (job,) = self.job_manager.list_jobs(id=job_id)
-        print(format_job(job))
+        self._print(format_job(job))

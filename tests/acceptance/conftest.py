@@ -161,17 +161,6 @@ class Database:
     def workers_count(self) -> int:
         return int(self.value("SELECT count(*) FROM procrastinate_workers"))
 
-    @staticmethod
-    def tables_in(dbname: str) -> int:
-        """Number of tables in the public schema of another database."""
-        with psycopg.connect(dbname=dbname, autocommit=True) as conn:
-            row = conn.execute(
-                "SELECT count(*) FROM information_schema.tables "
-                "WHERE table_schema = 'public'"
-            ).fetchone()
-        assert row is not None
-        return int(row[0])
-
     def listening_connections(self) -> int:
         """Connections to this database whose last statement was a LISTEN."""
         return int(
@@ -181,6 +170,17 @@ class Database:
                 name=self.name,
             )
         )
+
+
+def count_tables(dbname: str) -> int:
+    """Number of tables in the public schema of a database."""
+    with psycopg.connect(dbname=dbname, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_schema = 'public'"
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 # The command line
@@ -258,11 +258,19 @@ class Cli:
         commands: Sequence[Sequence[str]],
         *,
         env: dict[str, str] | None = None,
+        envs: Sequence[dict[str, str]] | None = None,
         app: bool = True,
     ) -> list[Result]:
-        """Run several commands at the same time (they are independent) and wait for
-        all of them: a subprocess mostly spends its time starting Python."""
-        processes = [self.popen(args, env=env, app=app) for args in commands]
+        """
+        Run independent commands at the same time and wait for all of them: a
+        command mostly spends its time starting Python. ``envs`` gives each command
+        its own environment.
+        """
+        envs = envs or [env or self.env] * len(commands)
+        processes = [
+            self.popen(args, env=cmd_env, app=app)
+            for args, cmd_env in zip(commands, envs, strict=True)
+        ]
         return [_communicate(process) for process in processes]
 
 
@@ -405,7 +413,32 @@ def db(connection: psycopg.Connection[Any], db_name: str) -> Database:
 
 @pytest.fixture
 def cli(db_env: dict[str, str]) -> Cli:
+    """The command line on the test database."""
     return Cli(env=db_env)
+
+
+@pytest.fixture
+def offline_cli(unreachable_env: dict[str, str]) -> Cli:
+    """The command line with no database to talk to (and none created)."""
+    return Cli(env=unreachable_env)
+
+
+@pytest.fixture
+def empty_env(empty_db_name: str) -> dict[str, str]:
+    """The environment of a command on a database without any schema."""
+    return {**os.environ, "PGDATABASE": empty_db_name}
+
+
+@pytest.fixture
+def empty_cli(empty_env: dict[str, str]) -> Cli:
+    """The command line on a database without any schema."""
+    return Cli(env=empty_env)
+
+
+@pytest.fixture(name="count_tables")
+def count_tables_fixture() -> Callable[[str], int]:
+    """:func:`count_tables`, for the tests."""
+    return count_tables
 
 
 @pytest.fixture
@@ -439,9 +472,9 @@ def closed_port() -> int:
 
 
 @pytest.fixture
-def unreachable_env(db_env: dict[str, str], closed_port: int) -> dict[str, str]:
-    """The test environment, but with PostgreSQL expected on a closed port."""
-    return {**db_env, "PGHOST": "127.0.0.1", "PGPORT": str(closed_port)}
+def unreachable_env(closed_port: int) -> dict[str, str]:
+    """An environment where PostgreSQL is expected on a closed port."""
+    return {**os.environ, "PGHOST": "127.0.0.1", "PGPORT": str(closed_port)}
 
 
 @pytest.fixture(autouse=True)

@@ -3,6 +3,7 @@ and nothing written to any database."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pytest
@@ -13,12 +14,12 @@ if TYPE_CHECKING:
 ADD = "tests.acceptance.app.add"
 APP_OPTION = "--app=tests.acceptance.app.app"
 
-# Each case: the arguments (the app option included when wanted), the environment
-# to use ("db", "unreachable" or "empty"), and what the error line must mention.
+# Each case: the arguments (the app option included when wanted), where the database
+# is ("test", "unreachable" or "empty"), and a word the error line must contain.
 CASES = {
-    "unknown task": ([APP_OPTION, "defer", "nope.nothing", "{}"], "db", "nope.nothing"),
-    "malformed json": ([APP_OPTION, "defer", ADD, '{"a": 1,'], "db", "JSON"),
-    "json not an object": ([APP_OPTION, "defer", ADD, "[1, 2]"], "db", "object"),
+    "unknown task": ([APP_OPTION, "defer", "nope.nothing", "{}"], "test", "nope"),
+    "malformed json": ([APP_OPTION, "defer", ADD, '{"a": 1,'], "test", "JSON"),
+    "json not an object": ([APP_OPTION, "defer", ADD, "[1, 2]"], "test", "object"),
     "unreachable database": (
         [APP_OPTION, "defer", ADD, "{}"],
         "unreachable",
@@ -27,70 +28,73 @@ CASES = {
     "database without schema": ([APP_OPTION, "defer", ADD, "{}"], "empty", "schema"),
     "at and in together": (
         [APP_OPTION, "defer", "--at=2030-01-01T00:00:00", "--in=10", ADD, "{}"],
-        "db",
+        "test",
         "--at",
     ),
     "app that does not import": (
         ["--app=nope.nothing", "defer", ADD, "{}"],
-        "db",
+        "test",
         "nope",
     ),
     "app that is not an App": (
         ["--app=tests.acceptance.app.NOT_AN_APP", "defer", ADD, "{}"],
-        "db",
+        "test",
         "App",
     ),
 }
 
+EnvFor = Callable[[str], dict[str, str]]
+
 
 @pytest.fixture
-def envs(
-    db_env: dict[str, str], unreachable_env: dict[str, str], empty_db_name: str
-) -> dict[str, dict[str, str]]:
-    return {
-        "db": db_env,
-        "unreachable": unreachable_env,
-        "empty": {**db_env, "PGDATABASE": empty_db_name},
+def env_for(request: pytest.FixtureRequest) -> EnvFor:
+    """The environment of each kind of case; the extra databases only when used."""
+    fixtures = {
+        "test": "db_env",
+        "unreachable": "unreachable_env",
+        "empty": "empty_env",
     }
 
+    def env(kind: str) -> dict[str, str]:
+        return dict(request.getfixturevalue(fixtures[kind]))
 
-@pytest.mark.parametrize(("args", "env", "mention"), CASES.values(), ids=CASES.keys())
+    return env
+
+
+@pytest.mark.parametrize(("args", "where", "mention"), CASES.values(), ids=CASES.keys())
 def test_bad_input_is_one_error_line_and_nothing_written(
     args: list[str],
-    env: str,
+    where: str,
     mention: str,
     cli: Cli,
     db: Database,
-    envs: dict[str, dict[str, str]],
-    empty_db_name: str,
+    env_for: EnvFor,
+    count_tables: Callable[[str], int],
 ) -> None:
-    result = cli(*args, env=envs[env], app=False)
+    env = env_for(where)
+
+    result = cli(*args, env=env, app=False)
 
     assert mention in result.error_line()
     assert result.stdout == ""
     assert db.count_jobs() == 0
-    assert db.tables_in(empty_db_name) == 0
+    if where == "empty":
+        assert count_tables(env["PGDATABASE"]) == 0
 
 
-READABLE_CASES = {
-    name: CASES[name]
-    for name in ("unknown task", "malformed json", "unreachable database")
-}
+def test_error_line_is_plain_text_not_a_python_repr(cli: Cli, env_for: EnvFor) -> None:
+    names = ["unknown task", "malformed json", "unreachable database"]
 
+    results = cli.many(
+        [CASES[name][0] for name in names],
+        envs=[env_for(CASES[name][1]) for name in names],
+        app=False,
+    )
 
-@pytest.mark.parametrize(
-    ("args", "env", "mention"), READABLE_CASES.values(), ids=READABLE_CASES.keys()
-)
-def test_error_line_is_plain_text_not_a_python_repr(
-    args: list[str],
-    env: str,
-    mention: str,
-    cli: Cli,
-    envs: dict[str, dict[str, str]],
-) -> None:
-    line = cli(*args, env=envs[env], app=False).error_line()
-
-    message = line.removeprefix("procrastinate: error:").strip()
-    assert not message.startswith(("'", '"')), line
-    assert "\\n" not in message, line
-    assert "\\'" not in message, line
+    for result in results:
+        line = result.error_line()
+        message = line.removeprefix("procrastinate: error:").strip()
+        # Quotes around the message, or escapes inside it, betray a repr().
+        assert not message.startswith(("'", '"')), line
+        assert "\\n" not in message, line
+        assert "\\'" not in message, line

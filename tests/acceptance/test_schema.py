@@ -3,29 +3,25 @@ and checking it, as an operator would."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 if TYPE_CHECKING:
-    from tests.acceptance.conftest import Cli, Database
+    from tests.acceptance.conftest import Cli
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "procrastinate/sql/schema.sql"
 
 
-@pytest.fixture
-def empty_env(db_env: dict[str, str], empty_db_name: str) -> dict[str, str]:
-    return {**db_env, "PGDATABASE": empty_db_name}
-
-
 def test_schema_apply_then_healthchecks_ok(
-    cli: Cli, db: Database, empty_env: dict[str, str], empty_db_name: str
+    empty_cli: Cli, empty_db_name: str, count_tables: Callable[[str], int]
 ) -> None:
-    cli("schema", "--apply", env=empty_env).check()
+    empty_cli("schema", "--apply").check()
 
-    assert db.tables_in(empty_db_name) > 0
-    healthchecks = cli("healthchecks", env=empty_env).check()
+    assert count_tables(empty_db_name) > 0
+    healthchecks = empty_cli("healthchecks").check()
     assert healthchecks.stdout.splitlines() == [
         "App configuration: OK",
         "DB connection: OK",
@@ -34,33 +30,30 @@ def test_schema_apply_then_healthchecks_ok(
 
 
 def test_healthchecks_on_an_empty_database_says_to_apply_the_schema(
-    cli: Cli, empty_env: dict[str, str]
+    empty_cli: Cli, empty_db_name: str, count_tables: Callable[[str], int]
 ) -> None:
-    line = cli("healthchecks", env=empty_env).error_line()
+    line = empty_cli("healthchecks").error_line()
 
     assert "schema --apply" in line
+    assert count_tables(empty_db_name) == 0
 
 
-def test_schema_read_prints_the_schema_without_a_database(
-    cli: Cli, unreachable_env: dict[str, str]
-) -> None:
-    result = cli("schema", "--read", env=unreachable_env, app=False).check()
+def test_schema_read_prints_the_schema_without_a_database(offline_cli: Cli) -> None:
+    result = offline_cli("schema", "--read", app=False).check()
 
     assert result.stdout == SCHEMA_FILE.read_text()
 
 
-def test_migrations_path_is_an_existing_folder_of_sql_files(
-    cli: Cli, unreachable_env: dict[str, str]
-) -> None:
-    result = cli("schema", "--migrations-path", env=unreachable_env, app=False)
+def test_migrations_path_is_an_existing_folder_of_sql_files(offline_cli: Cli) -> None:
+    result = offline_cli("schema", "--migrations-path", app=False).check()
 
-    folder = Path(result.check().stdout.strip())
+    folder = Path(result.stdout.strip())
     assert folder.is_dir()
     assert list(folder.glob("*.sql"))
 
 
 @pytest.mark.parametrize("option", ["-V", "--version"])
-def test_version(cli: Cli, option: str) -> None:
-    result = cli(option, app=False).check()
+def test_version(offline_cli: Cli, option: str) -> None:
+    result = offline_cli(option, app=False).check()
 
     assert result.stdout.startswith("procrastinate, version ")

@@ -2,7 +2,8 @@
 
 They build small Sphinx projects (``roots/test-changelog*``) with the
 ``sphinx.testing`` fixtures, against a fake GitHub API: nothing reaches
-GitHub.
+GitHub. The ``sphinx.testing`` fixtures are available to every test of this
+directory.
 """
 
 from __future__ import annotations
@@ -15,11 +16,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sphinx.testing import fixtures as sphinx_fixtures
+from sphinx.testing.fixtures import (  # noqa: F401 (fixtures used by name)
+    _shared_result_cache,
+    app,
+    app_params,
+    make_app,
+    shared_result,
+    status,
+    test_params,
+    warning,
+)
 from sphinx.testing.util import SphinxTestApp
 
 from .fake_github import FakeGitHub
-
-pytest_plugins = ("sphinx.testing.fixtures",)
 
 ROOTS = Path(__file__).parent / "roots"
 EXTENSIONS = Path(__file__).parents[2] / "docs" / "_ext"
@@ -35,6 +45,15 @@ _CHANGELOG_VARIABLES = (
     "CHANGELOG_INCLUDE_PRERELEASES",
     "CHANGELOG_FAIL_ON_FETCH_ERROR",
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``sphinx`` marker of the ``sphinx.testing`` fixtures.
+
+    Those fixtures are imported above rather than declared as a plugin:
+    pytest refuses ``pytest_plugins`` outside the top-level conftest.
+    """
+    sphinx_fixtures.pytest_configure(config)
 
 
 @pytest.fixture(scope="session")

@@ -8,15 +8,17 @@ each in its own transaction; their pg_catalog descriptions must be identical.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from procrastinate import schema
 
 from . import naming
-from .conftest import ApplyFiles, Describe, Execute
 from .schema_inspection import diff_schemas
+
+if TYPE_CHECKING:
+    from .conftest import ApplyFiles, Describe, Execute
 
 # Python may leave its cache beside an __init__.py; it is never packaged.
 _IGNORED_ENTRIES = frozenset({"__pycache__"})

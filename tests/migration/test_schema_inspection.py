@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
 from psycopg import rows
 
 from . import schema_inspection
-from .conftest import Describe, Execute
 from .schema_inspection import diff_schemas
+
+if TYPE_CHECKING:
+    from .conftest import Describe, Execute
 
 Connection = psycopg.Connection[Any]
 FETCH_JOBS = (
@@ -69,24 +71,24 @@ class Mutation:
 
 
 MUTATIONS = {
-    "function body, one character of a comment": Mutation(
+    "function_body_one_character_of_a_comment": Mutation(
         expected=f"function {FETCH_JOBS}: body differs",
         on_b=_change_one_character_of_a_comment,
     ),
-    "column default": Mutation(
+    "column_default": Mutation(
         expected="table procrastinate_jobs, column priority: default differs: "
         "a has '0', b has '1'",
         on_b="ALTER TABLE procrastinate_jobs ALTER COLUMN priority SET DEFAULT 1",
     ),
-    "dropped not null": Mutation(
+    "dropped_not_null": Mutation(
         expected="table procrastinate_jobs, column queue_name: not null differs",
         on_b="ALTER TABLE procrastinate_jobs ALTER COLUMN queue_name DROP NOT NULL",
     ),
-    "column type": Mutation(
+    "column_type": Mutation(
         expected="table procrastinate_jobs, column queue_name: type differs",
         on_b="ALTER TABLE procrastinate_jobs ALTER COLUMN queue_name TYPE text",
     ),
-    "column order": Mutation(
+    "column_order": Mutation(
         expected="table procrastinate_events: column order differs",
         on_b="""
             ALTER TABLE procrastinate_events DROP COLUMN type;
@@ -94,7 +96,7 @@ MUTATIONS = {
                 ADD COLUMN type procrastinate_job_event_type;
         """,
     ),
-    "index predicate": Mutation(
+    "index_predicate": Mutation(
         expected="index procrastinate_jobs_priority_idx_v1: definition differs",
         on_b="""
             DROP INDEX procrastinate_jobs_priority_idx_v1;
@@ -102,28 +104,28 @@ MUTATIONS = {
                 ON procrastinate_jobs (priority DESC, id ASC) WHERE status = 'doing';
         """,
     ),
-    "enum label added at the end": Mutation(
+    "enum_label_added_at_the_end": Mutation(
         expected="enum type procrastinate_job_event_type: labels differ",
         on_b="ALTER TYPE procrastinate_job_event_type ADD VALUE 'paused'",
     ),
-    "enum labels in another order": Mutation(
+    "enum_labels_in_another_order": Mutation(
         expected="enum type procrastinate_job_status: labels differ",
         on_a="ALTER TYPE procrastinate_job_status ADD VALUE 'paused' BEFORE 'todo'",
         on_b="ALTER TYPE procrastinate_job_status ADD VALUE 'paused' AFTER 'aborted'",
     ),
-    "composite type attribute": Mutation(
+    "composite_type_attribute": Mutation(
         expected="composite type procrastinate_job_to_defer_v1: attributes differ",
         on_b="""
             ALTER TYPE procrastinate_job_to_defer_v1
                 ALTER ATTRIBUTE priority TYPE bigint
         """,
     ),
-    "missing trigger": Mutation(
+    "missing_trigger": Mutation(
         expected="trigger procrastinate_trigger_delete_jobs_v1 on procrastinate_jobs: "
         "only in a",
         on_b="DROP TRIGGER procrastinate_trigger_delete_jobs_v1 ON procrastinate_jobs",
     ),
-    "disabled trigger": Mutation(
+    "disabled_trigger": Mutation(
         expected="trigger procrastinate_trigger_delete_jobs_v1 on procrastinate_jobs: "
         "state differs",
         on_b="""
@@ -131,7 +133,7 @@ MUTATIONS = {
                 DISABLE TRIGGER procrastinate_trigger_delete_jobs_v1
         """,
     ),
-    "check constraint": Mutation(
+    "check_constraint": Mutation(
         expected="table procrastinate_jobs, constraint check_not_todo_abort_requested: "
         "definition differs",
         on_b="""
@@ -141,7 +143,7 @@ MUTATIONS = {
                     CHECK (NOT (status = 'failed' AND abort_requested = true))
         """,
     ),
-    "foreign key action": Mutation(
+    "foreign_key_action": Mutation(
         expected="table procrastinate_jobs, "
         "constraint procrastinate_jobs_worker_id_fkey: definition differs",
         on_b="""
@@ -152,7 +154,7 @@ MUTATIONS = {
                     ON DELETE CASCADE
         """,
     ),
-    "new function overload": Mutation(
+    "new_function_overload": Mutation(
         expected="function procrastinate_unregister_worker_v1(worker_id integer): "
         "only in b",
         on_b="""
@@ -161,15 +163,15 @@ MUTATIONS = {
                 AS $$ DELETE FROM procrastinate_workers WHERE id = worker_id $$
         """,
     ),
-    "function volatility": Mutation(
+    "function_volatility": Mutation(
         expected="function procrastinate_register_worker_v1(): volatility differs",
         on_b="ALTER FUNCTION procrastinate_register_worker_v1() STABLE",
     ),
-    "sequence increment": Mutation(
+    "sequence_increment": Mutation(
         expected="sequence procrastinate_events_id_seq: increment differs",
         on_b="ALTER SEQUENCE procrastinate_events_id_seq INCREMENT BY 2",
     ),
-    "new view": Mutation(
+    "new_view": Mutation(
         expected="view procrastinate_live_jobs: only in b",
         on_b="""
             CREATE VIEW procrastinate_live_jobs AS

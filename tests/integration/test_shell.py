@@ -1,0 +1,55 @@
+"""The administration shell, driven interactively over a real database."""
+
+from __future__ import annotations
+
+import io
+
+import procrastinate
+from procrastinate import shell, utils
+
+
+async def run_session(app: procrastinate.App, commands: str) -> str:
+    stdout = io.StringIO()
+    admin = shell.ProcrastinateShell(
+        job_manager=app.job_manager, stdin=io.StringIO(commands), stdout=stdout
+    )
+    admin.use_rawinput = False
+    await utils.sync_to_async(admin.cmdloop)
+    return stdout.getvalue()
+
+
+async def test_interactive_session(app: procrastinate.App) -> None:
+    await app.configure_task("mod.add", queue="q").defer_async(a=1)
+    await app.configure_task("mod.add", queue="q", lock="l").defer_async(a=2)
+    output = await run_session(
+        app,
+        "list_jobs\nlist_jobs id=2 details\nlist_queues\nlist_locks\ncancel 1\n"
+        "retry 1\nlist_jobs status=cancelled\nexit\n",
+    )
+    intro, *prompts = output.split("procrastinate> ")
+    assert intro.startswith("Welcome to the procrastinate shell.   Type help")
+    printed = [line for prompt in prompts for line in prompt.splitlines()]
+    assert printed == [
+        "#1 mod.add on q - [todo]",
+        "#2 mod.add on q - [todo]",
+        "#2 mod.add on q - [todo] (attempts=0, priority=0, scheduled_at=None, "
+        "args={'a': 2}, lock=l)",
+        "q: 2 jobs (todo: 2, doing: 0, succeeded: 0, failed: 0, cancelled: 0, "
+        "aborted: 0)",
+        "l: 1 jobs (todo: 1, doing: 0, succeeded: 0, failed: 0, cancelled: 0, "
+        "aborted: 0)",
+        "#1 mod.add on q - [cancelled]",
+        'Error: Job was not found or not in "doing" or "failed" status (job id: 1)',
+        "#1 mod.add on q - [cancelled]",
+    ]
+
+
+async def test_a_failing_command_does_not_end_the_session(
+    app: procrastinate.App,
+) -> None:
+    output = await run_session(
+        app, "list_jobs bogus=1\nretry notanumber\nlist_queues\nEOF\n"
+    )
+    assert "Error: Unknown filter 'bogus': use id, queue, task" in output
+    assert "Error: invalid literal for int()" in output
+    assert output.count("procrastinate> ") == 4

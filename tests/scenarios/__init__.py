@@ -1,0 +1,58 @@
+"""Scenarios run on both the in-memory connector and PostgreSQL.
+
+Every test of this package takes the ``backend`` fixture (see ``conftest.py``), so it
+runs once per backend with the same body: the in-memory connector of
+:mod:`procrastinate.testing` cannot drift from the SQL unnoticed. The helpers below
+are shared by the scenario modules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from procrastinate import jobs, manager
+
+
+def make_job(**kwargs: Any) -> jobs.Job:
+    """A job of task ``t`` in the ``default`` queue, with ``kwargs`` overriding."""
+    defaults: dict[str, Any] = {
+        "queue": "default",
+        "lock": None,
+        "queueing_lock": None,
+        "task_name": "t",
+    }
+    return jobs.Job(**{**defaults, **kwargs})
+
+
+async def fetch_ids(
+    job_manager: manager.JobManager,
+    worker_id: int,
+    queues: list[str] | None = None,
+    limit: int = 10,
+) -> list[int]:
+    """Fetch up to ``limit`` jobs for the worker; their ids, in fetch order."""
+    fetched = await job_manager.fetch_jobs(queues, worker_id, limit)
+    return [job.id for job in fetched if job.id is not None]
+
+
+async def ids_of(job_manager: manager.JobManager, **filters: Any) -> list[int]:
+    """Ids of the jobs matching ``list_jobs`` filters."""
+    listed = await job_manager.list_jobs_async(**filters)
+    return [job.id for job in listed if job.id is not None]
+
+
+async def wait_until(
+    predicate: Callable[[], Awaitable[bool]], timeout: float = 5.0
+) -> None:
+    """Poll ``predicate`` until it holds.
+
+    :raises AssertionError: it still does not hold after ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while not await predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)

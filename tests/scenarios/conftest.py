@@ -1,0 +1,150 @@
+"""Fixtures of the shared scenarios: one backend per run of each test.
+
+What differs between the backends (building a connector, reading events, making time
+pass for events and heartbeats) hides behind a :class:`Backend`, so that the body of
+each scenario is the same for both.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import AsyncIterator
+from typing import Any
+
+import psycopg
+import pytest
+
+import procrastinate
+from procrastinate import connector, manager, testing
+from procrastinate.psycopg_connector import PsycopgConnector
+
+class Backend:
+    """A database the scenarios run on, with the few helpers that depend on it."""
+
+    name: str
+    connector: connector.BaseAsyncConnector
+
+    def new_connector(self, **json_hooks: Any) -> connector.BaseAsyncConnector:
+        """An unopened connector on the same database, with ``json_dumps`` /
+        ``json_loads``."""
+        raise NotImplementedError
+
+    def event_types(self, job_id: int) -> list[str]:
+        """The types of the events of a job, oldest first."""
+        raise NotImplementedError
+
+    def age_events(self, job_id: int, hours: float) -> None:
+        """Move the events of a job ``hours`` into the past."""
+        raise NotImplementedError
+
+    def age_heartbeat(self, worker_id: int, seconds: float) -> None:
+        """Move the last heartbeat of a worker ``seconds`` into the past."""
+        raise NotImplementedError
+
+    async def is_listening(self) -> bool:
+        """Whether a ``listen_notify`` call has started listening."""
+        raise NotImplementedError
+
+
+class InMemoryBackend(Backend):
+    """The :class:`~procrastinate.testing.InMemoryConnector`: state edited directly."""
+
+    name = "in_memory"
+
+    def __init__(self) -> None:
+        self.memory = testing.InMemoryConnector()
+        self.connector = self.memory
+
+    def new_connector(self, **json_hooks: Any) -> connector.BaseAsyncConnector:
+        return testing.InMemoryConnector(**json_hooks)
+
+    def event_types(self, job_id: int) -> list[str]:
+        return [event["type"] for event in self.memory.events.get(job_id, [])]
+
+    def age_events(self, job_id: int, hours: float) -> None:
+        for event in self.memory.events.get(job_id, []):
+            event["at"] -= datetime.timedelta(hours=hours)
+
+    def age_heartbeat(self, worker_id: int, seconds: float) -> None:
+        self.memory.workers[worker_id] -= datetime.timedelta(seconds=seconds)
+
+    async def is_listening(self) -> bool:
+        return self.memory.on_notification is not None
+
+
+class PostgresBackend(Backend):
+    """A fresh test database, edited with SQL through a direct connection."""
+
+    name = "postgres"
+
+    def __init__(self, conninfo: str, connection: psycopg.Connection[Any]) -> None:
+        self.conninfo = conninfo
+        self.connection = connection
+        self.connector = self.new_connector()
+
+    def new_connector(self, **json_hooks: Any) -> connector.BaseAsyncConnector:
+        return PsycopgConnector(conninfo=self.conninfo, min_size=1, **json_hooks)
+
+    def event_types(self, job_id: int) -> list[str]:
+        rows = self.connection.execute(
+            "SELECT type FROM procrastinate_events WHERE job_id = %s ORDER BY id",
+            (job_id,),
+        )
+        return [row[0] for row in rows]
+
+    def age_events(self, job_id: int, hours: float) -> None:
+        self.connection.execute(
+            "UPDATE procrastinate_events SET at = at - make_interval(hours => %s) "
+            "WHERE job_id = %s",
+            (hours, job_id),
+        )
+
+    def age_heartbeat(self, worker_id: int, seconds: float) -> None:
+        self.connection.execute(
+            "UPDATE procrastinate_workers "
+            "SET last_heartbeat = last_heartbeat - make_interval(secs => %s) "
+            "WHERE id = %s",
+            (seconds, worker_id),
+        )
+
+    async def is_listening(self) -> bool:
+        # The LISTEN session shows its last statement until it runs another one.
+        row = self.connection.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND query LIKE 'LISTEN %%'"
+        ).fetchone()
+        return bool(row and row[0])
+
+
+@pytest.fixture(params=["in_memory", "postgres"])
+async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
+    """Each backend in turn, its connector open."""
+    chosen: Backend
+    if request.param == "in_memory":
+        chosen = InMemoryBackend()
+    else:
+        chosen = PostgresBackend(
+            request.getfixturevalue("conninfo"),
+            request.getfixturevalue("connection"),
+        )
+    await chosen.connector.open_async()
+    yield chosen
+    await chosen.connector.close_async()
+
+
+@pytest.fixture
+def app(backend: Backend) -> procrastinate.App:
+    """An app on the backend's open connector, with no task of its own."""
+    return procrastinate.App(connector=backend.connector)
+
+
+@pytest.fixture
+def job_manager(app: procrastinate.App) -> manager.JobManager:
+    """The job manager of the app."""
+    return app.job_manager
+
+
+@pytest.fixture
+async def worker_id(job_manager: manager.JobManager) -> int:
+    """A registered worker."""
+    return await job_manager.register_worker()
