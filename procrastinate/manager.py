@@ -25,11 +25,26 @@ QUEUE_CHANNEL_PREFIX = "procrastinate_queue_v1#"
 NotificationCallback = Callable[..., Awaitable[None]]
 
 
+# PostgreSQL identifiers, hence channel names, are at most 63 bytes.
+MAX_CHANNEL_BYTES = 63
+
+
+def queue_channel(queue: str) -> str:
+    """
+    The notification channel of a queue, truncated to 63 bytes (on a character
+    boundary) like the database's ``procrastinate_queue_channel_v1`` does.
+    """
+    channel = f"{QUEUE_CHANNEL_PREFIX}{queue}"
+    while len(channel.encode()) > MAX_CHANNEL_BYTES:
+        channel = channel[:-1]
+    return channel
+
+
 def get_channel_for_queues(queues: Iterable[str] | None = None) -> list[str]:
     """The LISTEN channels of a worker listening to ``queues`` (``None``: all)."""
     if queues is None:
         return [ANY_QUEUE_CHANNEL]
-    return [f"{QUEUE_CHANNEL_PREFIX}{queue}" for queue in queues]
+    return list(dict.fromkeys(queue_channel(queue) for queue in queues))
 
 
 def defer_jobs_arguments(jobs_to_defer: Iterable[jobs.Job]) -> dict[str, Any]:

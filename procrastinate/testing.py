@@ -289,7 +289,7 @@ class InMemoryConnector(connector.BaseAsyncConnector):
     def _notify(self, queue_name: str, kind: str, job_id: int) -> None:
         # The same text as jsonb_build_object(...)::text in the SQL triggers.
         payload = json.dumps({"type": kind, "job_id": job_id})
-        self._pending.append((f"{manager.QUEUE_CHANNEL_PREFIX}{queue_name}", payload))
+        self._pending.append((manager.queue_channel(queue_name), payload))
         self._pending.append((manager.ANY_QUEUE_CHANNEL, payload))
 
     def _send_pending(self) -> None:
@@ -492,14 +492,22 @@ class InMemoryConnector(connector.BaseAsyncConnector):
             ),
             key=_fetch_order,
         )[:limit]
-        if candidates and worker_id is not None and worker_id not in self.workers:
+        if candidates:
+            self._check_worker(worker_id)
+        for job in candidates:
+            self._update(job, status=DOING, worker_id=worker_id)
+        return [self._public(job) for job in candidates]
+
+    def _check_worker(self, worker_id: int | None) -> None:
+        """Like the foreign key of ``procrastinate_jobs.worker_id``.
+
+        :raises ConnectorException: the worker is not registered.
+        """
+        if worker_id is not None and worker_id not in self.workers:
             raise exceptions.ConnectorException(
                 'insert or update on table "procrastinate_jobs" violates foreign key '
                 f'constraint "procrastinate_jobs_worker_id_fkey" (worker {worker_id})'
             )
-        for job in candidates:
-            self._update(job, status=DOING, worker_id=worker_id)
-        return [self._public(job) for job in candidates]
 
     def _lock_heads(self) -> dict[str, int | None]:
         """For each lock of a live job: the id of the only job allowed to start, or
@@ -652,6 +660,25 @@ class InMemoryConnector(connector.BaseAsyncConnector):
             for job in self._running_jobs(queue, task_name)
             if not self._heartbeat_recent(job["worker_id"], threshold)
         ]
+
+    def claim_orphaned_jobs_all(self, worker_id: int) -> list[Row]:
+        """
+        Give the running jobs without a worker to ``worker_id``.
+
+        :raises ConnectorException: there are such jobs and the worker is not
+            registered (foreign key).
+        """
+        orphans = [
+            job
+            for job in self._sorted_jobs()
+            if job["status"] == DOING and job["worker_id"] is None
+        ]
+        if orphans:
+            self._check_worker(worker_id)
+        for job in orphans:
+            # Only worker_id changes: no trigger records anything.
+            job["worker_id"] = worker_id
+        return [self._public(job) for job in orphans]
 
     def _heartbeat_recent(
         self, worker_id: int | None, threshold: datetime.datetime

@@ -65,7 +65,7 @@ JOIN LATERAL (
     WHERE job_id = job.id AND type = 'started'
 ) AS started ON true
 WHERE job.status = 'doing'
-    AND started.started_at < NOW() - (%(nb_seconds)s || ' SECOND')::INTERVAL
+    AND started.started_at < NOW() - make_interval(secs => %(nb_seconds)s)
     AND (%(queue)s::varchar IS NULL OR job.queue_name = %(queue)s)
     AND (%(task_name)s::varchar IS NULL OR job.task_name = %(task_name)s)
 ORDER BY job.id;
@@ -80,7 +80,7 @@ WHERE job.status = 'doing'
     AND (
         worker.id IS NULL
         OR worker.last_heartbeat
-            < NOW() - (%(seconds_since_heartbeat)s || ' SECOND')::INTERVAL
+            < NOW() - make_interval(secs => %(seconds_since_heartbeat)s)
     )
     AND (%(queue)s::varchar IS NULL OR job.queue_name = %(queue)s)
     AND (%(task_name)s::varchar IS NULL OR job.task_name = %(task_name)s)
@@ -106,7 +106,7 @@ WHERE job.status = ANY(%(statuses)s::procrastinate_job_status[])
     AND (%(queue)s::varchar IS NULL OR job.queue_name = %(queue)s)
     AND (
         SELECT max(at) FROM procrastinate_events WHERE job_id = job.id
-    ) < NOW() - (%(nb_hours)s || ' HOUR')::INTERVAL;
+    ) < NOW() - make_interval(hours => %(nb_hours)s);
 
 -- listen_queue --
 -- Listen to a notification channel; the name is quoted by the connector

@@ -389,8 +389,26 @@ AS $$
 BEGIN
     RETURN QUERY
     DELETE FROM procrastinate_workers
-    WHERE last_heartbeat < NOW() - (seconds_since_heartbeat || ' SECOND')::INTERVAL
+    WHERE last_heartbeat < NOW() - make_interval(secs => seconds_since_heartbeat)
     RETURNING procrastinate_workers.id;
+END;
+$$;
+
+CREATE FUNCTION procrastinate_queue_channel_v1(queue_name character varying)
+    RETURNS text
+    LANGUAGE plpgsql
+    IMMUTABLE
+AS $$
+DECLARE
+    channel text := 'procrastinate_queue_v1#' || queue_name;
+BEGIN
+    -- Channel names are identifiers, at most 63 bytes: LISTEN silently truncates a
+    -- longer one, but pg_notify refuses it. Truncating the same way here keeps long
+    -- queue names working (queues sharing a long prefix then share a channel).
+    WHILE octet_length(channel) > 63 LOOP
+        channel := left(channel, -1);
+    END LOOP;
+    RETURN channel;
 END;
 $$;
 
@@ -404,7 +422,7 @@ DECLARE
     payload text;
 BEGIN
     payload := jsonb_build_object('type', 'job_inserted', 'job_id', NEW.id)::text;
-    PERFORM pg_notify('procrastinate_queue_v1#' || NEW.queue_name, payload);
+    PERFORM pg_notify(procrastinate_queue_channel_v1(NEW.queue_name), payload);
     PERFORM pg_notify('procrastinate_any_queue_v1', payload);
     RETURN NEW;
 END;
@@ -418,7 +436,7 @@ DECLARE
     payload text;
 BEGIN
     payload := jsonb_build_object('type', 'abort_job_requested', 'job_id', NEW.id)::text;
-    PERFORM pg_notify('procrastinate_queue_v1#' || NEW.queue_name, payload);
+    PERFORM pg_notify(procrastinate_queue_channel_v1(NEW.queue_name), payload);
     PERFORM pg_notify('procrastinate_any_queue_v1', payload);
     RETURN NEW;
 END;

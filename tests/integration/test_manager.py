@@ -6,6 +6,7 @@ import datetime
 from typing import Any
 
 import psycopg
+import psycopg.sql
 import pytest
 
 from procrastinate import exceptions, jobs, manager, utils
@@ -426,3 +427,25 @@ async def test_json_hooks(conninfo: str) -> None:
         assert job.task_kwargs["p"].x == 3
     finally:
         await connector.close_async()
+
+
+async def test_long_and_multibyte_queue_names_notify_on_the_truncated_channel(
+    job_manager: manager.JobManager, conninfo: str
+) -> None:
+    queue = "é" * 40  # 80 bytes: the channel must be cut, on a character boundary
+    (channel,) = manager.get_channel_for_queues([queue])
+    assert len(channel.encode()) <= 63
+    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+        await conn.execute(
+            psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(channel))
+        )
+        await job_manager.defer_job_async(make_job(queue=queue))
+        received = [n async for n in conn.notifies(timeout=2, stop_after=1)]
+    assert [n.channel for n in received] == [channel]
+
+
+async def test_tiny_and_huge_durations_are_valid(
+    job_manager: manager.JobManager,
+) -> None:
+    assert await job_manager.prune_stalled_workers(0.00001) == []
+    assert await job_manager.get_stalled_jobs(seconds_since_heartbeat=1.5e8) == []

@@ -3,12 +3,14 @@ and describe a database from SQL files."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from procrastinate import schema
 
@@ -17,6 +19,8 @@ from . import naming, schema_inspection
 ApplyFiles = Callable[[str, Path], list[str]]
 Describe = Callable[[str], schema_inspection.Description]
 Execute = Callable[[str, str], None]
+Change = str | Callable[[psycopg.Connection[Any]], str]
+DescribeAfter = Callable[[str, Change], schema_inspection.Description]
 
 
 @pytest.fixture(scope="session")
@@ -91,3 +95,50 @@ def template_description(template_db: str) -> schema_inspection.Description:
 def cloned_pair(db_factory: Any, template_db: str) -> tuple[str, str]:
     """Two databases cloned from the template: identical until a test changes one."""
     return str(db_factory(template=template_db)), str(db_factory(template=template_db))
+
+
+def _admin(query: sql.Composed) -> None:
+    with psycopg.connect(dbname="postgres", autocommit=True) as conn:
+        conn.execute(query)
+
+
+@pytest.fixture(scope="module")
+def scratch_db(template_db: str, run_id: str) -> Iterator[str]:
+    """A clone of the template shared by the tests of a module, which change it only in
+    transactions they roll back.
+
+    A clone per test costs a CREATE and a DROP DATABASE, and the DROP waits for a
+    checkpoint of the whole server: on a busy server that was most of the suite's time.
+    """
+    name = f"procrastinate_test_{run_id}_scratch_{uuid.uuid4().hex[:6]}"
+    _admin(
+        sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+            sql.Identifier(name), sql.Identifier(template_db)
+        )
+    )
+    try:
+        yield name
+    finally:
+        _admin(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)
+            )
+        )
+
+
+def _describe_after(dbname: str, change: Change) -> schema_inspection.Description:
+    # Not autocommit: the change and the description share one transaction, rolled back
+    # whatever happens, so the database is left as it was.
+    with psycopg.connect(dbname=dbname) as conn:
+        try:
+            conn.execute(change if isinstance(change, str) else change(conn))
+            return schema_inspection.describe_schema(conn)
+        finally:
+            conn.rollback()
+
+
+@pytest.fixture
+def describe_after() -> DescribeAfter:
+    """Describe a database as it is after a change (SQL, or a function of a connection
+    returning SQL), without keeping the change."""
+    return _describe_after

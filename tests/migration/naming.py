@@ -188,15 +188,24 @@ def next_minor(version: Version) -> Version:
     return (major, minor + 1, 0)
 
 
+def next_major(version: Version) -> Version:
+    return (version[0] + 1, 0, 0)
+
+
 def check_version_ceiling(names: Iterable[MigrationName], tag: str) -> list[str]:
-    """Problems of migrations whose version is above the next minor after ``tag``."""
-    ceiling = next_minor(parse_tag(tag))
+    """
+    Problems of migrations whose version is above the next release after ``tag``:
+    the next minor, or the next major (which is where future migrations land).
+    """
+    latest = parse_tag(tag)
+    allowed = (next_minor(latest), next_major(latest))
     return [
         f"{name.filename!r}: version {format_version(name.version)} is above "
-        f"{format_version(ceiling)}, the next minor version after the latest tag "
-        f"{tag!r}: a migration's version is at most the next minor release"
+        f"{format_version(allowed[0])}, the next minor version after the latest tag "
+        f"{tag!r}, and is not the next major {format_version(allowed[1])}: a "
+        "migration's version is that of the release that ships it"
         for name in names
-        if name.version > ceiling
+        if name.version > allowed[0] and name.version != allowed[1]
     ]
 
 

@@ -96,7 +96,7 @@ _CONSTRAINTS = f"""
 SELECT c.relname, con.conname, con.contype::text, pg_get_constraintdef(con.oid)
 FROM pg_constraint AS con
 JOIN pg_class AS c ON c.oid = con.conrelid
-WHERE {_PUBLIC_RELATIONS}
+WHERE c.relkind IN ('r', 'p') AND {_PUBLIC_RELATIONS}
 """
 
 _INDEXES = f"""

@@ -167,21 +167,24 @@ def test_parse_tag_rejects_a_tag_that_is_no_version() -> None:
         naming.parse_tag("latest")
 
 
-def test_version_ceiling_allows_up_to_the_next_minor() -> None:
-    names = _names("01.02.03_01_pre_a.sql", "01.03.00_01_pre_b.sql")
+def test_version_ceiling_allows_up_to_the_next_minor_and_the_next_major() -> None:
+    names = _names(
+        "01.02.03_01_pre_a.sql", "01.03.00_01_pre_b.sql", "02.00.00_01_pre_c.sql"
+    )
 
     assert naming.check_version_ceiling(names, "1.2.3") == []
 
 
 @pytest.mark.parametrize(
     "filename",
-    ["01.03.01_01_pre_a.sql", "01.04.00_01_pre_a.sql", "02.00.00_01_pre_a.sql"],
+    ["01.03.01_01_pre_a.sql", "01.04.00_01_pre_a.sql", "02.00.01_01_pre_a.sql"],
 )
-def test_version_ceiling_rejects_a_version_past_the_next_minor(filename: str) -> None:
+def test_version_ceiling_rejects_a_version_past_the_next_release(filename: str) -> None:
     [problem] = naming.check_version_ceiling(_names(filename), "1.2.3")
 
-    assert "at most the next minor release" in problem
+    assert "the release that ships it" in problem
     assert "01.03.00" in problem
+    assert "02.00.00" in problem
 
 
 def test_latest_git_tag_outside_a_checkout_is_unavailable(tmp_path: Path) -> None:

@@ -1,15 +1,15 @@
 """The schema comparison catches the differences a migration could leave behind.
 
-Each test starts from databases cloned from the template, identical to it, changes one
-(rarely two) and checks that :func:`diff_schemas` reports exactly that change: a
-comparison that misses one kind of difference would let schema.sql and the migrations
-drift apart silently.
+Each test changes a clone of the template in one way, compares it with the template
+(or with the clone changed in another way) and checks that :func:`diff_schemas`
+reports exactly that change: a comparison that misses one kind of difference would let
+schema.sql and the migrations drift apart silently. Every change is rolled back with
+its transaction, so that one clone serves all the tests (see ``scratch_db``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -20,7 +20,7 @@ from . import schema_inspection
 from .schema_inspection import diff_schemas
 
 if TYPE_CHECKING:
-    from .conftest import Describe, Execute
+    from .conftest import Change, Describe, DescribeAfter
 
 Connection = psycopg.Connection[Any]
 FETCH_JOBS = (
@@ -66,7 +66,7 @@ class Mutation:
     """A change to database B (and rarely A), and the difference it must cause."""
 
     expected: str
-    on_b: str | Callable[[Connection], str]
+    on_b: Change
     on_a: str = ""
 
 
@@ -181,30 +181,19 @@ MUTATIONS = {
 }
 
 
-def _apply(dbname: str, change: str | Callable[[Connection], str]) -> None:
-    with psycopg.connect(dbname=dbname, autocommit=True) as conn:
-        conn.execute(change if isinstance(change, str) else change(conn))
-
-
 @pytest.mark.parametrize("mutation", MUTATIONS.values(), ids=MUTATIONS.keys())
 def test_diff_reports_the_mutation(
     mutation: Mutation,
-    db_factory: Any,
-    template_db: str,
+    scratch_db: str,
     template_description: schema_inspection.Description,
-    describe_db: Describe,
+    describe_after: DescribeAfter,
 ) -> None:
-    # An untouched clone A would describe exactly as its template: only clone it when
-    # the mutation changes it too.
-    a_description = template_description
+    a = template_description
     if mutation.on_a:
-        a = str(db_factory(template=template_db))
-        _apply(a, mutation.on_a)
-        a_description = describe_db(a)
-    b = str(db_factory(template=template_db))
-    _apply(b, mutation.on_b)
+        a = describe_after(scratch_db, mutation.on_a)
+    b = describe_after(scratch_db, mutation.on_b)
 
-    differences = diff_schemas(a_description, describe_db(b))
+    differences = diff_schemas(a, b)
 
     assert len(differences) == 1, "\n".join(differences)
     assert differences[0].startswith(mutation.expected), differences[0]
@@ -219,15 +208,13 @@ def test_identical_databases_have_no_difference(
 
 
 def test_body_difference_shows_the_changed_lines(
-    db_name: str,
+    scratch_db: str,
     template_description: schema_inspection.Description,
-    describe_db: Describe,
+    describe_after: DescribeAfter,
 ) -> None:
-    _apply(db_name, _change_one_character_of_a_comment)
-
     [difference] = diff_schemas(
         template_description,
-        describe_db(db_name),
+        describe_after(scratch_db, _change_one_character_of_a_comment),
         a_name="schema.sql",
         b_name="migrations",
     )
@@ -241,31 +228,44 @@ def test_body_difference_shows_the_changed_lines(
 
 
 def test_trailing_whitespace_of_body_lines_is_ignored(
-    db_name: str,
+    scratch_db: str,
     template_description: schema_inspection.Description,
-    describe_db: Describe,
+    describe_after: DescribeAfter,
 ) -> None:
-    _apply(db_name, _add_trailing_whitespace)
+    b = describe_after(scratch_db, _add_trailing_whitespace)
 
-    assert diff_schemas(template_description, describe_db(db_name)) == []
+    assert diff_schemas(template_description, b) == []
+
+
+def _extension_available(dbname: str, extension: str) -> bool:
+    with psycopg.connect(dbname=dbname, autocommit=True) as conn:
+        found = conn.execute(
+            "SELECT 1 FROM pg_available_extensions WHERE name = %s", (extension,)
+        ).fetchall()
+    return bool(found)
 
 
 def test_objects_of_extensions_are_left_out(
-    db_name: str,
+    scratch_db: str,
     template_description: schema_inspection.Description,
-    describe_db: Describe,
-    execute_sql: Execute,
+    describe_after: DescribeAfter,
 ) -> None:
-    with psycopg.connect(dbname=db_name, autocommit=True) as conn:
-        available = conn.execute(
-            "SELECT 1 FROM pg_available_extensions WHERE name = 'citext'"
-        ).fetchall()
-    if not available:
+    if not _extension_available(scratch_db, "citext"):
         pytest.skip("the citext extension is not installed on this server")
     # citext creates a type, casts and dozens of functions in the public schema.
-    execute_sql(db_name, "CREATE EXTENSION citext SCHEMA public")
+    b = describe_after(scratch_db, "CREATE EXTENSION citext SCHEMA public")
 
-    assert diff_schemas(template_description, describe_db(db_name)) == []
+    assert diff_schemas(template_description, b) == []
+
+
+def test_rolled_back_changes_leave_the_scratch_database_as_the_template(
+    scratch_db: str,
+    template_description: schema_inspection.Description,
+    describe_db: Describe,
+) -> None:
+    # The tests above share scratch_db: had one change survived its rollback, the
+    # later ones would compare against a different starting point.
+    assert diff_schemas(template_description, describe_db(scratch_db)) == []
 
 
 def test_description_covers_the_procrastinate_schema(

@@ -1,0 +1,186 @@
+"""The admin of procrastinate's jobs: browse them with their events, and retry,
+cancel or abort them.
+
+Pages are read-only: the actions go through the app's job manager, which runs
+procrastinate's SQL functions, never through the models. Running an action needs the
+"change" permission on jobs; viewing needs "view".
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import html, safestring
+
+from procrastinate import jobs, utils
+from procrastinate.contrib.django import models, procrastinate_app
+
+STATUS_EMOJIS = {
+    jobs.Status.TODO.value: "🗓️",
+    jobs.Status.DOING.value: "🚂",
+    jobs.Status.SUCCEEDED.value: "✅",
+    jobs.Status.FAILED.value: "❌",
+    jobs.Status.CANCELLED.value: "🚫",
+    jobs.Status.ABORTING.value: "🛑",
+    jobs.Status.ABORTED.value: "🛑",
+}
+
+RETRYABLE = [jobs.Status.FAILED.value, jobs.Status.DOING.value]
+CANCELLABLE = [jobs.Status.TODO.value]
+ABORTABLE = [jobs.Status.TODO.value, jobs.Status.DOING.value]
+
+
+def job_manager() -> Any:
+    """The job manager of the project's app (looked up at each call: the app may
+    have its connector replaced, e.g. in tests)."""
+    return procrastinate_app.current_app.job_manager
+
+
+class ReadOnlyAdminMixin:
+    """No adding, deleting or editing through the admin: pages are views."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ProcrastinateEventInline(ReadOnlyAdminMixin, admin.TabularInline[Any, Any]):
+    """The events of a job, newest first."""
+
+    model = models.ProcrastinateEvent
+    fields = ("type", "at")
+    readonly_fields = ("type", "at")
+    ordering = ("-at", "-id")
+    extra = 0
+    can_delete = False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(models.ProcrastinateJob)
+class ProcrastinateJobAdmin(
+    ReadOnlyAdminMixin, admin.ModelAdmin[models.ProcrastinateJob]
+):
+    """Jobs: list, filters, search, detail with events, and actions."""
+
+    list_display = (
+        "id",
+        "task_name",
+        "status_label",
+        "queue_name",
+        "priority",
+        "scheduled_at",
+        "attempts",
+        "worker",
+    )
+    list_filter = (
+        "status",
+        "queue_name",
+        "task_name",
+        "lock",
+        "queueing_lock",
+        "priority",
+    )
+    list_select_related = ("worker",)
+    search_fields = ("task_name", "queue_name", "lock", "queueing_lock")
+    ordering = ("-id",)
+    fields = (
+        "id",
+        "task_name",
+        "status_label",
+        "queue_name",
+        "priority",
+        "lock",
+        "queueing_lock",
+        "pretty_args",
+        "scheduled_at",
+        "attempts",
+        "abort_requested",
+        "worker",
+    )
+    readonly_fields = fields
+    inlines = [ProcrastinateEventInline]
+    actions = ["retry", "cancel", "abort"]
+
+    def has_change_permission(
+        self, request: HttpRequest, obj: models.ProcrastinateJob | None = None
+    ) -> bool:
+        # Without an object, Django asks whether actions are allowed: they need the
+        # change permission. With one, it asks about the edit form: there is none.
+        if obj is not None:
+            return False
+        return super().has_change_permission(request)
+
+    @admin.display(description="Status", ordering="status")
+    def status_label(self, job: models.ProcrastinateJob) -> str:
+        """The status, with an emoji to spot it in a long list."""
+        return f"{STATUS_EMOJIS.get(job.status, '')} {job.status}".strip()
+
+    @admin.display(description="Args")
+    def pretty_args(self, job: models.ProcrastinateJob) -> safestring.SafeString:
+        """The arguments as indented JSON."""
+        text = json.dumps(job.args, indent=2, sort_keys=True, ensure_ascii=False)
+        return html.format_html("<pre>{}</pre>", text)
+
+    def _report(
+        self, request: HttpRequest, done: int, total: int, verb: str, allowed: str
+    ) -> None:
+        self.message_user(request, f"{done} job(s) {verb}.", messages.SUCCESS)
+        if done < total:
+            self.message_user(
+                request,
+                f"{total - done} job(s) skipped: only {allowed} jobs can be {verb}.",
+                messages.WARNING,
+            )
+
+    @admin.action(description="Retry the selected jobs now", permissions=["change"])
+    def retry(
+        self, request: HttpRequest, queryset: QuerySet[models.ProcrastinateJob]
+    ) -> None:
+        """Send failed or running jobs back to their queue, to run now, keeping their
+        priority, queue and lock."""
+        selected = list(queryset)
+        retryable = [job for job in selected if job.status in RETRYABLE]
+        manager = job_manager()
+        for job in retryable:
+            manager.retry_job_by_id(
+                job.id, utils.utcnow(), job.priority, job.queue_name, job.lock
+            )
+        self._report(
+            request, len(retryable), len(selected), "retried", "failed or doing"
+        )
+
+    @admin.action(description="Cancel the selected jobs", permissions=["change"])
+    def cancel(
+        self, request: HttpRequest, queryset: QuerySet[models.ProcrastinateJob]
+    ) -> None:
+        """Cancel waiting jobs."""
+        selected = list(queryset)
+        manager = job_manager()
+        done = sum(
+            bool(manager.cancel_job_by_id(job.id))
+            for job in selected
+            if job.status in CANCELLABLE
+        )
+        self._report(request, done, len(selected), "cancelled", "todo")
+
+    @admin.action(description="Abort the selected jobs", permissions=["change"])
+    def abort(
+        self, request: HttpRequest, queryset: QuerySet[models.ProcrastinateJob]
+    ) -> None:
+        """Cancel waiting jobs and ask the workers running the others to stop them."""
+        selected = list(queryset)
+        manager = job_manager()
+        done = sum(
+            bool(manager.cancel_job_by_id(job.id, abort=True))
+            for job in selected
+            if job.status in ABORTABLE
+        )
+        self._report(request, done, len(selected), "aborted", "todo or doing")

@@ -1,0 +1,3 @@
+"""Management commands of the Django integration."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""The ``procrastinate`` management command."""
+
+from __future__ import annotations

@@ -1,0 +1,226 @@
+"""A synchronous connector on a SQLAlchemy engine with the psycopg2 driver, for
+applications that already hold one."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg2
+import sqlalchemy
+import sqlalchemy.engine
+import sqlalchemy.exc
+
+from procrastinate import connector, exceptions
+from procrastinate.contrib import psycopg2_common
+
+logger = logging.getLogger(__name__)
+
+Rows = list[dict[str, Any]]
+
+PSYCOPG2_DRIVERNAME = "postgresql+psycopg2"
+
+# Sent with a query that has no arguments: SQLAlchemy then calls the driver without
+# parameters, so that psycopg2 leaves "%" signs alone (the schema holds some).
+_NO_PARAMETERS = {"no_parameters": True}
+
+
+class SQLAlchemyPsycopg2Connector(connector.BaseConnector):
+    """
+    Synchronous connector based on a SQLAlchemy :class:`~sqlalchemy.engine.Engine`
+    using the psycopg2 driver. Each query runs in its own transaction
+    (``engine.begin()``).
+
+    It can also run a query on a :class:`~sqlalchemy.engine.Connection` of the
+    caller (``connection=`` of :meth:`Task.configure`, of ``cancel_job_by_id``...),
+    within the caller's transaction.
+
+    :param dsn: the database URL, ``postgresql://`` or ``postgresql+psycopg2://``
+        (both mean psycopg2); without host or database, the libpq ``PG*``
+        environment variables apply.
+    :param json_dumps: serializes job arguments to JSON (default: :func:`json.dumps`).
+    :param json_loads: reads job arguments back (default: :func:`json.loads`), as the
+        engine's ``json_deserializer``. An engine given to :meth:`open` keeps its own
+        ``json_deserializer``.
+    :param engine_kwargs: passed to :func:`sqlalchemy.create_engine`.
+    :raises ConnectorException: ``dsn`` names another driver than psycopg2.
+    """
+
+    def __init__(
+        self,
+        *,
+        dsn: str = "postgresql://",
+        json_dumps: psycopg2_common.JSONDumps | None = None,
+        json_loads: psycopg2_common.JSONLoads | None = None,
+        **engine_kwargs: Any,
+    ) -> None:
+        self.json_dumps = json_dumps
+        self.json_loads = json_loads
+        self._url = psycopg2_url(dsn)
+        self._engine_kwargs = engine_kwargs
+        self._engine: sqlalchemy.engine.Engine | None = None
+        self._engine_externally_set = False
+
+    @property
+    def engine(self) -> sqlalchemy.engine.Engine:
+        """The open engine.
+
+        :raises AppNotOpen: the connector is not open.
+        """
+        if self._engine is None:
+            raise exceptions.AppNotOpen
+        return self._engine
+
+    def open(self, engine: sqlalchemy.engine.Engine | None = None) -> None:
+        """
+        Create the engine and check that the database answers, or adopt ``engine``
+        (which is then not disposed by :meth:`close`).
+
+        :raises ConnectorException: the database cannot be reached, or ``engine``
+            does not use psycopg2.
+        """
+        if engine is not None:
+            check_driver(engine.url)
+            self._engine = engine
+            self._engine_externally_set = True
+            return
+        if self._engine is not None:
+            return
+        new_engine = sqlalchemy.create_engine(self._url, **self._engine_options())
+        try:
+            with new_engine.connect():
+                pass
+        except sqlalchemy.exc.DBAPIError as exc:
+            new_engine.dispose()
+            raise psycopg2_common.unreachable(exc.orig or exc) from exc
+        self._engine = new_engine
+        self._engine_externally_set = False
+
+    def _engine_options(self) -> dict[str, Any]:
+        options = dict(self._engine_kwargs)
+        if self.json_loads is not None:
+            # The psycopg2 dialect registers it for json and jsonb on each connection.
+            options.setdefault("json_deserializer", self.json_loads)
+        return options
+
+    def close(self) -> None:
+        """Dispose of the engine, unless it was given to :meth:`open`."""
+        if self._engine is None:
+            return
+        if not self._engine_externally_set:
+            self._engine.dispose()
+        self._engine = None
+
+    def _execute(self, query: str, arguments: dict[str, Any]) -> Rows | None:
+        adapted = psycopg2_common.adapt_arguments(arguments, self.json_dumps)
+        # One retry when the connection turned out dead (a server restart): SQLAlchemy
+        # invalidated it, and the pool's other connections of the same age with it.
+        for attempt in (1, 2):
+            try:
+                with self.engine.begin() as conn:
+                    return _run(conn, query, adapted)
+            except sqlalchemy.exc.DBAPIError as error:
+                if attempt == 2 or not error.connection_invalidated:
+                    raise translate_error(error) from error
+                logger.warning(
+                    f"Lost a database connection ({error.orig}), retrying",
+                    extra={"action": "connection_lost_retry"},
+                )
+        return None  # pragma: no cover
+
+    def execute_query(self, query: str, **arguments: Any) -> None:
+        self._execute(query, arguments)
+
+    def execute_query_one(self, query: str, **arguments: Any) -> dict[str, Any]:
+        return _first(self._execute(query, arguments))
+
+    def execute_query_all(self, query: str, **arguments: Any) -> list[dict[str, Any]]:
+        return self._execute(query, arguments) or []
+
+    def _execute_with_connection(
+        self,
+        connection: sqlalchemy.engine.Connection,
+        query: str,
+        arguments: dict[str, Any],
+    ) -> Rows:
+        adapted = psycopg2_common.adapt_arguments(arguments, self.json_dumps)
+        with wrap_exceptions():
+            return _run(connection, query, adapted) or []
+
+    def execute_query_one_with_connection(
+        self, connection: Any, query: str, **arguments: Any
+    ) -> dict[str, Any]:
+        """
+        Run a query on a SQLAlchemy connection owned by the caller, who commits;
+        return its first row.
+
+        :raises NoResult: the query returned no row.
+        """
+        return _first(self._execute_with_connection(connection, query, arguments))
+
+    def execute_query_all_with_connection(
+        self, connection: Any, query: str, **arguments: Any
+    ) -> list[dict[str, Any]]:
+        """Like :meth:`execute_query_one_with_connection`, returning all rows."""
+        return self._execute_with_connection(connection, query, arguments)
+
+
+def psycopg2_url(dsn: str) -> sqlalchemy.engine.URL:
+    """
+    The URL of ``dsn`` with the psycopg2 driver spelled out.
+
+    :raises ConnectorException: ``dsn`` names another driver.
+    """
+    url = sqlalchemy.engine.make_url(dsn)
+    if url.drivername == "postgresql":
+        url = url.set(drivername=PSYCOPG2_DRIVERNAME)
+    check_driver(url)
+    return url
+
+
+def check_driver(url: sqlalchemy.engine.URL) -> None:
+    """
+    :raises ConnectorException: ``url`` does not use the psycopg2 driver, the only
+        one whose parameters and errors this connector knows.
+    """
+    if url.get_backend_name() != "postgresql" or url.get_driver_name() != "psycopg2":
+        raise exceptions.ConnectorException(
+            f"SQLAlchemyPsycopg2Connector needs a {PSYCOPG2_DRIVERNAME}:// engine, "
+            f"not {url.drivername}://"
+        )
+
+
+def translate_error(error: sqlalchemy.exc.DBAPIError) -> exceptions.ConnectorException:
+    """The procrastinate exception for a SQLAlchemy error wrapping a driver error."""
+    if isinstance(error.orig, psycopg2.Error):
+        return psycopg2_common.translate_error(error.orig)
+    return exceptions.ConnectorException(str(error))
+
+
+@contextlib.contextmanager
+def wrap_exceptions() -> Iterator[None]:
+    """Raise procrastinate exceptions for driver errors, chaining SQLAlchemy's."""
+    try:
+        yield
+    except sqlalchemy.exc.DBAPIError as error:
+        raise translate_error(error) from error
+
+
+def _run(
+    conn: sqlalchemy.engine.Connection, query: str, adapted: dict[str, Any] | None
+) -> Rows | None:
+    if adapted is None:
+        result = conn.exec_driver_sql(query, execution_options=_NO_PARAMETERS)
+    else:
+        result = conn.exec_driver_sql(query, adapted)
+    if not result.returns_rows:
+        return None
+    return [dict(row) for row in result.mappings()]
+
+
+def _first(rows: Rows | None) -> dict[str, Any]:
+    if not rows:
+        raise exceptions.NoResult
+    return rows[0]

@@ -1,0 +1,140 @@
+"""Fixtures of the Django integration tests.
+
+Django is configured here, with the settings of ``tests.django_project``, only when
+these tests are collected. A template database is migrated once by Django (all apps,
+procrastinate's SQL files included); each test that needs a database gets a clone of
+it, and Django's ``default`` connection is pointed at that clone.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import django
+import psycopg
+import pytest
+from django.conf import settings
+from django.core import management
+from django.db import connections
+from psycopg import sql
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+SETTINGS_MODULE = "tests.django_project.settings"
+SUBPROCESS_TIMEOUT = 60
+
+
+def _configure_django() -> None:
+    if settings.configured:
+        return
+    from tests.django_project import settings as project_settings
+
+    settings.configure(
+        **{
+            name: getattr(project_settings, name)
+            for name in dir(project_settings)
+            if name.isupper()
+        }
+    )
+    django.setup()
+
+
+_configure_django()
+
+
+def _admin_execute(query: sql.Composable) -> None:
+    with psycopg.connect(dbname="postgres", autocommit=True) as conn:
+        conn.execute(query)
+
+
+def use_database(name: str) -> None:
+    """Point Django's ``default`` connection (in every thread) at database ``name``."""
+    connections.close_all()
+    # Django's connections of every thread share this dict: the next connection
+    # made anywhere goes to the new database.
+    settings.DATABASES["default"]["NAME"] = name
+
+
+@pytest.fixture(scope="session")
+def django_template_db(run_id: str) -> Iterator[str]:
+    """A database migrated by Django: procrastinate's schema and the project's
+    tables."""
+    name = f"procrastinate_test_{run_id}_django_{uuid.uuid4().hex[:6]}"
+    _admin_execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        use_database(name)
+        management.call_command("migrate", verbosity=0)
+        connections.close_all()
+        yield name
+    finally:
+        connections.close_all()
+        _admin_execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)
+            )
+        )
+
+
+@pytest.fixture
+def django_db(db_factory: Callable[..., str], django_template_db: str) -> Iterator[str]:
+    """A fresh clone of the migrated database, which Django uses for the test."""
+    name = db_factory(template=django_template_db)
+    use_database(name)
+    yield name
+    connections.close_all()
+
+
+@pytest.fixture
+def db_connection(django_db: str) -> Iterator[psycopg.Connection[Any]]:
+    """A connection of our own to the test's database, outside Django's
+    transactions: what it sees is committed."""
+    with psycopg.connect(dbname=django_db, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def django_env(django_db: str) -> dict[str, str]:
+    """The environment of a ``python -m django`` subprocess on the test's database."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
+        "PGDATABASE": django_db,
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+
+
+@pytest.fixture
+def manage(django_env: dict[str, str]) -> Callable[..., Any]:
+    """Run ``python -m django ARGS`` on the test's database; return the completed
+    process (output as text, stderr merged into stdout)."""
+    import subprocess
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "django", *args],
+            cwd=REPO_ROOT,
+            env=django_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=SUBPROCESS_TIMEOUT,
+        )
+
+    return run
+
+
+@pytest.fixture
+def admin_client(django_db: str) -> Any:
+    """A Django test client logged in as a superuser."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    user = get_user_model().objects.create_superuser("admin", "admin@example.com")
+    client = Client()
+    client.force_login(user)
+    return client
