@@ -83,6 +83,13 @@ class ConnectorException(ProcrastinateException):
     # The underlying driver error is always chained as __cause__.
 
 
+class DatabaseUnavailable(ConnectorException):
+    """
+    The database could not be reached, or the connection was lost: a transient error
+    worth retrying later.
+    """
+
+
 class AlreadyEnqueued(ProcrastinateException):
     """
     There is already a job waiting in the queue with the same queueing lock.

@@ -94,6 +94,8 @@ def translate_error(error: psycopg.Error) -> exceptions.ConnectorException:
             constraint_name=error.diag.constraint_name,
             queueing_lock=queueing_lock_from_detail(error.diag.message_detail),
         )
+    if isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError)):
+        return exceptions.DatabaseUnavailable(message)
     return exceptions.ConnectorException(message)
 
 
@@ -106,9 +108,9 @@ def wrap_exceptions() -> Iterator[None]:
         raise translate_error(error) from error
 
 
-def unreachable(error: Exception) -> exceptions.ConnectorException:
+def unreachable(error: Exception) -> exceptions.DatabaseUnavailable:
     """The error for a database that cannot be reached."""
-    return exceptions.ConnectorException(
+    return exceptions.DatabaseUnavailable(
         f"Could not connect to PostgreSQL: {str(error).strip()}. Check the connection "
         "settings (conninfo, PG* environment variables) and that the server runs."
     )

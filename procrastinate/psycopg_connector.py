@@ -150,6 +150,8 @@ class PsycopgConnector(connector.BaseAsyncConnector):
                 if attempt == 2:
                     raise psycopg_common.translate_error(error) from error
                 await self.pool.check()
+            except psycopg_pool.PoolTimeout as error:
+                raise psycopg_common.unreachable(error) from error
             except psycopg.Error as error:
                 raise psycopg_common.translate_error(error) from error
 

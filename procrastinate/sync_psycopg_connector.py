@@ -100,6 +100,8 @@ class SyncPsycopgConnector(connector.BaseConnector):
                 if attempt == 2:
                     raise psycopg_common.translate_error(error) from error
                 self.pool.check()
+            except psycopg_pool.PoolTimeout as error:
+                raise psycopg_common.unreachable(error) from error
             except psycopg.Error as error:
                 raise psycopg_common.translate_error(error) from error
         return None  # pragma: no cover

@@ -94,9 +94,14 @@ class InMemoryConnector(connector.BaseAsyncConnector):
     - :attr:`workers`: worker id → last heartbeat;
     - :attr:`periodic_defers`: ``(task name, periodic id)`` → latest deferred tick.
 
-    The synchronous methods run the asynchronous ones through ``async_to_sync``, like
-    other asynchronous connectors; the lock around every change makes it safe to defer
-    from the threads running sync tasks.
+    The synchronous query methods run the asynchronous ones through
+    ``async_to_sync``, like other asynchronous connectors (``open`` and ``close`` only
+    record the state, and need no event loop); the lock around every change makes it
+    safe to defer from the threads running sync tasks.
+
+    Where the database depends on its settings, the in-memory tables behave like a
+    database with the ``C`` collation (``list_queues`` and the like sort names by code
+    point) and store the job arguments as they come back from ``json_loads``.
 
     :param json_dumps: serializes job arguments (default: :func:`json.dumps`); the
         arguments of each job go through it and ``json_loads`` once, as through the
@@ -343,9 +348,9 @@ class InMemoryConnector(connector.BaseAsyncConnector):
             self._status_triggers(old, job)
 
     def _abort_triggers(self, old: Row, job: Row) -> None:
-        if not job["abort_requested"]:
+        if old["abort_requested"] or not job["abort_requested"]:
             return
-        if not old["abort_requested"] and job["status"] == DOING:
+        if job["status"] == DOING:
             self._notify(job["queue_name"], "abort_job_requested", job["id"])
         self._add_event(job["id"], "abort_requested")
 
@@ -385,7 +390,7 @@ class InMemoryConnector(connector.BaseAsyncConnector):
         failure = self._first_invalid(values)
         if failure is not None:
             index, error = failure
-            # The sequence gives an id to each row inserted before the failing one.
+            # The sequence gave an id to every row up to the failing one, included.
             self.job_counter += index + 1
             raise error
         return [{"id": self._insert(job)} for job in values]
@@ -549,7 +554,7 @@ class InMemoryConnector(connector.BaseAsyncConnector):
             job,
             status=status,
             abort_requested=False,
-            attempts=job["attempts"] + (job["status"] == DOING),
+            attempts=job["attempts"] + 1 if job["status"] == DOING else job["attempts"],
             worker_id=None,
         )
 

@@ -332,6 +332,11 @@ class Worker:
                 continue
             if fetched == free_slots:
                 continue
+            if not self.wait and (fetched or self._running):
+                # The queues look empty, but running jobs may unblock others (a lock)
+                # or retry: look again once one ends.
+                await self._wait_for(self._slot_freed, timeout=None)
+                continue
             if not self.wait:
                 self.logger.info(
                     "No job found. Stopping worker because wait=False",
@@ -466,31 +471,50 @@ class Worker:
         return result
 
     async def _persist(self, job: jobs.Job, outcome: Outcome) -> None:
+        # Only an unreachable database is worth waiting for; any other error would
+        # fail again. Either way a job left 'doing' is recovered as a stalled job.
         for attempt in range(PERSIST_ATTEMPTS):
             try:
                 await self._store_outcome(job, outcome)
                 return
-            except exceptions.ConnectorException as exc:
+            except exceptions.DatabaseUnavailable as exc:
                 if attempt == PERSIST_ATTEMPTS - 1:
-                    self.logger.error(
-                        f"Could not store the outcome of job {job.call_string}: {exc}. "
-                        "It stays 'doing' until recovered as a stalled job.",
-                        extra=self._log_extra(action="persist_job_error", job=job),
-                    )
+                    self._log_persist_error(job, exc)
                     return
                 await asyncio.sleep(min(10.0, 0.2 * 2**attempt))
+            except exceptions.ConnectorException as exc:
+                self._log_persist_error(job, exc)
+                return
+
+    def _log_persist_error(self, job: jobs.Job, exc: Exception) -> None:
+        self.logger.error(
+            f"Could not store the outcome of job {job.call_string}: {exc}. "
+            "It stays 'doing' until recovered as a stalled job.",
+            extra=self._log_extra(action="persist_job_error", job=job),
+        )
 
     async def _store_outcome(self, job: jobs.Job, outcome: Outcome) -> None:
         if outcome.retry is not None:
             decision = outcome.retry.retry_decision
-            await self.job_manager.retry_job(
-                job,
-                retry_at=decision.retry_at,
-                priority=decision.priority,
-                queue=decision.queue,
-                lock=decision.lock,
-            )
-            return
+            try:
+                await self.job_manager.retry_job(
+                    job,
+                    retry_at=decision.retry_at,
+                    priority=decision.priority,
+                    queue=decision.queue,
+                    lock=decision.lock,
+                )
+                return
+            except exceptions.UniqueViolation:
+                # Another job with the same queueing lock waits already: it will do
+                # the work this retry would have done.
+                self.logger.warning(
+                    f"Job {job.call_string} not retried: a job with its queueing lock "
+                    f"{job.queueing_lock!r} is waiting already",
+                    extra=self._log_extra(
+                        action="retry_skipped_queueing_lock", job=job
+                    ),
+                )
         await self.job_manager.finish_job(
             job, outcome.status, should_delete(self.delete_jobs, outcome.status)
         )

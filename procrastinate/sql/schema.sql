@@ -550,7 +550,7 @@ CREATE TRIGGER procrastinate_trigger_scheduled_events_v1
 
 CREATE TRIGGER procrastinate_trigger_abort_requested_events_v1
     AFTER UPDATE OF abort_requested ON procrastinate_jobs
-    FOR EACH ROW WHEN (NEW.abort_requested = true)
+    FOR EACH ROW WHEN (OLD.abort_requested = false AND NEW.abort_requested = true)
     EXECUTE PROCEDURE procrastinate_trigger_abort_requested_events_procedure_v1();
 
 CREATE TRIGGER procrastinate_trigger_delete_jobs_v1

@@ -404,3 +404,50 @@ async def test_claiming_orphaned_jobs_is_exclusive(app: procrastinate.App) -> No
     )
     ids = [job.id for claim in claims for job in claim]
     assert sorted(ids) == list(range(1, 21))
+
+
+async def test_one_shot_worker_runs_jobs_unblocked_by_running_ones(
+    app: procrastinate.App,
+) -> None:
+    @app.task(lock="l")
+    async def locked() -> None:
+        await asyncio.sleep(0.05)
+
+    await locked.batch_defer_async({}, {}, {})
+    await app.run_worker_async(wait=False, concurrency=4, install_signal_handlers=False)
+    assert [j.status for j in await app.job_manager.list_jobs_async()] == [
+        "succeeded"
+    ] * 3
+
+
+async def test_retry_into_a_taken_queueing_lock_fails_the_job_at_once(
+    app: procrastinate.App,
+) -> None:
+    @app.task(retry=True, queueing_lock="only-one", pass_context=True)
+    async def flaky(context: procrastinate.JobContext) -> None:
+        if context.job.id == 1:
+            await flaky.defer_async()  # a waiting twin takes the queueing lock
+            raise ValueError
+
+    await flaky.defer_async()
+    start = time.monotonic()
+    await app.run_worker_async(
+        wait=False, install_signal_handlers=False, listen_notify=False
+    )
+    assert time.monotonic() - start < 5
+    statuses = [(j.id, j.status) for j in await app.job_manager.list_jobs_async()]
+    assert statuses == [(1, "failed"), (2, "succeeded")]
+
+
+async def test_a_repeated_abort_request_is_one_event(
+    app: procrastinate.App, connection: psycopg.Connection[Any]
+) -> None:
+    job_id = await app.configure_task("t").defer_async()
+    worker_id = await app.job_manager.register_worker()
+    await app.job_manager.fetch_jobs(None, worker_id, 1)
+    assert await app.job_manager.cancel_job_by_id_async(job_id, abort=True)
+    assert await app.job_manager.cancel_job_by_id_async(job_id, abort=True)
+    events = connection.execute(
+        "SELECT count(*) FROM procrastinate_events WHERE type = 'abort_requested'"
+    ).fetchone()
+    assert events == (1,)

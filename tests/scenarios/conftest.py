@@ -3,28 +3,37 @@
 What differs between the backends (building a connector, reading events, making time
 pass for events and heartbeats) hides behind a :class:`Backend`, so that the body of
 each scenario is the same for both.
+
+The PostgreSQL scenarios share one database, cloned once from the session's template
+and emptied before each test, its sequences restarted: the state is that of a fresh
+database (ids start at 1 again), without paying a ``CREATE DATABASE`` (a checkpoint,
+most of a second) per test. ``DELETE`` is used rather than ``TRUNCATE``, which syncs
+new files to disk and costs a fifth of a second.
 """
 
 from __future__ import annotations
 
 import datetime
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
 import procrastinate
-from procrastinate import connector, manager, testing
+from procrastinate import connector as connector_module
+from procrastinate import manager, testing
 from procrastinate.psycopg_connector import PsycopgConnector
+
 
 class Backend:
     """A database the scenarios run on, with the few helpers that depend on it."""
 
     name: str
-    connector: connector.BaseAsyncConnector
+    connector: connector_module.BaseAsyncConnector
 
-    def new_connector(self, **json_hooks: Any) -> connector.BaseAsyncConnector:
+    def new_connector(self, **json_hooks: Any) -> connector_module.BaseAsyncConnector:
         """An unopened connector on the same database, with ``json_dumps`` /
         ``json_loads``."""
         raise NotImplementedError
@@ -55,7 +64,7 @@ class InMemoryBackend(Backend):
         self.memory = testing.InMemoryConnector()
         self.connector = self.memory
 
-    def new_connector(self, **json_hooks: Any) -> connector.BaseAsyncConnector:
+    def new_connector(self, **json_hooks: Any) -> connector_module.BaseAsyncConnector:
         return testing.InMemoryConnector(**json_hooks)
 
     def event_types(self, job_id: int) -> list[str]:
@@ -82,7 +91,7 @@ class PostgresBackend(Backend):
         self.connection = connection
         self.connector = self.new_connector()
 
-    def new_connector(self, **json_hooks: Any) -> connector.BaseAsyncConnector:
+    def new_connector(self, **json_hooks: Any) -> connector_module.BaseAsyncConnector:
         return PsycopgConnector(conninfo=self.conninfo, min_size=1, **json_hooks)
 
     def event_types(self, job_id: int) -> list[str]:
@@ -116,6 +125,56 @@ class PostgresBackend(Backend):
         return bool(row and row[0])
 
 
+# In an order that the foreign keys accept.
+TABLES = (
+    "procrastinate_periodic_defers",
+    "procrastinate_events",
+    "procrastinate_jobs",
+    "procrastinate_workers",
+)
+
+
+def empty_database(conn: psycopg.Connection[Any]) -> None:
+    """Delete every row and restart the id sequences, in one commit."""
+    with conn.transaction():
+        for table in TABLES:
+            conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(table)))
+            conn.execute(
+                "SELECT setval(pg_get_serial_sequence(%s, 'id'), 1, false)", (table,)
+            )
+
+
+def _admin(statement: sql.Composed) -> None:
+    with psycopg.connect(dbname="postgres", autocommit=True) as conn:
+        conn.execute(statement)
+
+
+@pytest.fixture(scope="session")
+def scenario_conninfo(run_id: str, template_db: str) -> Iterator[str]:
+    """The database of the PostgreSQL scenarios, with the packaged schema."""
+    db_name = f"procrastinate_test_{run_id}_scenarios"
+    name = sql.Identifier(db_name)
+    _admin(
+        sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+            name, sql.Identifier(template_db)
+        )
+    )
+    try:
+        yield f"dbname={db_name}"
+    finally:
+        _admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+
+
+@pytest.fixture
+def scenario_connection(
+    scenario_conninfo: str,
+) -> Iterator[psycopg.Connection[Any]]:
+    """A direct connection to the emptied scenario database."""
+    with psycopg.connect(scenario_conninfo, autocommit=True) as conn:
+        empty_database(conn)
+        yield conn
+
+
 @pytest.fixture(params=["in_memory", "postgres"])
 async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     """Each backend in turn, its connector open."""
@@ -124,8 +183,8 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
         chosen = InMemoryBackend()
     else:
         chosen = PostgresBackend(
-            request.getfixturevalue("conninfo"),
-            request.getfixturevalue("connection"),
+            request.getfixturevalue("scenario_conninfo"),
+            request.getfixturevalue("scenario_connection"),
         )
     await chosen.connector.open_async()
     yield chosen

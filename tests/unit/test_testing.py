@@ -52,10 +52,9 @@ class Inbox:
         self.changed.set()
 
     async def wait_for(self, count: int) -> list[tuple[str, str]]:
-        async with asyncio.timeout(5):
-            while len(self.received) < count:
-                self.changed.clear()
-                await self.changed.wait()
+        while len(self.received) < count:
+            self.changed.clear()
+            await asyncio.wait_for(self.changed.wait(), 5)
         return self.received
 
 
@@ -65,8 +64,9 @@ async def listening(
 ) -> AsyncIterator[Inbox]:
     inbox = Inbox()
     task = asyncio.ensure_future(connector.listen_notify(inbox, channels))
-    while connector.on_notification is not inbox:
-        await asyncio.sleep(0)
+    # One step of the task runs listen_notify up to its first wait: it listens then.
+    await asyncio.sleep(0)
+    assert connector.on_notification is inbox
     try:
         yield inbox
     finally:
@@ -107,11 +107,13 @@ async def test_unknown_query_is_named(connector: testing.InMemoryConnector) -> N
 async def test_query_run_the_wrong_way_is_named(
     connector: testing.InMemoryConnector,
 ) -> None:
-    with pytest.raises(testing.UnknownQuery, match="'finish_job' through execute_query_all"):
+    with pytest.raises(
+        testing.UnknownQuery, match="'finish_job' through execute_query_all"
+    ):
         await connector.execute_query_all_async(
             sql.queries["finish_job"], job_id=1, status="succeeded", delete_job=False
         )
-    with pytest.raises(testing.UnknownQuery, match="through execute_query$"):
+    with pytest.raises(testing.UnknownQuery, match=r"through execute_query$"):
         await connector.execute_query_async(sql.queries["check_connection"])
 
 
@@ -223,7 +225,7 @@ async def test_returned_arguments_are_copies(
 ) -> None:
     await job_manager.defer_job_async(make_job(task_kwargs={"items": [1]}))
     (job,) = await job_manager.list_jobs_async()
-    job.task_kwargs["items"].append(2)  # type: ignore[union-attr]
+    job.task_kwargs["items"].append(2)
     assert connector.jobs[1]["args"] == {"items": [1]}
 
 

@@ -9,7 +9,7 @@ procrastinate's SQL functions, never through the models. Running an action needs
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -18,6 +18,16 @@ from django.utils import html, safestring
 
 from procrastinate import jobs, utils
 from procrastinate.contrib.django import models, procrastinate_app
+
+if TYPE_CHECKING:
+    _EventInline = admin.TabularInline[
+        models.ProcrastinateEvent, models.ProcrastinateJob
+    ]
+    _JobAdmin = admin.ModelAdmin[models.ProcrastinateJob]
+else:
+    # The admin classes are generic for type checkers only.
+    _EventInline = admin.TabularInline
+    _JobAdmin = admin.ModelAdmin
 
 STATUS_EMOJIS = {
     jobs.Status.TODO.value: "🗓️",
@@ -50,7 +60,7 @@ class ReadOnlyAdminMixin:
         return False
 
 
-class ProcrastinateEventInline(ReadOnlyAdminMixin, admin.TabularInline[Any, Any]):
+class ProcrastinateEventInline(ReadOnlyAdminMixin, _EventInline):
     """The events of a job, newest first."""
 
     model = models.ProcrastinateEvent
@@ -65,9 +75,7 @@ class ProcrastinateEventInline(ReadOnlyAdminMixin, admin.TabularInline[Any, Any]
 
 
 @admin.register(models.ProcrastinateJob)
-class ProcrastinateJobAdmin(
-    ReadOnlyAdminMixin, admin.ModelAdmin[models.ProcrastinateJob]
-):
+class ProcrastinateJobAdmin(ReadOnlyAdminMixin, _JobAdmin):
     """Jobs: list, filters, search, detail with events, and actions."""
 
     list_display = (

@@ -115,8 +115,9 @@ class Psycopg2Connector(connector.BaseConnector):
     def _execute(self, query: str, arguments: dict[str, Any]) -> Rows | None:
         adapted = psycopg2_common.adapt_arguments(arguments, self.json_dumps)
         # A lost connection is discarded and the query retried. After a server
-        # restart every idle connection of the pool is dead, and the pool cannot be
-        # checked in bulk: up to maxconn + 1 attempts reach a fresh connection.
+        # restart, every idle connection of the pool (up to minconn) is dead, and a
+        # psycopg2 pool cannot be checked in bulk: each is tried and dropped in
+        # turn, so maxconn + 1 attempts always reach a fresh connection.
         attempts_left = self.pool.maxconn + 1
         while True:
             attempts_left -= 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pathlib
 import shutil
 import sys
-from collections.abc import Callable
 
 import pytest
 import sphinx
@@ -17,46 +16,36 @@ TEST_ROOT = pathlib.Path(__file__).parent / "sphinx" / "test-root"
 TASKS_MODULE = "sphinx_ext_tasks"
 
 
-BuildHTML = Callable[..., str]
-
-
-@pytest.fixture
-def build_html(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> BuildHTML:
+def build_html(directory: pathlib.Path, *options: str) -> str:
     """
-    Build the test project (with warnings as errors) and return its HTML page;
-    ``options`` replace the options of its ``automodule``.
+    Build a copy of the test project in ``directory``, with warnings as errors, and
+    return its HTML page; ``options`` replace the options of its ``automodule``.
     """
+    source = directory / "source"
+    shutil.copytree(TEST_ROOT, source)
+    if options:
+        index = source / "index.rst"
+        head = index.read_text().split("   :members:")[0]
+        index.write_text(head + "".join(f"   {option}\n" for option in options))
+    output = directory / "html"
     # conf.py extends sys.path and the build imports the tasks module: neither
-    # should outlive the test.
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    monkeypatch.delitem(sys.modules, TASKS_MODULE, raising=False)
-
-    def build_html(*options: str) -> str:
-        source = tmp_path / "source"
-        shutil.copytree(TEST_ROOT, source)
-        if options:
-            index = (source / "index.rst").read_text()
-            head = index.split("   :members:")[0]
-            (source / "index.rst").write_text(
-                head + "".join(f"   {option}\n" for option in options)
-            )
-        output = tmp_path / "html"
-        try:
-            status = build.build_main(
-                ["-b", "html", "-E", "-W", "-q", str(source), str(output)]
-            )
-        finally:
-            sys.modules.pop(TASKS_MODULE, None)
-        assert status == 0
-        return (output / "index.html").read_text()
-
-    return build_html
+    # should outlive the build.
+    saved_path = list(sys.path)
+    try:
+        status = build.build_main(
+            ["-b", "html", "-E", "-W", "-q", str(source), str(output)]
+        )
+    finally:
+        sys.path[:] = saved_path
+        sys.modules.pop(TASKS_MODULE, None)
+    assert status == 0
+    return (output / "index.html").read_text()
 
 
-@pytest.fixture
-def html(build_html: BuildHTML) -> str:
+@pytest.fixture(scope="module")
+def html(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The HTML page of the test project as it is."""
-    return build_html()
+    return build_html(tmp_path_factory.mktemp("sphinx"))
 
 
 def test_documents_tasks_with_their_docstring(html: str) -> None:
@@ -80,13 +69,13 @@ def test_skips_undocumented_tasks_like_functions(html: str) -> None:
     assert "A plain function, documented as usual." in html
 
 
-def test_undoc_members_includes_undocumented_tasks(build_html: BuildHTML) -> None:
-    html = build_html(":members:", ":undoc-members:")
+def test_undoc_members_includes_undocumented_tasks(tmp_path: pathlib.Path) -> None:
+    html = build_html(tmp_path, ":members:", ":undoc-members:")
     assert 'id="sphinx_ext_tasks.undocumented_task"' in html
 
 
-def test_exclude_members_applies_to_tasks(build_html: BuildHTML) -> None:
-    html = build_html(":members:", ":exclude-members: sum_numbers")
+def test_exclude_members_applies_to_tasks(tmp_path: pathlib.Path) -> None:
+    html = build_html(tmp_path, ":members:", ":exclude-members: sum_numbers")
     assert "sum_numbers" not in html
     assert 'id="sphinx_ext_tasks.notify_people"' in html
 
@@ -115,6 +104,4 @@ def test_setup_metadata() -> None:
         "add_autodocumenter",
         procrastinate_sphinx.ProcrastinateTaskDocumenter,
     ) in app.calls
-    assert (("connect", "config-inited") in app.calls) == (
-        sphinx.version_info >= (9,)
-    )
+    assert (("connect", "config-inited") in app.calls) == (sphinx.version_info >= (9,))

@@ -2,13 +2,14 @@
 
 Django is configured here, with the settings of ``tests.django_project``, only when
 these tests are collected. A template database is migrated once by Django (all apps,
-procrastinate's SQL files included); each test that needs a database gets a clone of
-it, and Django's ``default`` connection is pointed at that clone.
+procrastinate's SQL files included); each test that needs it gets it emptied of data,
+with Django's ``default`` connection pointed at it.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -62,7 +63,8 @@ def use_database(name: str) -> None:
 @pytest.fixture(scope="session")
 def django_template_db(run_id: str) -> Iterator[str]:
     """A database migrated by Django: procrastinate's schema and the project's
-    tables."""
+    tables. The tests share it (see :func:`django_db`); those that change its schema
+    use a database of their own."""
     name = f"procrastinate_test_{run_id}_django_{uuid.uuid4().hex[:6]}"
     _admin_execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
@@ -79,13 +81,61 @@ def django_template_db(run_id: str) -> Iterator[str]:
         )
 
 
+# What the tests write, in an order that respects foreign keys: emptied before each
+# test. Django's own tables filled by `migrate` (content types, permissions, applied
+# migrations) are kept. DELETE is cheaper than TRUNCATE on such small tables.
+DATA_TABLES = [
+    "procrastinate_events",
+    "procrastinate_periodic_defers",
+    "procrastinate_jobs",
+    "procrastinate_workers",
+    "testapp_greeting",
+    "django_admin_log",
+    "django_session",
+    "auth_user_groups",
+    "auth_user_user_permissions",
+    "auth_user",
+    "auth_group_permissions",
+    "auth_group",
+]
+# Tables whose ids the tests predict (the first job is #1).
+RESTARTED_IDS = [
+    "procrastinate_events",
+    "procrastinate_periodic_defers",
+    "procrastinate_jobs",
+    "procrastinate_workers",
+]
+
+
+def _empty_data_tables(name: str) -> None:
+    statements = [
+        sql.SQL("DELETE FROM {}").format(sql.Identifier(table)) for table in DATA_TABLES
+    ] + [
+        sql.SQL("SELECT setval(pg_get_serial_sequence({}, 'id'), 1, false)").format(
+            sql.Literal(table)
+        )
+        for table in RESTARTED_IDS
+    ]
+    with psycopg.connect(dbname=name, autocommit=True) as conn:
+        conn.execute(sql.SQL("; ").join(statements))
+
+
 @pytest.fixture
-def django_db(db_factory: Callable[..., str], django_template_db: str) -> Iterator[str]:
-    """A fresh clone of the migrated database, which Django uses for the test."""
-    name = db_factory(template=django_template_db)
-    use_database(name)
-    yield name
+def django_db(django_template_db: str) -> Iterator[str]:
+    """The migrated database, emptied of data (job ids start at 1 again), which
+    Django uses for the test. Emptying is much cheaper than cloning a database."""
+    use_database(django_template_db)
+    _empty_data_tables(django_template_db)
+    yield django_template_db
     connections.close_all()
+
+
+@pytest.fixture
+def use_other_database(django_template_db: str) -> Iterator[Callable[[str], None]]:
+    """Point Django at another database for the test; back to the shared one at
+    teardown (the other database is likely dropped by then)."""
+    yield use_database
+    use_database(django_template_db)
 
 
 @pytest.fixture

@@ -1,0 +1,142 @@
+"""The app of the integration: the proxy, the future app, settings and hooks."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import override_settings
+
+import procrastinate
+from procrastinate import testing
+from procrastinate.contrib import django as procrastinate_django
+from procrastinate.contrib.django import apps, django_app, procrastinate_app
+from tests.django_project.testapp import procrastinate as hooks
+from tests.django_project.testapp import tasks
+
+
+def test_proxy_forwards_to_the_django_app() -> None:
+    current = procrastinate_app.current_app
+
+    assert isinstance(current, procrastinate_django.DjangoApp)
+    assert procrastinate_django.app.job_manager is current.job_manager
+    assert tasks.greet.blueprint is current
+
+
+def test_app_is_configured_by_settings() -> None:
+    app = procrastinate_django.app
+
+    assert isinstance(app.connector, procrastinate_django.DjangoConnector)
+    assert app.connector.alias == "default"
+    assert "tests.django_project.testapp.tasks" in app.import_paths
+    assert app.worker_defaults["fetch_job_polling_interval"] == 0.1
+
+
+def test_on_app_ready_hook_received_the_app() -> None:
+    assert hooks.ready_apps == [procrastinate_app.current_app]
+
+
+def test_import_paths_register_the_tasks() -> None:
+    procrastinate_django.app.perform_import_paths()
+
+    assert "tests.django_project.testapp.tasks.greet" in procrastinate_django.app.tasks
+
+
+@override_settings(
+    PROCRASTINATE_AUTODISCOVER_MODULE_NAME=None,
+    PROCRASTINATE_IMPORT_PATHS=["some.module"],
+    PROCRASTINATE_DATABASE_ALIAS="other",
+    PROCRASTINATE_PERIODIC_DEFAULTS={"max_delay": 10},
+)
+def test_create_app_without_autodiscovery() -> None:
+    app = apps.create_app()
+
+    assert app.import_paths == ["some.module"]
+    assert isinstance(app.connector, procrastinate_django.DjangoConnector)
+    assert app.connector.alias == "other"
+    assert app.periodic_defaults == {"max_delay": 10}
+
+
+@override_settings(PROCRASTINATE_AUTODISCOVER_MODULE_NAME="views")
+def test_autodiscovery_module_name_setting() -> None:
+    modules = list(apps.autodiscovered_modules("views"))
+
+    assert "tests.django_project.testapp.views" in modules
+    assert "procrastinate.contrib.django.views" not in modules
+    assert "tests.django_project.testapp.views" in apps.create_app().import_paths
+
+
+@pytest.mark.parametrize(
+    "attribute",
+    ["open", "open_async", "run_worker", "configure_task", "replace_connector"],
+)
+def test_future_app_refuses_app_methods(attribute: str) -> None:
+    future = procrastinate_app.FutureApp()
+
+    with pytest.raises(procrastinate_django.DjangoNotReady, match=f"app.{attribute}"):
+        getattr(future, attribute)
+
+
+def test_future_app_refuses_app_attributes() -> None:
+    with pytest.raises(procrastinate_django.DjangoNotReady):
+        _ = procrastinate_app.FutureApp().job_manager
+
+
+def test_future_app_unknown_attribute_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError):
+        _ = procrastinate_app.FutureApp().no_such_thing  # type: ignore[attr-defined]
+
+
+def test_task_of_future_app_cannot_be_deferred() -> None:
+    future = procrastinate_app.FutureApp()
+
+    @future.task
+    def early() -> None: ...
+
+    with pytest.raises(procrastinate_django.DjangoNotReady):
+        early.defer()
+
+
+def test_set_current_app_moves_the_collected_tasks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    future = procrastinate_app.FutureApp()
+
+    @future.task(name="early")
+    def early() -> None: ...
+
+    @future.periodic(cron="* * * * *")
+    @future.task(name="ticking")
+    def ticking(timestamp: int) -> None: ...
+
+    monkeypatch.setattr(procrastinate_app, "current_app", future)
+    app = procrastinate.App(connector=testing.InMemoryConnector())
+
+    procrastinate_app.set_current_app(app)
+
+    assert procrastinate_app.current_app is app
+    assert app.tasks["early"] is early
+    assert early.blueprint is app
+    periodic = app.periodic_registry.periodic_tasks.values()
+    assert {periodic_task.task.name for periodic_task in periodic} == {"ticking"}
+    assert early.defer() == 1
+
+
+def test_django_app_adds_db_cleanup_middleware() -> None:
+    def mine(call_next, context, worker):  # type: ignore[no-untyped-def]
+        return call_next()
+
+    app = procrastinate_django.DjangoApp(
+        connector=testing.InMemoryConnector(),
+        worker_defaults={"task_middleware": [mine]},
+    )
+
+    assert app.worker_defaults["task_middleware"] == [
+        django_app.close_db_connections,
+        django_app.close_db_connections_async,
+        mine,
+    ]
+
+
+def test_with_db_cleanup_does_not_add_twice() -> None:
+    once = django_app.with_db_cleanup(None)
+
+    assert django_app.with_db_cleanup(once) == once

@@ -1,0 +1,120 @@
+"""``./manage.py procrastinate``: workers, defer, healthchecks and shell."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+import pytest
+from django.core import management
+
+from procrastinate.contrib import django as procrastinate_django
+from procrastinate.contrib.django import django_connector
+from tests.django_project.testapp import models, tasks
+
+Manage = Callable[..., Any]
+
+
+def test_worker_runs_the_jobs(
+    manage: Manage, db_connection: psycopg.Connection[Any]
+) -> None:
+    greet_id = tasks.greet.defer(name="Ada")
+    async_id = tasks.async_greet.defer(name="Bob")
+
+    result = manage("procrastinate", "worker", "--one-shot")
+
+    assert result.returncode == 0, result.stdout
+    statuses = db_connection.execute(
+        "SELECT id, status FROM procrastinate_jobs ORDER BY id"
+    ).fetchall()
+    assert statuses == [(greet_id, "succeeded"), (async_id, "succeeded")]
+    assert sorted(models.Greeting.objects.values_list("name", flat=True)) == [
+        "Ada",
+        "Bob",
+    ]
+
+
+def test_defer_command(manage: Manage, db_connection: psycopg.Connection[Any]) -> None:
+    result = manage(
+        "procrastinate",
+        "defer",
+        "tests.django_project.testapp.tasks.greet",
+        '{"name": "Ada"}',
+    )
+
+    assert result.returncode == 0, result.stdout
+    assert db_connection.execute("SELECT args FROM procrastinate_jobs").fetchall() == [
+        ({"name": "Ada"},)
+    ]
+
+
+def test_healthchecks(capsys: pytest.CaptureFixture[str], django_db: str) -> None:
+    management.call_command("procrastinate", "healthchecks")
+
+    assert capsys.readouterr().out.splitlines() == [
+        "Database connection: OK",
+        "Migrations: OK",
+        "Default Django Procrastinate App: OK",
+        "Worker App: OK",
+    ]
+
+
+def test_healthchecks_with_pending_migrations(
+    capsys: pytest.CaptureFixture[str],
+    db_factory: Callable[..., str],
+    django_template_db: str,
+    use_other_database: Callable[[str], None],
+) -> None:
+    name = db_factory(template=django_template_db)
+    with psycopg.connect(dbname=name, autocommit=True) as conn:
+        conn.execute("DELETE FROM django_migrations WHERE app = 'procrastinate'")
+    use_other_database(name)
+
+    with pytest.raises(management.CommandError, match="0001_pre_initial") as info:
+        management.call_command("procrastinate", "healthchecks")
+
+    assert "manage.py migrate procrastinate" in str(info.value)
+    assert capsys.readouterr().out.splitlines() == ["Database connection: OK"]
+
+
+def test_healthchecks_from_the_command_line(manage: Manage) -> None:
+    result = manage("procrastinate", "healthchecks")
+
+    assert result.returncode == 0, result.stdout
+    assert "Worker App: OK" in result.stdout
+
+
+def test_command_swaps_the_connector_for_its_duration(
+    capsys: pytest.CaptureFixture[str], django_db: str
+) -> None:
+    job_id = tasks.greet.defer(name="Ada")
+
+    management.call_command("procrastinate", "shell", "list_jobs")
+
+    assert f"#{job_id} tests.django_project.testapp.tasks.greet" in (
+        capsys.readouterr().out
+    )
+    assert isinstance(
+        procrastinate_django.app.connector, django_connector.DjangoConnector
+    )
+
+
+def test_no_app_option_nor_schema_command(django_db: str) -> None:
+    with pytest.raises(management.CommandError):
+        management.call_command("procrastinate", "--app", "x.y", "healthchecks")
+    with pytest.raises(management.CommandError):
+        management.call_command("procrastinate", "schema")
+
+
+def test_errors_are_command_errors(django_db: str) -> None:
+    with pytest.raises(management.CommandError, match="not registered"):
+        management.call_command("procrastinate", "defer", "no.such.task")
+
+
+def test_without_subcommand_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
+    management.call_command("procrastinate")
+
+    out = capsys.readouterr().out
+    assert "worker" in out
+    assert "--app" not in out
