@@ -191,11 +191,12 @@ class BuildResult:
     app: SphinxTestApp
     status: str
     warnings: str
+    html: str
 
     @property
     def page(self) -> HtmlPage:
-        """The parsed ``index.html``."""
-        return HtmlPage((self.app.outdir / "index.html").read_text(encoding="utf-8"))
+        """The parsed ``index.html``, as this build wrote it."""
+        return HtmlPage(self.html)
 
 
 BuildChangelog = Callable[..., BuildResult]
@@ -203,28 +204,32 @@ BuildChangelog = Callable[..., BuildResult]
 
 @pytest.fixture
 def build_changelog(
-    app_params: Any,
-    make_app: Callable[..., SphinxTestApp],
-    changelog_environ: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest, changelog_environ: pytest.MonkeyPatch
 ) -> BuildChangelog:
     """Return a function building the project of the ``sphinx`` marker.
 
     Its keyword arguments are configuration overrides, plus ``freshenv``
     to ignore the saved environment of a previous build.
     """
+    # Looked up by name: parameters would shadow the imported fixtures.
+    make: Callable[..., SphinxTestApp] = request.getfixturevalue("make_app")
+    args, kwargs = request.getfixturevalue("app_params")
 
     def build(*, freshenv: bool = False, **confoverrides: Any) -> BuildResult:
-        args, kwargs = app_params
-        kwargs = {**kwargs, "freshenv": freshenv, "confoverrides": confoverrides}
-        app = make_app(*args, **kwargs)
+        options = {**kwargs, "freshenv": freshenv, "confoverrides": confoverrides}
+        application = make(*args, **options)
         try:
-            app.build()
+            application.build()
         finally:
             # Restore docutils' registries now, so that a second build in
             # the same test does not warn about nodes registered twice.
-            app.cleanup()
+            application.cleanup()
+        index = application.outdir / "index.html"
         return BuildResult(
-            app=app, status=app.status.getvalue(), warnings=app.warning.getvalue()
+            app=application,
+            status=application.status.getvalue(),
+            warnings=application.warning.getvalue(),
+            html=index.read_text(encoding="utf-8") if index.exists() else "",
         )
 
     return build

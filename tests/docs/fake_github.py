@@ -32,6 +32,7 @@ class Behaviour(enum.Enum):
     TOO_MANY_REQUESTS = "too many requests"
     SERVER_ERROR = "server error"
     HANG = "hang"
+    NOT_JSON = "not json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -202,6 +203,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 "X-RateLimit-Reset": reset,
             }
             self._send_error(403, "API rate limit exceeded for 127.0.0.1.", headers)
+        elif behaviour is Behaviour.NOT_JSON:
+            self._send(200, b"<html>Sign in to the Wi-Fi</html>", "text/html", {})
         elif behaviour is Behaviour.HANG:
             time.sleep(self.fake.hang_seconds)
             self._send_error(504, "Gateway Timeout")
@@ -241,8 +244,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _send_json(self, status: int, body: object, headers: dict[str, str]) -> None:
         payload = json.dumps(body).encode()
+        self._send(status, payload, "application/json; charset=utf-8", headers)
+
+    def _send(
+        self, status: int, payload: bytes, content_type: str, headers: dict[str, str]
+    ) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
         for name, value in headers.items():
             if value:

@@ -107,6 +107,24 @@ def test_a_page_built_offline_is_refreshed_when_back_online(
     assert second.page.release_ids == ["release-1.0.0"]
 
 
+def test_a_setting_changed_through_the_environment_refreshes_the_page(
+    rocket: FakeGitHub,
+    build_changelog: BuildChangelog,
+    changelog_environ: pytest.MonkeyPatch,
+) -> None:
+    rocket.add_release(
+        "acme/rocket", "v1.1.0rc1", published="2024-02-01T00:00:00Z", prerelease=True
+    )
+    first = build_changelog()
+    changelog_environ.setenv("CHANGELOG_INCLUDE_PRERELEASES", "0")
+
+    second = build_changelog()
+
+    assert first.page.release_ids == ["release-1.1.0rc1", "release-1.0.0"]
+    assert second.page.release_ids == ["release-1.0.0"]
+    assert len(rocket.requests) == 1
+
+
 def test_a_stale_cache_is_used_when_github_fails(
     rocket: FakeGitHub, build_changelog: BuildChangelog
 ) -> None:

@@ -189,6 +189,14 @@ def test_server_errors(fake_github: FakeGitHub) -> None:
     assert len(fake_github.requests) == 2
 
 
+def test_an_answer_that_is_not_the_api(fake_github: FakeGitHub) -> None:
+    fake_github.behaviour = Behaviour.NOT_JSON
+
+    error = fail_to_fetch(fake_github)
+
+    assert str(error) == f"unexpected answer from {fake_github.url}: TypeError"
+
+
 def test_unknown_repository(fake_github: FakeGitHub) -> None:
     assert str(fail_to_fetch(fake_github)) == "repository not found on GitHub (404)"
 

@@ -24,7 +24,7 @@ from docutils.parsers.rst.directives.body import CodeBlock
 CONTEXT = GitHubContext(web_url="https://github.com", repository="acme/rocket")
 
 
-class _SphinxLikeCodeBlock(CodeBlock):
+class _SphinxLikeCodeBlock(CodeBlock):  # type: ignore[misc,unused-ignore]
     """Docutils' ``code`` directive, accepting Sphinx's ``:force:`` flag."""
 
     option_spec: ClassVar[dict[str, object]] = {
@@ -172,10 +172,20 @@ def test_punctuation_line_is_not_a_section_underline() -> None:
     assert document.astext() == "Title\n====="
 
 
-def test_paragraph_ending_with_double_colon_is_not_a_literal_block_marker() -> None:
-    rst = convert("Example::\n\n- item\n")
+@pytest.mark.parametrize(
+    ("markdown", "last_line"),
+    [
+        ("Example::\n", "Example:\\:"),
+        ("Path C:\\\\::\n", "Path C:\\\\:\\:"),
+        ("\\::\n", "\\::"),
+    ],
+)
+def test_paragraph_ending_with_double_colon_is_not_a_literal_block_marker(
+    markdown: str, last_line: str
+) -> None:
+    rst = convert(markdown + "\n- item\n")
 
-    assert rst.splitlines()[0] == "Example:\\:"
+    assert rst.splitlines()[0] == last_line
     assert not list(parse(rst).findall(nodes.literal_block))
 
 
@@ -237,6 +247,21 @@ def test_nested_lists() -> None:
     assert [item.get("start", 1) for item in lists] == [1, 3]
 
 
+def test_blocks_inside_list_items() -> None:
+    rst = convert(
+        "- ```python\n  x = 1\n  ```\n- > quoted\n- text\n\n  > [!TIP]\n  > tip\n"
+    )
+
+    assert rst == (
+        "- .. code-block:: python\n     :force:\n\n     x = 1\n"
+        "- ..\n\n     quoted\n"
+        "- text\n\n  .. tip::\n\n     tip\n"
+    )
+    items = list(parse(rst).findall(nodes.list_item))
+    assert len(items) == 3
+    assert isinstance(items[0][0], nodes.literal_block)
+
+
 def test_loose_list_items_with_paragraphs() -> None:
     rst = convert("- first\n\n  more\n\n- second\n")
 
@@ -287,15 +312,17 @@ def test_relative_links_keep_their_text_only() -> None:
 def test_images() -> None:
     rst = convert(
         "![A logo](https://example.com/logo.png)\n\n"
-        "[![badge](https://img.example.com/b.svg)](https://ci.example.com)\n\n"
+        "[![badge](https://img.example.com/b.svg)](https://ci.example.com/a_)\n\n"
         "Inline ![shot](https://example.com/s.png) and ![local](local.png)\n"
     )
 
     assert rst == (
         ".. image:: https://example.com/logo.png\n   :alt: A logo\n\n"
-        ".. image:: https://img.example.com/b.svg\n   :alt: badge\n   :target: https://ci.example.com\n\n"
+        ".. image:: https://img.example.com/b.svg\n   :alt: badge\n   :target: https://ci.example.com/a\\_\n\n"
         "Inline `shot <https://example.com/s.png>`__ and local\n"
     )
+    targets = [ref["refuri"] for ref in parse(rst).findall(nodes.reference)]
+    assert targets == ["https://ci.example.com/a_", "https://example.com/s.png"]
 
 
 def test_table_with_inline_code() -> None:

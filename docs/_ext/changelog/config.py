@@ -1,8 +1,36 @@
 """Configuration values of the changelog extension.
 
-Each value set in ``conf.py`` wins; otherwise some are read from the
-environment (see :data:`CONFIG_VALUES`), which is how CI and ReadTheDocs
-pass a token without writing it anywhere.
+A value set in ``conf.py`` wins; the first four are otherwise read from the
+environment, which is how CI and ReadTheDocs pass a token without writing it
+anywhere:
+
+``changelog_github_token``
+    Token for the GitHub API (``CHANGELOG_GITHUB_TOKEN``, then
+    ``GITHUB_TOKEN``); anonymous access without one. It is kept in memory
+    only: it is removed from the configuration Sphinx pickles.
+``changelog_github_api_url``
+    Root of the REST API (``CHANGELOG_GITHUB_API_URL``), by default
+    ``https://api.github.com``; GitHub Enterprise uses ``https://<host>/api/v3``.
+``changelog_include_prereleases``
+    Whether pre-releases are shown (``CHANGELOG_INCLUDE_PRERELEASES``), by
+    default yes.
+``changelog_fail_on_fetch_error``
+    Whether failing to fetch the releases fails the build
+    (``CHANGELOG_FAIL_ON_FETCH_ERROR``), by default no: the page then links
+    to the releases on GitHub, and the build log says why at INFO level.
+``changelog_github_timeout``
+    Timeout of each request, in whole seconds (10).
+``changelog_github_retries``
+    How many times a failed request (rate limit, 5xx, refused connection)
+    is retried (2).
+``changelog_github_max_wait``
+    Total seconds spent waiting between retries (4.0), however long GitHub
+    asks to wait.
+``changelog_cache_ttl``
+    Seconds during which fetched releases are reused from the cache in the
+    doctree directory (3600); 0 disables the cache.
+
+Environment booleans accept 1/0, true/false, yes/no and on/off.
 """
 
 from __future__ import annotations
@@ -79,7 +107,12 @@ def register(app: Sphinx) -> None:
 
 
 def _on_config_inited(app: Sphinx, config: Config) -> None:
-    _SETTINGS[config] = resolve(config, os.environ)
+    settings = _SETTINGS[config] = resolve(config, os.environ)
+    # Written back so that Sphinx sees a change made through the environment
+    # and re-reads the documents it affects.
+    config.changelog_github_api_url = settings.fetch.api_url
+    config.changelog_include_prereleases = settings.include_prereleases
+    config.changelog_fail_on_fetch_error = settings.fail_on_fetch_error
     # Sphinx pickles the configuration into the build directory: forget the
     # token there, the resolved settings keep it in memory only.
     config.changelog_github_token = None

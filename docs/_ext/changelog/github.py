@@ -19,8 +19,18 @@ import github
 import requests
 import urllib3
 from github.GithubRetry import GithubRetry
+from github.GitRelease import GitRelease
 
 __all__ = ["FetchError", "FetchOptions", "Release", "fetch_releases"]
+
+
+_UNEXPECTED_ANSWER = (
+    github.BadAttributeException,
+    AttributeError,
+    KeyError,
+    TypeError,
+    ValueError,
+)
 
 
 class FetchError(Exception):
@@ -112,6 +122,11 @@ def fetch_releases(repository: str, options: FetchOptions) -> list[Release]:
     except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
         message = f"could not reach {options.api_url}: {type(exc).__name__}"
         raise FetchError(_redact(message, options.token)) from exc
+    except _UNEXPECTED_ANSWER as exc:
+        # PyGithub trusts the payload: a proxy's HTML page, or JSON of
+        # another shape, surfaces as one of these.
+        message = f"unexpected answer from {options.api_url}: {type(exc).__name__}"
+        raise FetchError(_redact(message, options.token)) from exc
     return sorted(releases, key=lambda release: release.published_at, reverse=True)
 
 
@@ -198,7 +213,7 @@ class CappedRetry(GithubRetry):
         return self.get_backoff_time()
 
 
-def _release(item: Any) -> Release:
+def _release(item: GitRelease) -> Release:
     published = item.published_at or item.created_at
     return Release(
         tag=item.tag_name,

@@ -202,11 +202,15 @@ def _is_link_target(url: str) -> bool:
     return url.lower().startswith(_LINK_SCHEMES)
 
 
+def _uri_target(url: str) -> str:
+    # A link target ending with "_" would be read as a reference name.
+    return url[:-1] + "\\_" if url.endswith("_") else url
+
+
 def _anonymous_link(text: str, url: str) -> _Piece:
-    # A URL ending with "_" would be read as a reference name, not a URI.
-    target = url[:-1] + "\\_" if url.endswith("_") else url
     label = " ".join(text.split()) or url
-    return _markup(f"`{_escape_chars(label, _LINK_TEXT_SPECIALS)} <{target}>`__")
+    label = _escape_chars(label, _LINK_TEXT_SPECIALS)
+    return _markup(f"`{label} <{_uri_target(url)}>`__")
 
 
 def _lexer_name(info: str) -> str:
@@ -296,10 +300,14 @@ def _split_lines(pieces: Sequence[_Piece]) -> list[list[_Piece]]:
 
 
 def _protect_paragraph_end(line: str) -> str:
-    # A paragraph ending with "::" would introduce a literal block.
-    if line.endswith("::") and not line.endswith("\\::"):
-        return line[:-1] + "\\:"
-    return line
+    # A paragraph ending with an unescaped "::" introduces a literal block.
+    if not line.endswith("::"):
+        return line
+    before = line[:-2]
+    backslashes = len(before) - len(before.rstrip("\\"))
+    if backslashes % 2:
+        return line
+    return line[:-1] + "\\:"
 
 
 def _single_line(pieces: Sequence[_Piece]) -> str:
@@ -485,6 +493,10 @@ class _RstWriter:
 
     def list_item(self, item: SyntaxTreeNode, marker: str) -> list[str]:
         body = self.blocks(item.children, top_level=False)
+        if body and item.children[0].type == "blockquote":
+            # The first line of an item is never indented: an empty comment
+            # lets the quote keep its indentation.
+            body = ["..", "", *body]
         body = _add_checkbox(body, item)
         if not body:
             return [marker.rstrip()]
@@ -676,5 +688,5 @@ def _image_directive(source: str, alt: str, target: str | None) -> list[str]:
     if alt:
         lines.append(f"{_INDENT}:alt: {' '.join(alt.split())}")
     if target:
-        lines.append(f"{_INDENT}:target: {target}")
+        lines.append(f"{_INDENT}:target: {_uri_target(target)}")
     return lines
