@@ -114,16 +114,20 @@ def create_parser() -> ArgumentParser:
     return parser
 
 
-def add_global_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--app``, logging options and ``--version``."""
-    add_argument(
-        parser,
-        "-a",
-        "--app",
-        default="",
-        help="Dotted path to the Procrastinate app, e.g. mymodule.app",
-        envvar="APP",
-    )
+def add_global_arguments(
+    parser: argparse.ArgumentParser, *, include_app: bool = True
+) -> None:
+    """``--app`` (unless ``include_app`` is false), logging options and
+    ``--version``."""
+    if include_app:
+        add_argument(
+            parser,
+            "-a",
+            "--app",
+            default="",
+            help="Dotted path to the Procrastinate app, e.g. mymodule.app",
+            envvar="APP",
+        )
     add_argument(
         parser,
         "-v",

@@ -16,7 +16,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import html, safestring
 
-from procrastinate import jobs, utils
+from procrastinate import jobs, manager, utils
 from procrastinate.contrib.django import models, procrastinate_app
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ CANCELLABLE = [jobs.Status.TODO.value]
 ABORTABLE = [jobs.Status.TODO.value, jobs.Status.DOING.value]
 
 
-def job_manager() -> Any:
+def job_manager() -> manager.JobManager:
     """The job manager of the project's app (looked up at each call: the app may
     have its connector replaced, e.g. in tests)."""
     return procrastinate_app.current_app.job_manager
@@ -156,9 +156,9 @@ class ProcrastinateJobAdmin(ReadOnlyAdminMixin, _JobAdmin):
         priority, queue and lock."""
         selected = list(queryset)
         retryable = [job for job in selected if job.status in RETRYABLE]
-        manager = job_manager()
+        job_manager_ = job_manager()
         for job in retryable:
-            manager.retry_job_by_id(
+            job_manager_.retry_job_by_id(
                 job.id, utils.utcnow(), job.priority, job.queue_name, job.lock
             )
         self._report(
@@ -171,9 +171,9 @@ class ProcrastinateJobAdmin(ReadOnlyAdminMixin, _JobAdmin):
     ) -> None:
         """Cancel waiting jobs."""
         selected = list(queryset)
-        manager = job_manager()
+        job_manager_ = job_manager()
         done = sum(
-            bool(manager.cancel_job_by_id(job.id))
+            bool(job_manager_.cancel_job_by_id(job.id))
             for job in selected
             if job.status in CANCELLABLE
         )
@@ -185,9 +185,9 @@ class ProcrastinateJobAdmin(ReadOnlyAdminMixin, _JobAdmin):
     ) -> None:
         """Cancel waiting jobs and ask the workers running the others to stop them."""
         selected = list(queryset)
-        manager = job_manager()
+        job_manager_ = job_manager()
         done = sum(
-            bool(manager.cancel_job_by_id(job.id, abort=True))
+            bool(job_manager_.cancel_job_by_id(job.id, abort=True))
             for job in selected
             if job.status in ABORTABLE
         )

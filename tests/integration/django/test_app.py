@@ -9,8 +9,7 @@ import procrastinate
 from procrastinate import testing
 from procrastinate.contrib import django as procrastinate_django
 from procrastinate.contrib.django import apps, django_app, procrastinate_app
-from tests.django_project.testapp import procrastinate as hooks
-from tests.django_project.testapp import tasks
+from tests.django_project.testapp import hooks, tasks
 
 
 def test_proxy_forwards_to_the_django_app() -> None:
@@ -140,3 +139,58 @@ def test_with_db_cleanup_does_not_add_twice() -> None:
     once = django_app.with_db_cleanup(None)
 
     assert django_app.with_db_cleanup(once) == once
+
+
+@pytest.fixture
+def cleanup_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    calls: list[str] = []
+    monkeypatch.setattr(
+        django_app.db, "close_old_connections", lambda: calls.append("close")
+    )
+    monkeypatch.setattr(django_app.db, "reset_queries", lambda: calls.append("reset"))
+    return calls
+
+
+def test_sync_middleware_cleans_up_around_the_job(cleanup_calls: list[str]) -> None:
+    def call_next() -> str:
+        cleanup_calls.append("job")
+        return "result"
+
+    result = django_app.close_db_connections(call_next, None, None)  # type: ignore[arg-type]
+
+    assert result == "result"
+    assert cleanup_calls == ["close", "job", "close", "reset"]
+
+
+def test_sync_middleware_cleans_up_after_a_failure(cleanup_calls: list[str]) -> None:
+    def call_next() -> None:
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        django_app.close_db_connections(call_next, None, None)  # type: ignore[arg-type]
+
+    assert cleanup_calls == ["close", "close", "reset"]
+
+
+async def test_async_middleware_cleans_up_around_the_job(
+    cleanup_calls: list[str],
+) -> None:
+    async def call_next() -> str:
+        cleanup_calls.append("job")
+        return "result"
+
+    result = await django_app.close_db_connections_async(call_next, None, None)  # type: ignore[arg-type]
+
+    assert result == "result"
+    assert cleanup_calls == ["close", "job", "close", "reset"]
+
+
+def test_proxy_writes_go_to_the_current_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    app = procrastinate.App(connector=testing.InMemoryConnector())
+    monkeypatch.setattr(procrastinate_app, "current_app", app)
+    proxy = procrastinate_app.ProxyApp()
+
+    proxy.import_paths = ["a.b"]
+
+    assert app.import_paths == ["a.b"]
+    assert repr(app) in repr(proxy)

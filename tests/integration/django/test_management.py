@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +12,7 @@ from django.core import management
 
 from procrastinate.contrib import django as procrastinate_django
 from procrastinate.contrib.django import django_connector
+from procrastinate.contrib.django.management.commands import procrastinate as command
 from tests.django_project.testapp import models, tasks
 
 Manage = Callable[..., Any]
@@ -118,3 +120,44 @@ def test_without_subcommand_prints_help(capsys: pytest.CaptureFixture[str]) -> N
     out = capsys.readouterr().out
     assert "worker" in out
     assert "--app" not in out
+
+
+@pytest.fixture
+def restore_logging() -> Any:
+    root = logging.getLogger()
+    logger = logging.getLogger("procrastinate")
+    saved = (list(root.handlers), root.level, list(logger.handlers), logger.level)
+    yield logger
+    root.handlers[:], root.level = saved[0], saved[1]
+    logger.handlers[:], logger.level = saved[2], saved[3]
+
+
+def test_logging_left_to_the_project_when_configured(restore_logging: Any) -> None:
+    handler = logging.NullHandler()
+    restore_logging.handlers[:] = [handler]
+    restore_logging.setLevel(logging.NOTSET)
+    root_handlers = list(logging.getLogger().handlers)
+
+    command.configure_logging(verbosity=0, format="%(message)s", style="%")
+
+    assert restore_logging.handlers == [handler]
+    assert logging.getLogger().handlers == root_handlers
+    assert restore_logging.level == logging.INFO
+
+
+def test_logging_verbose_with_project_configuration(restore_logging: Any) -> None:
+    restore_logging.handlers[:] = [logging.NullHandler()]
+    restore_logging.setLevel(logging.WARNING)
+
+    command.configure_logging(verbosity=1, format="%(message)s", style="%")
+
+    assert restore_logging.level == logging.DEBUG
+
+
+def test_logging_of_the_command_line_otherwise(restore_logging: Any) -> None:
+    restore_logging.handlers[:] = []
+    logging.getLogger().handlers[:] = []
+
+    command.configure_logging(verbosity=0, format="%(message)s", style="%")
+
+    assert logging.getLogger().handlers

@@ -42,42 +42,6 @@ DJANGO_OPTIONS = frozenset(
 )
 
 
-def add_global_arguments(parser: argparse.ArgumentParser) -> None:
-    """The global options of the ``procrastinate`` command, but ``--app``."""
-    cli.add_argument(
-        parser,
-        "-v",
-        "--verbose",
-        default=0,
-        action="count",
-        help="Log more: -v for debug messages",
-        envvar="VERBOSE",
-        envvar_type=int,
-    )
-    cli.add_argument(
-        parser,
-        "--log-format",
-        default=logging.BASIC_FORMAT,
-        help="Format of log lines (see the logging module of Python)",
-        envvar="LOG_FORMAT",
-    )
-    cli.add_argument(
-        parser,
-        "--log-format-style",
-        default="%",
-        choices=["%", "{", "$"],
-        help="Style of --log-format",
-        envvar="LOG_FORMAT_STYLE",
-    )
-    parser.add_argument(
-        "-V",
-        "--version",
-        action="version",
-        version=cli.version(),
-        help="Print the version",
-    )
-
-
 def add_subcommands(parser: argparse.ArgumentParser) -> None:
     """``worker``, ``defer``, ``healthchecks`` (Django's variant) and ``shell``."""
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -86,6 +50,23 @@ def add_subcommands(parser: argparse.ArgumentParser) -> None:
     cli.add_healthchecks_command(subparsers)
     subparsers.choices["healthchecks"].set_defaults(func=healthchecks.check_worker_app)
     cli.add_shell_command(subparsers)
+
+
+def configure_logging(verbosity: int, format: str, style: str) -> None:
+    """
+    Log as the ``procrastinate`` command does, unless the project's ``LOGGING``
+    setting already gives a handler to procrastinate's logger or to the root logger:
+    then only the level of procrastinate's logger is set (``DEBUG`` with ``-v``,
+    ``INFO`` if the project sets none), as a second handler would print every line
+    twice.
+    """
+    procrastinate_logger = logging.getLogger("procrastinate")
+    if not (procrastinate_logger.handlers or logging.getLogger().handlers):
+        cli.configure_logging(verbosity=verbosity, format=format, style=style)
+    elif verbosity >= 1:
+        procrastinate_logger.setLevel(logging.DEBUG)
+    elif procrastinate_logger.level == logging.NOTSET:
+        procrastinate_logger.setLevel(logging.INFO)
 
 
 def current_app() -> procrastinate.App:
@@ -139,14 +120,14 @@ class Command(base.BaseCommand):
         return super().create_parser(prog_name, subcommand, **kwargs)
 
     def add_arguments(self, parser: base.CommandParser) -> None:
-        add_global_arguments(parser)
+        cli.add_global_arguments(parser, include_app=False)
         add_subcommands(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         parsed = {
             key: value for key, value in options.items() if key not in DJANGO_OPTIONS
         }
-        cli.configure_logging(
+        configure_logging(
             verbosity=parsed.pop("verbose"),
             format=parsed.pop("log_format"),
             style=parsed.pop("log_format_style"),

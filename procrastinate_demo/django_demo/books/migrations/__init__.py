@@ -1,0 +1,3 @@
+"""Migrations of the books app."""
+
+from __future__ import annotations
