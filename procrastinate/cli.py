@@ -566,10 +566,13 @@ async def healthchecks(app: procrastinate.App) -> None:
 
 async def shell_command(app: procrastinate.App, shell_command: list[str]) -> None:
     """Run the administration shell."""
-    admin = shell.ProcrastinateShell(job_manager=app.job_manager)
     if shell_command:
-        await utils.sync_to_async(admin.onecmd, shlex.join(shell_command))
+        one_shot = shell.ProcrastinateShell(
+            job_manager=app.job_manager, raise_errors=True
+        )
+        await utils.sync_to_async(one_shot.onecmd, shlex.join(shell_command))
         return
+    admin = shell.ProcrastinateShell(job_manager=app.job_manager)
     await utils.sync_to_async(admin.cmdloop)
 
 
@@ -580,10 +583,13 @@ async def execute(parsed: dict[str, Any]) -> None:
     """Run the parsed command with its app open."""
     func: Callable[..., Awaitable[None]] = parsed.pop("func")
     command = parsed.pop("command")
-    app = load_app(parsed.pop("app"))
+    app_path = parsed.pop("app")
+    app = load_app(app_path)
     if (command, parsed.get("action")) in COMMANDS_WITHOUT_DATABASE:
         await func(app=app, **parsed)
         return
+    if not app_path:
+        raise exceptions.MissingApp
     async with app.open_async():
         await func(app=app, **parsed)
 
@@ -607,12 +613,17 @@ async def cli(args: Sequence[str]) -> None:
         await execute(parsed)
     except Exception as exc:
         logger.debug("Exception details:", exc_info=exc)
-        messages = [str(cause) for cause in utils.causes(exc) if str(cause)]
-        print(
-            f"{PROGRAM_NAME}: error: {messages[0] if messages else exc!r}",
-            file=sys.stderr,
-        )
+        print(f"{PROGRAM_NAME}: error: {error_line(exc)}", file=sys.stderr)
         raise SystemExit(1) from exc
+
+
+def error_line(exc: BaseException) -> str:
+    """The first non-empty message along the exception's chain, on one line."""
+    for cause in utils.causes(exc):
+        message = " ".join(str(cause).split())
+        if message:
+            return message
+    return repr(exc)
 
 
 def main() -> None:

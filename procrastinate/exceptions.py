@@ -17,7 +17,8 @@ class ProcrastinateException(Exception):
 
     def __init__(self, message: str | None = None) -> None:
         if not message:
-            message = (self.__doc__ or "").strip().splitlines()[0]
+            first_paragraph = (self.__doc__ or "").strip().split("\n\n")[0]
+            message = " ".join(first_paragraph.split())
         super().__init__(message)
 
 

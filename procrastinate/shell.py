@@ -58,11 +58,26 @@ class ProcrastinateShell(cmd.Cmd):
     intro = "Welcome to the procrastinate shell.   Type help or ? to list commands.\n"
     prompt = "procrastinate> "
 
-    def __init__(self, job_manager: manager.JobManager, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        job_manager: manager.JobManager,
+        *,
+        raise_errors: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        """
+        :param job_manager: what the commands query.
+        :param raise_errors: let a command's error propagate (one command run from
+            the command line must fail visibly), instead of printing it and going on.
+        :param kwargs: passed to :class:`cmd.Cmd` (``stdin``, ``stdout``...).
+        """
         super().__init__(**kwargs)
         self.job_manager = job_manager
+        self.raise_errors = raise_errors
 
     def onecmd(self, line: str) -> bool:
+        if self.raise_errors:
+            return super().onecmd(line)
         # One failing command must not end an interactive session.
         try:
             return super().onecmd(line)
@@ -74,6 +89,12 @@ class ProcrastinateShell(cmd.Cmd):
 
     def _print(self, line: str) -> None:
         print(line, file=self.stdout)
+
+    def default(self, line: str) -> bool:
+        """An unknown command is an error."""
+        raise ValueError(
+            f"Unknown command {line.split()[0]!r}: type help to list the commands"
+        )
 
     def emptyline(self) -> bool:
         return False

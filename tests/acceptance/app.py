@@ -79,3 +79,11 @@ async def picky(context: procrastinate.JobContext, error: str) -> None:
         if error == "transient":
             raise TransientError("worth a retry")
         raise PermanentError("not worth a retry")
+
+
+@app.task(pass_context=True, retry=3)
+async def resilient(context: procrastinate.JobContext, sleep: float = 0.0) -> None:
+    """Like ``track``, with a retry strategy: a crash of its worker is recoverable."""
+    await record(context, "start")
+    await asyncio.sleep(sleep)
+    await record(context, "end")

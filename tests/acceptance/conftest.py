@@ -271,7 +271,14 @@ class Cli:
             self.popen(args, env=cmd_env, app=app)
             for args, cmd_env in zip(commands, envs, strict=True)
         ]
-        return [_communicate(process) for process in processes]
+        try:
+            return [_communicate(process) for process in processes]
+        finally:
+            # After a failure, the other commands must not outlive the test.
+            for process in processes:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
 
 
 def _communicate(process: subprocess.Popen[bytes]) -> Result:
@@ -374,7 +381,7 @@ class Deferrer:
 # Fixtures
 
 
-def _admin_execute(query: sql.Composable) -> None:
+def _admin_execute(query: sql.Composed) -> None:
     with psycopg.connect(dbname="postgres", autocommit=True) as conn:
         conn.execute(query)
 

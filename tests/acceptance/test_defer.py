@@ -70,3 +70,23 @@ def test_second_job_with_the_same_queueing_lock_is_refused(
     assert ignored.stdout == ""
 
     assert [job["id"] for job in db.jobs()] == [first]
+
+
+def test_demo_app_task_is_deferred_and_run(cli: Cli, db: Database) -> None:
+    # The demo app registers its tasks through import_paths: deferring by name must
+    # import them first.
+    demo = ["--app=procrastinate_demo.app.app"]
+    deferred = cli(
+        *demo, "defer", "procrastinate_demo.tasks.sum", '{"a": 3, "b": 5}', app=False
+    )
+    job_id = int(deferred.check().stdout)
+
+    cli(*demo, "worker", "--one-shot", app=False).check()
+
+    job = db.job(job_id)
+    assert (job["task_name"], job["queue_name"], job["args"], job["status"]) == (
+        "procrastinate_demo.tasks.sum",
+        "sums",
+        {"a": 3, "b": 5},
+        "succeeded",
+    )

@@ -91,10 +91,23 @@ def test_error_line_is_plain_text_not_a_python_repr(cli: Cli, env_for: EnvFor) -
         app=False,
     )
 
-    for result in results:
-        line = result.error_line()
-        message = line.removeprefix("procrastinate: error:").strip()
-        # Quotes around the message, or escapes inside it, betray a repr().
-        assert not message.startswith(("'", '"')), line
-        assert "\\n" not in message, line
-        assert "\\'" not in message, line
+    lines = [result.error_line() for result in results]
+    unreadable = [line for line in lines if is_repr(line)]
+    assert not unreadable, "\n".join(unreadable)
+
+
+def is_repr(line: str) -> bool:
+    """Whether the message was printed as a Python repr: quoted, with escapes."""
+    message = line.removeprefix("procrastinate: error:").strip()
+    return message.startswith(("'", '"')) or "\\n" in message or "\\'" in message
+
+
+def test_missing_app_is_explained(offline_cli: Cli) -> None:
+    commands = [["worker", "--one-shot"], ["defer", ADD, "{}"], ["healthchecks"]]
+
+    results = offline_cli.many(commands, app=False)
+
+    # Whatever the command, the message must say how to give the app.
+    lines = [result.error_line() for result in results]
+    unexplained = [line for line in lines if "PROCRASTINATE_APP" not in line]
+    assert not unexplained, "\n".join(unexplained)

@@ -31,36 +31,43 @@ def jobs(cli: Cli, defer: Deferrer) -> None:
     cli("worker", "--queues=sums,errors", "--one-shot").check()
 
 
-def shell(cli: Cli, *command: str) -> list[str]:
-    return cli("shell", *command).check().stdout.splitlines()
+def shell(cli: Cli, *commands: str) -> list[list[str]]:
+    """The output lines of each one-shot shell command (run at the same time)."""
+    results = cli.many([["shell", *command.split()] for command in commands])
+    return [result.check().stdout.splitlines() for result in results]
 
 
 @pytest.mark.usefixtures("jobs")
 def test_list_commands(cli: Cli) -> None:
-    assert shell(cli, "list_jobs") == [
+    jobs, queues, tasks, locks = shell(
+        cli, "list_jobs", "list_queues", "list_tasks", "list_locks"
+    )
+
+    assert jobs == [
         f"#1 {TASKS}.add on sums - [succeeded]",
         f"#2 {TASKS}.picky on errors - [failed]",
         f"#3 {TASKS}.track on default - [todo]",
         f"#4 {TASKS}.track on default - [todo]",
     ]
-    assert shell(cli, "list_queues") == [
+    assert queues == [
         stats("default", todo=2),
         stats("errors", failed=1),
         stats("sums", succeeded=1),
     ]
-    assert shell(cli, "list_tasks") == [
+    assert tasks == [
         stats(f"{TASKS}.add", succeeded=1),
         stats(f"{TASKS}.picky", failed=1),
         stats(f"{TASKS}.track", todo=2),
     ]
-    assert shell(cli, "list_locks") == [stats("L", todo=1)]
+    assert locks == [stats("L", todo=1)]
 
 
 @pytest.mark.usefixtures("jobs")
 def test_cancel_and_retry(cli: Cli, db: Database) -> None:
-    assert shell(cli, "cancel", "4") == [f"#4 {TASKS}.track on default - [cancelled]"]
-    assert shell(cli, "retry", "2") == [f"#2 {TASKS}.picky on errors - [todo]"]
+    cancelled, retried = shell(cli, "cancel 4", "retry 2")
 
+    assert cancelled == [f"#4 {TASKS}.track on default - [cancelled]"]
+    assert retried == [f"#2 {TASKS}.picky on errors - [todo]"]
     assert db.statuses() == {1: "succeeded", 2: "todo", 3: "todo", 4: "cancelled"}
 
 

@@ -52,4 +52,4 @@ async def test_a_failing_command_does_not_end_the_session(
     )
     assert "Error: Unknown filter 'bogus': use id, queue, task" in output
     assert "Error: invalid literal for int()" in output
-    assert output.count("procrastinate> ") == 4
+    assert output.count("procrastinate> ") == 5

@@ -1,0 +1,62 @@
+"""``--recover-stalled-jobs``: the job of a worker killed with SIGKILL is completed by
+another worker, never running twice at the same time."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tests.acceptance.conftest import Database, Deferrer, WaitUntil, Workers
+
+RECOVERY = [
+    "--fetch-job-polling-interval=0.2",
+    "--update-heartbeat-interval=0.3",
+    "--stalled-worker-timeout=1.5",
+    "--recover-stalled-jobs",
+]
+
+
+def test_killed_worker_job_is_completed_by_another_worker(
+    db: Database, defer: Deferrer, workers: Workers, wait_until: WaitUntil
+) -> None:
+    first = workers.start(*RECOVERY)
+    second = workers.start(*RECOVERY)
+    (job_id,) = defer("resilient", {"sleep": 2})
+    wait_until(lambda: bool(db.events("start")), 10, "the job to start")
+    (started,) = db.events("start")
+    victim, rescuer = (
+        (first, second) if started["pid"] == first.popen.pid else (second, first)
+    )
+
+    victim.popen.kill()
+    victim.popen.wait()
+    killed_at = db.now()
+
+    wait_until(
+        lambda: db.job(job_id)["status"] == "succeeded", 30, "the job to be recovered"
+    )
+    starts, ends = db.events("start"), db.events("end")
+    assert [event["pid"] for event in starts] == [victim.popen.pid, rescuer.popen.pid]
+    assert [event["pid"] for event in ends] == [rescuer.popen.pid]
+    assert starts[1]["at"] > killed_at
+    assert "deferred_for_retry" in db.job_events(job_id)
+    assert rescuer.stop() == 0
+
+
+def test_without_recovery_the_job_of_a_killed_worker_stays_doing(
+    db: Database, defer: Deferrer, workers: Workers, wait_until: WaitUntil
+) -> None:
+    options = [option for option in RECOVERY if option != "--recover-stalled-jobs"]
+    victim = workers.start(*options)
+    (job_id,) = defer("resilient", {"sleep": 5})
+    wait_until(lambda: bool(db.events("start")), 10, "the job to start")
+    victim.popen.kill()
+    victim.popen.wait()
+    other = workers.start(*options)
+    # Long enough for a recovering worker to have acted (timeout 1.5 s, checks every
+    # 0.3 s): this one must not.
+    wait_until(lambda: db.workers_count() >= 1, 5, "the other worker to register")
+    time.sleep(2.5)
+    assert db.job(job_id)["status"] == "doing"
+    assert other.stop() == 0
