@@ -90,7 +90,7 @@ class ProcrastinateShell(cmd.Cmd):
     def _print(self, line: str) -> None:
         print(line, file=self.stdout)
 
-    def default(self, line: str) -> bool:
+    def default(self, line: str) -> None:
         """An unknown command is an error."""
         raise ValueError(
             f"Unknown command {line.split()[0]!r}: type help to list the commands"

@@ -48,8 +48,9 @@ async def test_a_failing_command_does_not_end_the_session(
     app: procrastinate.App,
 ) -> None:
     output = await run_session(
-        app, "list_jobs bogus=1\nretry notanumber\nlist_queues\nEOF\n"
+        app, "list_jobs bogus=1\nretry notanumber\nbogus\nlist_queues\nEOF\n"
     )
     assert "Error: Unknown filter 'bogus': use id, queue, task" in output
+    assert "Error: Unknown command 'bogus': type help" in output
     assert "Error: invalid literal for int()" in output
     assert output.count("procrastinate> ") == 5
