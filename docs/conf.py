@@ -29,7 +29,7 @@ os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ["
 # width keeps the help text identical from one machine to the next.
 for _variable in [name for name in os.environ if name.startswith("PROCRASTINATE_")]:
     del os.environ[_variable]
-os.environ["COLUMNS"] = "88"
+os.environ["COLUMNS"] = "80"
 os.environ.pop("FORCE_COLOR", None)
 os.environ["NO_COLOR"] = "1"
 
@@ -37,7 +37,7 @@ os.environ["NO_COLOR"] = "1"
 
 project = "Procrastinate"
 author = "Procrastinate contributors"
-copyright = f"2019-{datetime.date.today().year}, {author}"
+copyright = f"{datetime.date.today().year}, {author}"
 
 try:
     release = importlib.import_module("procrastinate").__version__
@@ -79,47 +79,37 @@ autodoc_member_order = "bysource"
 # ``__init__`` undocumented: "class" shows each explanation once, where readers look.
 autoclass_content = "class"
 autodoc_default_options = {"show-inheritance": True}
-# Names that only exist for type checkers (imported under ``if TYPE_CHECKING:``, or
-# module aliases) are shown as the public names readers know.
-autodoc_type_aliases = {
-    "app_module.App": "procrastinate.App",
-    "app.App": "procrastinate.App",
-    "blueprints.Blueprint": "procrastinate.Blueprint",
-    "tasks.Task": "procrastinate.tasks.Task",
-    "manager.JobManager": "procrastinate.manager.JobManager",
-    "worker.Worker": "procrastinate.worker.Worker",
-    "job_context.JobContext": "procrastinate.JobContext",
-    "periodic.PeriodicRegistry": "procrastinate.periodic.PeriodicRegistry",
-    "middleware.TaskMiddleware": "procrastinate.middleware.TaskMiddleware",
-    "middleware.WorkerMiddleware": "procrastinate.middleware.WorkerMiddleware",
-    "RetryDecision": "procrastinate.RetryDecision",
-}
-
-# Without intersphinx (it downloads inventories), names from the standard library and
-# from third-party packages cannot be linked. They stay readable as plain text; these
-# patterns keep the strict build from failing on them. Names of procrastinate itself
-# are NOT ignored: those must resolve.
+# Without intersphinx (it downloads inventories, and the build must work offline), names
+# from the standard library and from third-party packages cannot be linked. They stay
+# readable as plain text; these patterns keep the strict build from failing on them.
+# Names of procrastinate itself are NOT ignored: those must resolve (see
+# ``_resolve_short_reference`` below for the names docstrings write in short).
 nitpick_ignore_regex = [
-    # Standard library.
+    # The standard library.
     (
         r"py:.*",
-        r"(collections\.abc|datetime|json|logging|asyncio|enum|types|typing"
+        r"~?(collections\.abc|datetime|json|logging|asyncio|enum|types|typing"
         r"|typing_extensions|inspect|functools|contextlib|pathlib|argparse|cmd"
-        r"|importlib)\..*",
+        r"|importlib|threading)(\..*)?",
     ),
-    (r"py:.*", r"(Callable|Iterable|Iterator|Awaitable|Sequence|Coroutine|Generator)"),
-    (r"py:.*", r"(TracebackType|TypeAlias|TypedDict|NotRequired|Unpack|Literal)"),
-    (r"py:.*", r"(Concatenate|ParamSpec|P|R|T|U|Args)(\.(args|kwargs))?"),
+    (r"py:.*", r"~?(Callable|Iterable|Iterator|Awaitable|Sequence|Coroutine)"),
+    (r"py:.*", r"~?(Generator|TracebackType|TypeAlias|TypedDict|NotRequired|Unpack)"),
+    (r"py:.*", r"~?(Literal|Concatenate|ParamSpec)"),
+    # Type variables of generic signatures (``Task[P, R, Args]``): not objects.
+    (r"py:.*", r"~?(procrastinate\.[\w.]+\.)?(P|R|T|U|Args)(\.(args|kwargs))?"),
     # Third-party packages.
-    (r"py:.*", r"(psycopg|psycopg_pool|asgiref|attr|attrs|croniter|dateutil)(\..*)?"),
-    # Documented in prose only: attrs-generated or private helpers that appear in
-    # signatures (type aliases show up under their underlying type).
-    (r"py:.*", r"procrastinate\.psycopg_common\.JSON(Dumps|Loads)"),
-    (r"py:.*", r"procrastinate\.types\.(JSONDict|JSONValue|TimeDeltaParams)"),
-    (r"py:.*", r"(types\.)?(JSONDict|JSONValue|TimeDeltaParams)"),
-    (r"py:.*", r"procrastinate\.utils\.AwaitableContext"),
-    # Mentioned by a docstring of the code, but not built yet (see the testing page).
-    (r"py:.*", r"procrastinate\.testing\..*"),
+    (
+        r"py:.*",
+        r"~?(psycopg|psycopg_pool|psycopg2|asgiref|attr|attrs|croniter|dateutil"
+        r"|aiopg|sqlalchemy|sphinx|docutils|django)(\..*)?",
+    ),
+    # Django's connection class, annotated by its bare name (imported for type checkers).
+    (r"py:.*", r"~?BaseDatabaseWrapper"),
+    # Private helpers that appear in signatures; the pages describe them in words.
+    (r"py:.*", r"~?(procrastinate\.)?(psycopg_common\.)?JSON(Dumps|Loads)"),
+    (r"py:.*", r"~?(procrastinate\.)?(types\.)?(JSONDict|JSONValue|TimeDeltaParams)"),
+    (r"py:.*", r"~?(procrastinate\.)?(utils\.)?AwaitableContext"),
+    (r"py:.*", r"~?(procrastinate\.)?(testing\.)?Row"),
 ]
 
 # -- HTML (furo) -----------------------------------------------------------------------
@@ -179,29 +169,51 @@ def _resolve_short_reference(
     app: Any, env: Any, node: Any, contnode: Any
 ) -> Any | None:
     """
-    Docstrings name objects the way the code sees them (``Task.configure``,
-    ``jobs.Job``, ``App.add_tasks_from``), while the reference documents them under
-    their public path. Resolve such a name when exactly one documented object ends with
-    it, looking also at the class that defines an inherited method.
+    Docstrings and annotations name objects the way the code sees them
+    (``Task.configure``, ``jobs.Job``, ``app_module.App`` for a module imported under
+    an alias, ``App.add_tasks_from`` for an inherited method), while the reference
+    documents them under their public path. Resolve such a name when it designates
+    exactly one documented object.
     """
     if node.get("refdomain") != "py":
         return None
-    target: str = node.get("reftarget", "")
-    if not target or target.startswith("procrastinate."):
+    target: str = node.get("reftarget", "").lstrip("~")
+    if not target:
         return None
     domain = env.get_domain("py")
-    candidates = _suffix_matches(domain, target)
+    candidates = _module_alias_matches(domain, target)
+    if not candidates:
+        candidates = _suffix_matches(domain, target)
     if not candidates and "." in target:
         candidates = _inherited_matches(domain, target)
     if len(candidates) != 1:
         return None
     (fullname,) = candidates
     obj = domain.objects[fullname]
+    from docutils import nodes
     from sphinx.util.nodes import make_refnode
 
+    if contnode.astext() == target:
+        # A name written by the code (an annotation such as ``app_module.App``): show
+        # the object's own name, as Sphinx does for the names it resolves itself.
+        short = fullname.rpartition(".")[2]
+        if isinstance(contnode, nodes.Text):
+            contnode = nodes.Text(short)
+        else:
+            contnode = contnode.__class__("", "", nodes.Text(short))
     return make_refnode(
         app.builder, node["refdoc"], obj.docname, obj.node_id, contnode, fullname
     )
+
+
+def _module_alias_matches(domain: Any, target: str) -> list[str]:
+    # ``app_module.App`` or ``middleware.TaskMiddleware``: a procrastinate module,
+    # possibly imported as ``<name>_module``, then a name in it.
+    module, _, name = target.partition(".")
+    if not name:
+        return []
+    fullname = f"procrastinate.{module.removesuffix('_module')}.{name}"
+    return [fullname] if fullname in domain.objects else []
 
 
 def _suffix_matches(domain: Any, target: str) -> list[str]:

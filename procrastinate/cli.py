@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import json
 import logging
 import os
@@ -13,7 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NoReturn
 
 import procrastinate
-from procrastinate import connector, exceptions, jobs, shell, types, utils
+from procrastinate import connector, exceptions, jobs, shell, types, utils, worker
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +27,25 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(1, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a default only where it tells something: not for flags, nor for
+    options whose default is "not given"."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        help_text = action.help or ""
+        meaningless = action.default in (None, "", True, False, argparse.SUPPRESS)
+        if meaningless or isinstance(action, argparse._StoreConstAction):
+            return help_text
+        return super()._get_help_string(action) or help_text
+
+
+def worker_default(name: str) -> str:
+    """``(default: X)`` for a worker option, from the Worker class itself, so that the
+    help cannot drift from the code; the app's ``worker_defaults`` come first."""
+    default = inspect.signature(worker.Worker.__init__).parameters[name].default
+    return f"(default: {default}, unless the app's worker_defaults say otherwise)"
 
 
 def env_bool(value: str) -> bool:
@@ -102,7 +122,7 @@ def create_parser() -> ArgumentParser:
         prog=PROGRAM_NAME,
         description="Interact with a Procrastinate app. See subcommands for details.",
         allow_abbrev=False,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     add_global_arguments(parser)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -165,11 +185,15 @@ def add_worker_command(subparsers: Any) -> None:
         help="Start a worker",
         description="Start a worker that runs the jobs of the app's tasks",
         argument_default=argparse.SUPPRESS,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.set_defaults(func=run_worker)
     add_argument(
-        parser, "-n", "--name", help="Name of the worker", envvar="WORKER_NAME"
+        parser,
+        "-n",
+        "--name",
+        help=f"Name of the worker {worker_default('name')}",
+        envvar="WORKER_NAME",
     )
     add_argument(
         parser,
@@ -184,7 +208,7 @@ def add_worker_command(subparsers: Any) -> None:
         "-c",
         "--concurrency",
         type=int,
-        help="Number of jobs to run at the same time",
+        help=f"Number of jobs to run at the same time {worker_default('concurrency')}",
         envvar="WORKER_CONCURRENCY",
     )
     add_argument(
@@ -192,7 +216,8 @@ def add_worker_command(subparsers: Any) -> None:
         "-p",
         "--fetch-job-polling-interval",
         type=float,
-        help="Seconds between two fetches of new jobs when no notification comes",
+        help="Seconds between two fetches of new jobs when no notification comes "
+        + worker_default("fetch_job_polling_interval"),
         envvar="WORKER_FETCH_JOB_POLLING_INTERVAL",
     )
     add_argument(
@@ -200,7 +225,8 @@ def add_worker_command(subparsers: Any) -> None:
         "-a",
         "--abort-job-polling-interval",
         type=float,
-        help="Seconds between two checks for abort requests",
+        help="Seconds between two checks for abort requests "
+        + worker_default("abort_job_polling_interval"),
         envvar="WORKER_ABORT_JOB_POLLING_INTERVAL",
     )
     add_argument(
@@ -233,14 +259,16 @@ def add_worker_command(subparsers: Any) -> None:
         parser,
         "--update-heartbeat-interval",
         type=float,
-        help="Seconds between two heartbeats of the worker",
+        help="Seconds between two heartbeats of the worker "
+        + worker_default("update_heartbeat_interval"),
         envvar="WORKER_UPDATE_HEARTBEAT_INTERVAL",
     )
     add_argument(
         parser,
         "--stalled-worker-timeout",
         type=float,
-        help="Seconds without a heartbeat after which a worker counts as dead",
+        help="Seconds without a heartbeat after which a worker counts as dead "
+        + worker_default("stalled_worker_timeout"),
         envvar="WORKER_STALLED_WORKER_TIMEOUT",
     )
     add_boolean_flag(
@@ -257,7 +285,8 @@ def add_worker_command(subparsers: Any) -> None:
         parser,
         "--delete-jobs",
         choices=[condition.value for condition in jobs.DeleteJobCondition],
-        help="Which finished jobs to delete from the database",
+        help="Which finished jobs to delete from the database (default: never, unless "
+        "the app's worker_defaults say otherwise)",
         envvar="WORKER_DELETE_JOBS",
     )
 
@@ -268,7 +297,7 @@ def add_defer_command(subparsers: Any) -> None:
         "defer",
         help="Create a job",
         description="Create a job of a task, with JSON arguments",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.set_defaults(func=defer)
     add_argument(
@@ -345,7 +374,7 @@ def add_schema_command(subparsers: Any) -> None:
         "schema",
         help="Create the database schema, or show it",
         description="Apply the Procrastinate schema to a new database, or print it",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.set_defaults(func=schema, action="apply")
     group = parser.add_mutually_exclusive_group()

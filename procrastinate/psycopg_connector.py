@@ -54,10 +54,13 @@ class PsycopgConnector(connector.BaseAsyncConnector):
 
     def get_sync_connector(self) -> connector.BaseConnector:
         """
-        When the pool is open, this connector (its sync methods go through
-        ``async_to_sync``); otherwise a :class:`SyncPsycopgConnector` with the same
-        settings, for apps that only defer from synchronous code.
+        The connector for synchronous calls: a :class:`SyncPsycopgConnector` with the
+        same settings when it was opened (by ``app.open()``), else this connector
+        while its pool is open (its sync methods go through ``async_to_sync``), else a
+        new, not yet open, :class:`SyncPsycopgConnector`.
         """
+        if self._sync_connector is not None and self._sync_connector.is_open:
+            return self._sync_connector
         if self._pool is not None:
             return self
         if self._sync_connector is None:
@@ -90,9 +93,6 @@ class PsycopgConnector(connector.BaseAsyncConnector):
         Open the pool, or adopt ``pool`` (which is then left open by
         :meth:`close_async`).
         """
-        if self._sync_connector is not None:
-            self._sync_connector.close()
-            self._sync_connector = None
         if pool is not None:
             self._pool = pool
             self._pool_externally_set = True

@@ -45,6 +45,11 @@ class SyncPsycopgConnector(connector.BaseConnector):
         self._pool_externally_set = False
 
     @property
+    def is_open(self) -> bool:
+        """Whether the pool is open."""
+        return self._pool is not None
+
+    @property
     def pool(self) -> psycopg_pool.ConnectionPool[Any]:
         """The open pool.
 

@@ -281,11 +281,19 @@ class Worker:
         try:
             await asyncio.shield(run_loop)
         except asyncio.CancelledError:
-            if self._stop_event.is_set():
-                self._force_stop()
             self.stop()
-            await run_loop
+            await self._wait_stopped(run_loop)
             raise
+
+    async def _wait_stopped(self, run_loop: asyncio.Task[None]) -> None:
+        # Each further cancellation while stopping forces the stop (running jobs are
+        # aborted), but the worker still finishes its shutdown before run() ends.
+        while True:
+            try:
+                await asyncio.shield(run_loop)
+                return
+            except asyncio.CancelledError:
+                self._force_stop()
 
     # The main loop
 

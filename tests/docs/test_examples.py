@@ -148,7 +148,8 @@ class Page:
         return [
             block
             for block in self.blocks
-            if block.language in RUNNABLE_LANGUAGES and not block.skipped
+            if not block.skipped
+            and (block.language in RUNNABLE_LANGUAGES or block.file is not None)
         ]
 
 
@@ -173,12 +174,16 @@ def parse_page(path: Path) -> Page:
             index += 1
             continue
         fence = _FENCE.match(stripped)
-        if directives and fence and not fence["info"].strip():
-            if stripped.startswith(directives[-1]):
-                directives.pop()
-                markers = []
-                index += 1
-                continue
+        if (
+            directives
+            and fence
+            and not fence["info"].strip()
+            and stripped.startswith(directives[-1])
+        ):
+            directives.pop()
+            markers = []
+            index += 1
+            continue
         if fence:
             info = fence["info"].strip()
             if info.startswith("{"):
@@ -475,22 +480,42 @@ def forget_modules(directory: Path) -> None:
 @pytest.fixture
 def clean_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Leave the logging configuration and the environment as the page found them."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    disabled = {
-        name: logger.disabled
-        for name, logger in logging.Logger.manager.loggerDict.items()
+    manager = logging.Logger.manager
+    loggers = [logging.getLogger()] + [
+        logger
+        for logger in manager.loggerDict.values()
         if isinstance(logger, logging.Logger)
+    ]
+    saved = {
+        logger.name: (
+            list(logger.handlers),
+            logger.level,
+            logger.propagate,
+            logger.disabled,
+        )
+        for logger in loggers
     }
     for name in [name for name in os.environ if name.startswith("PROCRASTINATE_")]:
         monkeypatch.delenv(name)
     yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    for name, was_disabled in disabled.items():
-        logger = logging.Logger.manager.loggerDict.get(name)
-        if isinstance(logger, logging.Logger):
-            logger.disabled = was_disabled
+    for logger in [logging.getLogger(), *manager.loggerDict.values()]:
+        if not isinstance(logger, logging.Logger):
+            continue
+        handlers, level, propagate, disabled = saved.get(
+            logger.name, ([], logging.NOTSET, True, False)
+        )
+        if logger is logging.getLogger():
+            # pytest swaps its own capturing handlers on the root logger between the
+            # phases of a test: only remove what the page added.
+            handlers = [
+                handler
+                for handler in logger.handlers
+                if handler in handlers or type(handler).__module__ == "_pytest.logging"
+            ]
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+        logger.propagate = propagate
+        logger.disabled = disabled
 
 
 @pytest.mark.parametrize(
@@ -556,7 +581,8 @@ def test_parser_reads_markers_and_nested_blocks(tmp_path: Path) -> None:
     assert parsed.blocks[0].code == "print(1)\n"
     assert parsed.blocks[1].skipped
     assert parsed.blocks[2].file == "notes.txt"
-    assert [block.language for block in parsed.runnable] == ["python"]
+    # A block with a file marker is written whatever its language.
+    assert [block.language for block in parsed.runnable] == ["python", "text"]
 
 
 def test_output_matching() -> None:

@@ -451,3 +451,39 @@ async def test_a_repeated_abort_request_is_one_event(
         "SELECT count(*) FROM procrastinate_events WHERE type = 'abort_requested'"
     ).fetchone()
     assert events == (1,)
+
+
+def test_run_worker_keeps_the_sync_connection_the_user_opened(conninfo: str) -> None:
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo))
+
+    @app.task
+    def noop() -> None: ...
+
+    with app.open():
+        job_id = noop.defer()
+        app.run_worker(wait=False, install_signal_handlers=False, listen_notify=False)
+        assert app.job_manager.get_job_status(job_id).value == "succeeded"
+
+
+async def test_a_second_cancellation_aborts_jobs_but_still_shuts_down(
+    app: procrastinate.App, connection: psycopg.Connection[Any]
+) -> None:
+    started = asyncio.Event()
+
+    @app.task
+    async def forever() -> None:
+        started.set()
+        await asyncio.sleep(60)
+
+    job_id = await forever.defer_async()
+    task = asyncio.ensure_future(app.run_worker_async(install_signal_handlers=False))
+    await asyncio.wait_for(started.wait(), timeout=5)
+    task.cancel()
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, timeout=5)
+    assert await status_of(app, job_id) == "aborted"
+    assert connection.execute(
+        "SELECT count(*) FROM procrastinate_workers"
+    ).fetchone() == (0,)

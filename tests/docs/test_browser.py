@@ -1,0 +1,312 @@
+"""The built site works in a real browser: pages render, links lead somewhere, the
+client-side search finds things, and both colour schemes apply.
+
+The tests drive headless Chromium from the command line (``--dump-dom`` prints the
+DOM once scripts have run; ``--screenshot`` saves a PNG) against the site served on
+127.0.0.1. They need the ``chromium`` executable (Debian: ``apt-get install
+chromium``); without it they fail, unless ``PROCRASTINATE_SKIP_BROWSER_TESTS=1``, which
+skips them.
+
+Screenshots go to a temporary directory, or to ``$PROCRASTINATE_DOCS_SCREENSHOTS`` when
+set (``docs/_build/screenshots`` is ignored by git), to be looked at by a human.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import functools
+import html
+import http.server
+import itertools
+import os
+import re
+import shutil
+import struct
+import subprocess
+import threading
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .conftest_site import BuiltSite, built_site, site_build  # noqa: F401
+
+pytestmark = pytest.mark.browser
+
+BROWSER_NAMES = (
+    "chromium",
+    "chromium-browser",
+    "google-chrome",
+    "google-chrome-stable",
+)
+SKIP_VARIABLE = "PROCRASTINATE_SKIP_BROWSER_TESTS"
+BROWSER_TIMEOUT = 90
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+]
+# Blink's preferred colour scheme: 1 is light (the default), 0 dark.
+LIGHT = ["--blink-settings=preferredColorScheme=1"]
+DARK = ["--force-dark-mode"]
+
+
+def find_browser() -> str | None:
+    for name in BROWSER_NAMES:
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+@pytest.fixture(scope="session")
+def browser() -> str:
+    path = find_browser()
+    if path is not None:
+        return path
+    if os.environ.get(SKIP_VARIABLE) == "1":
+        pytest.skip(f"Chromium is not installed and {SKIP_VARIABLE}=1")
+    pytest.fail(
+        "The browser tests need Chromium, which is not installed: install it "
+        f"(apt-get install chromium), or set {SKIP_VARIABLE}=1 to skip these tests.",
+        pytrace=False,
+    )
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def site_url(
+    browser: str,
+    built_site: BuiltSite,  # noqa: F811
+) -> Iterator[str]:
+    """The built site, served over HTTP on 127.0.0.1 (once a browser is found: no
+    build for nothing)."""
+    handler = functools.partial(_QuietHandler, directory=str(built_site.html))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("chromium-profile")
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    configured = os.environ.get("PROCRASTINATE_DOCS_SCREENSHOTS")
+    if configured:
+        path = Path(configured)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    return tmp_path_factory.mktemp("screenshots")
+
+
+def run_browser(browser: str, profile: Path, *arguments: str) -> str:
+    completed = subprocess.run(
+        [browser, *FLAGS, f"--user-data-dir={profile}", *arguments],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=BROWSER_TIMEOUT,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return completed.stdout
+
+
+_DOMS: dict[tuple[str, ...], str] = {}
+
+
+def dump_dom(browser: str, profile: Path, url: str, *arguments: str) -> str:
+    """The DOM of ``url`` once its scripts have run (loaded once per session)."""
+    key = (url, *arguments)
+    if key not in _DOMS:
+        _DOMS[key] = run_browser(
+            browser,
+            profile,
+            *arguments,
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            url,
+        )
+    return _DOMS[key]
+
+
+def text_of(page: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", " ", page))
+
+
+def main_content(page: str) -> str:
+    """The article of a furo page, without the navigation."""
+    start = page.index("<article")
+    return page[start : page.index("</article>", start)]
+
+
+def heading(page: str) -> str:
+    match = re.search(r"<h1>(.*?)</h1>", page, re.DOTALL)
+    assert match, "no <h1> in the page"
+    title = re.sub(r'<a class="headerlink".*?</a>', "", match.group(1))
+    return " ".join(text_of(title).split())
+
+
+@pytest.mark.parametrize(
+    ("page", "title", "content"),
+    [
+        ("index.html", "Procrastinate", "Why PostgreSQL?"),
+        (
+            "howto/advanced/locks.html",
+            "Keep jobs from running at the same time",
+            "lock",
+        ),
+        ("reference/api.html", "Python API", "procrastinate.App"),
+        ("changelog.html", "Changelog", "release notes"),
+    ],
+)
+def test_page_renders(
+    browser: str, profile: Path, site_url: str, page: str, title: str, content: str
+) -> None:
+    dom = dump_dom(browser, profile, site_url + page)
+    assert heading(dom).startswith(title)
+    assert content in text_of(main_content(dom))
+    # furo's script ran: it sets the colour scheme on the page.
+    assert 'data-theme="auto"' in dom or "data-theme=" in dom
+
+
+def test_navigation_from_index_to_a_howto(
+    browser: str, profile: Path, site_url: str
+) -> None:
+    index = dump_dom(browser, profile, site_url + "index.html")
+    links = re.findall(r'href="(howto/[^"#?]+\.html)"', main_content(index))
+    assert "howto/advanced/locks.html" in links
+    locks = dump_dom(browser, profile, site_url + "howto/advanced/locks.html")
+    assert heading(locks) == "Keep jobs from running at the same time"
+
+
+def test_search_finds_queueing_locks(
+    browser: str, profile: Path, site_url: str
+) -> None:
+    dom = dump_dom(browser, profile, site_url + "search.html?q=queueing+lock")
+    match = re.search(r'<ul[^>]*class="search"[^>]*>(.*?)</ul>', dom, re.DOTALL)
+    assert match, "no search results"
+    results = re.findall(r'href="([^"#?]+)', match.group(1))
+    assert "howto/advanced/queueing_locks.html" in results
+
+
+SCREENSHOT_PAGES = ["index.html", "howto/advanced/locks.html", "changelog.html"]
+
+
+def test_screenshots(
+    browser: str,
+    profile: Path,
+    site_url: str,
+    screenshots: Path,
+    tmp_path: Path,
+) -> None:
+    """Each page in both colour schemes, for a human to look at. The browsers run in
+    parallel, each with its own profile."""
+    jobs = []
+    for number, (page, scheme) in enumerate(
+        itertools.product(SCREENSHOT_PAGES, ("light", "dark"))
+    ):
+        name = page.removesuffix(".html").replace("/", "_")
+        target = screenshots / f"{name}-{scheme}.png"
+        flags = DARK if scheme == "dark" else LIGHT
+        jobs.append((target, tmp_path / f"profile-{number}", flags, site_url + page))
+
+    def take(job: tuple[Path, Path, list[str], str]) -> Path:
+        target, job_profile, flags, url = job
+        run_browser(
+            browser,
+            job_profile,
+            *flags,
+            "--window-size=1280,900",
+            "--virtual-time-budget=5000",
+            f"--screenshot={target}",
+            url,
+        )
+        return target
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=3) as executor:
+        taken = list(executor.map(take, jobs))
+    for target in taken:
+        assert target.stat().st_size > 10_000, target
+        brightness = png_brightness(target.read_bytes())
+        # furo follows the browser's colour scheme: a white page, or a near-black one.
+        if target.stem.endswith("-dark"):
+            assert brightness < 80, (target, brightness)
+        else:
+            assert brightness > 200, (target, brightness)
+
+
+def png_brightness(data: bytes, rows: int = 16) -> float:
+    """
+    The mean brightness (0-255) of the top ``rows`` rows of an 8-bit RGB or RGBA PNG,
+    such as Chromium's screenshots: the top of a page is its background, which tells a
+    light page from a dark one. (Enough of the format for that, and fast.)
+    """
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG file"
+    offset, idat, header = 8, b"", b""
+    while offset < len(data):
+        (length,) = struct.unpack(">I", data[offset : offset + 4])
+        kind = data[offset + 4 : offset + 8]
+        chunk = data[offset + 8 : offset + 8 + length]
+        if kind == b"IHDR":
+            header = chunk
+        elif kind == b"IDAT":
+            idat += chunk
+        offset += 12 + length
+    width, height, depth, color_type, _, _, interlace = struct.unpack(
+        ">IIBBBBB", header
+    )
+    assert depth == 8, header
+    assert color_type in (2, 6), header
+    assert not interlace, header
+    channels = 3 if color_type == 2 else 4
+    stride = width * channels
+    rows = min(rows, height)
+    raw = zlib.decompressobj().decompress(idat, rows * (stride + 1))
+    previous = bytearray(stride)
+    total = 0
+    for row in range(rows):
+        start = row * (stride + 1)
+        kind, line = raw[start], bytearray(raw[start + 1 : start + 1 + stride])
+        for i in range(stride):
+            left = line[i - channels] if i >= channels else 0
+            up = previous[i]
+            if kind == 1:
+                line[i] = (line[i] + left) & 0xFF
+            elif kind == 2:
+                line[i] = (line[i] + up) & 0xFF
+            elif kind == 3:
+                line[i] = (line[i] + (left + up) // 2) & 0xFF
+            elif kind == 4:
+                up_left = previous[i - channels] if i >= channels else 0
+                estimate = left + up - up_left
+                distances = (
+                    abs(estimate - left),
+                    abs(estimate - up),
+                    abs(estimate - up_left),
+                )
+                nearest = (left, up, up_left)[distances.index(min(distances))]
+                line[i] = (line[i] + nearest) & 0xFF
+        previous = line
+        total += sum(line) - (sum(line[3::4]) if channels == 4 else 0)
+    return total / (width * rows * 3)
