@@ -15,6 +15,20 @@ from procrastinate import exceptions, utils
 LISTEN_TIMEOUT = 30.0
 
 
+def is_json_argument(value: Any) -> bool:
+    """
+    Whether a query argument goes to PostgreSQL as JSON (``jsonb``): a dict, or a
+    non-empty list of dicts (a batch of jobs). Other lists are SQL arrays.
+    """
+    if isinstance(value, dict):
+        return True
+    return (
+        isinstance(value, (list, tuple))
+        and bool(value)
+        and all(isinstance(item, dict) for item in value)
+    )
+
+
 class Notify(Protocol):
     """Callback receiving a LISTEN/NOTIFY notification."""
 

@@ -12,7 +12,7 @@ import psycopg
 import psycopg.errors
 from psycopg.types import json as psycopg_json
 
-from procrastinate import exceptions
+from procrastinate import connector, exceptions
 
 JSONDumps = Callable[[Any], str]
 JSONLoads = Callable[[str | bytes], Any]
@@ -20,14 +20,6 @@ JSONLoads = Callable[[str | bytes], Any]
 _QUEUEING_LOCK_DETAIL = re.compile(
     r"Key \(queueing_lock\)=\((?P<value>.*)\) already exists"
 )
-
-
-def _is_json_list(value: Any) -> bool:
-    return (
-        isinstance(value, (list, tuple))
-        and bool(value)
-        and all(isinstance(item, dict) for item in value)
-    )
 
 
 def adapt_arguments(
@@ -44,7 +36,7 @@ def adapt_arguments(
         return None
     return {
         key: psycopg_json.Jsonb(value, json_dumps)
-        if isinstance(value, dict) or _is_json_list(value)
+        if connector.is_json_argument(value)
         else value
         for key, value in arguments.items()
     }

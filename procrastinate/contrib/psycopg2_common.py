@@ -16,18 +16,10 @@ import psycopg2.errors
 import psycopg2.extensions
 import psycopg2.extras
 
-from procrastinate import exceptions, psycopg_common
+from procrastinate import connector, exceptions, psycopg_common
 
 JSONDumps = psycopg_common.JSONDumps
 JSONLoads = psycopg_common.JSONLoads
-
-
-def _is_json_list(value: Any) -> bool:
-    return (
-        isinstance(value, (list, tuple))
-        and bool(value)
-        and all(isinstance(item, dict) for item in value)
-    )
 
 
 def adapt_arguments(
@@ -44,7 +36,7 @@ def adapt_arguments(
         return None
     return {
         key: psycopg2.extras.Json(value, dumps=json_dumps)
-        if isinstance(value, dict) or _is_json_list(value)
+        if connector.is_json_argument(value)
         else value
         for key, value in arguments.items()
     }
