@@ -69,6 +69,12 @@ class SyncPsycopgConnector(connector.BaseConnector):
             return
         kwargs: dict[str, Any] = dict(self._pool_args.get("kwargs") or {})
         kwargs.setdefault("autocommit", True)
+        # The pool would retry an unreachable server for its whole timeout; one
+        # direct attempt fails at once, with the server's own explanation.
+        try:
+            psycopg.connect(self._pool_args.get("conninfo", ""), **kwargs).close()
+        except psycopg.OperationalError as exc:
+            raise psycopg_common.unreachable(exc) from exc
         new_pool = self._pool_factory(
             **{**self._pool_args, "kwargs": kwargs}, open=False
         )
@@ -76,9 +82,7 @@ class SyncPsycopgConnector(connector.BaseConnector):
             new_pool.open(wait=True)
         except psycopg_pool.PoolTimeout as exc:
             new_pool.close()
-            raise exceptions.ConnectorException(
-                f"Could not connect to PostgreSQL: {exc}"
-            ) from exc
+            raise psycopg_common.unreachable(exc) from exc
         self._pool = new_pool
         self._pool_externally_set = False
 
