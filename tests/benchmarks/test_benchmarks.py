@@ -126,3 +126,45 @@ def test_fetch_among_finished_jobs(
         **({"succeeded": finished} if finished else {}),
         "doing": FETCHED,
     }
+
+
+DEAD_WORKERS = 100
+JOBS_PER_DEAD_WORKER = 10
+MANY_FINISHED_ROWS = 1_000_000
+
+
+@pytest.mark.parametrize("finished", [0, MANY_FINISHED_ROWS])
+def test_prune_dead_workers_among_finished_jobs(
+    benchmark: BenchmarkFixture, bench: Bench, finished: int
+) -> None:
+    """Pruning dead workers (whose running jobs lose their worker_id) stays as fast
+    with a million finished jobs as with none: finished jobs release their worker,
+    so the ON DELETE SET NULL only touches running jobs, through a small index."""
+
+    def setup() -> None:
+        bench.reset()
+        bench.sql(INSERT_FINISHED.format(count=finished))
+        defer_jobs(bench, DEAD_WORKERS * JOBS_PER_DEAD_WORKER)
+        for _ in range(DEAD_WORKERS):
+            worker_id = bench.run(bench.app.job_manager.register_worker())
+            bench.run(
+                bench.app.job_manager.fetch_jobs(None, worker_id, JOBS_PER_DEAD_WORKER)
+            )
+        bench.sql(
+            "UPDATE procrastinate_workers "
+            "SET last_heartbeat = now() - interval '1 hour'"
+        )
+        bench.sql("ANALYZE procrastinate_jobs")
+
+    async def prune() -> None:
+        pruned = await bench.app.job_manager.prune_stalled_workers(60)
+        assert len(pruned) == DEAD_WORKERS
+
+    name = f"prune {DEAD_WORKERS} dead workers, {finished:,} finished in table"
+    measure(benchmark, bench, name, DEAD_WORKERS, prune, setup)
+
+    orphans = bench.sql(
+        "SELECT count(*) FROM procrastinate_jobs "
+        "WHERE status = 'doing' AND worker_id IS NULL"
+    )
+    assert orphans == [(DEAD_WORKERS * JOBS_PER_DEAD_WORKER,)]
