@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import datetime
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiopg
@@ -22,26 +22,11 @@ from tests.integration.contrib import (
     UNREACHABLE_DSN,
     count_actions,
     decode_dates,
-    empty_tables,
     encode_dates,
     listening_sessions,
     make_app,
     terminate_other_backends,
 )
-
-
-@pytest.fixture(scope="module")
-def module_db_name(database_supply: Any) -> Iterator[str]:
-    name: str = database_supply.take()
-    yield name
-    database_supply.give_back(name)
-
-
-@pytest.fixture
-def db_name(module_db_name: str) -> str:
-    """The module's database, emptied: one clone per module saves seconds."""
-    empty_tables(module_db_name)
-    return module_db_name
 
 
 @pytest.fixture

@@ -17,25 +17,10 @@ from procrastinate.contrib.sqlalchemy import SQLAlchemyPsycopg2Connector
 from tests.integration.contrib import (
     count_actions,
     decode_dates,
-    empty_tables,
     encode_dates,
     make_app,
     terminate_other_backends,
 )
-
-
-@pytest.fixture(scope="module")
-def module_db_name(database_supply: Any) -> Iterator[str]:
-    name: str = database_supply.take()
-    yield name
-    database_supply.give_back(name)
-
-
-@pytest.fixture
-def db_name(module_db_name: str) -> str:
-    """The module's database, emptied: one clone per module saves seconds."""
-    empty_tables(module_db_name)
-    return module_db_name
 
 
 @pytest.fixture
