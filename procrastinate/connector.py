@@ -14,6 +14,19 @@ from procrastinate import exceptions, utils
 
 LISTEN_TIMEOUT = 30.0
 
+Rows = list[dict[str, Any]]
+
+
+def first_row(rows: Rows | None) -> dict[str, Any]:
+    """
+    The first row of a query's result.
+
+    :raises NoResult: the query returned no row.
+    """
+    if not rows:
+        raise exceptions.NoResult
+    return rows[0]
+
 
 def is_json_argument(value: Any) -> bool:
     """
@@ -141,6 +154,43 @@ class BaseConnector:
         return exceptions.ConnectorException(
             f"{type(self).__name__} does not support external connections"
         )
+
+
+class BaseSyncConnector(BaseConnector):
+    """
+    Base class of synchronous connectors: implement :meth:`_execute` (and
+    :meth:`_execute_with_connection` to support connections owned by the caller);
+    the ``execute_query*`` methods are built on them.
+    """
+
+    def _execute(self, query: str, arguments: dict[str, Any]) -> Rows | None:
+        """Run a query; its rows, or ``None`` when it returns none."""
+        raise NotImplementedError
+
+    def _execute_with_connection(
+        self, connection: Any, query: str, arguments: dict[str, Any]
+    ) -> Rows:
+        """Run a query on the caller's connection (the caller commits); its rows."""
+        raise self._no_external_connection()
+
+    def execute_query(self, query: str, **arguments: Any) -> None:
+        self._execute(query, arguments)
+
+    def execute_query_one(self, query: str, **arguments: Any) -> dict[str, Any]:
+        return first_row(self._execute(query, arguments))
+
+    def execute_query_all(self, query: str, **arguments: Any) -> Rows:
+        return self._execute(query, arguments) or []
+
+    def execute_query_one_with_connection(
+        self, connection: Any, query: str, **arguments: Any
+    ) -> dict[str, Any]:
+        return first_row(self._execute_with_connection(connection, query, arguments))
+
+    def execute_query_all_with_connection(
+        self, connection: Any, query: str, **arguments: Any
+    ) -> Rows:
+        return self._execute_with_connection(connection, query, arguments)
 
 
 class BaseAsyncConnector(BaseConnector):

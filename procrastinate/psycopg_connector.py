@@ -185,7 +185,7 @@ class PsycopgConnector(connector.BaseAsyncConnector):
         self, connection: Any, query: str, **arguments: Any
     ) -> dict[str, Any]:
         rows = await self._execute_with_connection(connection, query, arguments)
-        return _first(rows)
+        return connector.first_row(rows)
 
     async def execute_query_all_with_connection_async(
         self, connection: Any, query: str, **arguments: Any
@@ -244,14 +244,8 @@ async def _fetch_none(cursor: psycopg.AsyncCursor[Any]) -> None:
 
 
 async def _fetch_one(cursor: psycopg.AsyncCursor[Any]) -> dict[str, Any]:
-    return _first(await cursor.fetchall())
+    return connector.first_row(await cursor.fetchall())
 
 
 async def _fetch_all(cursor: psycopg.AsyncCursor[Any]) -> list[dict[str, Any]]:
     return await cursor.fetchall()
-
-
-def _first(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    if not rows:
-        raise exceptions.NoResult
-    return rows[0]

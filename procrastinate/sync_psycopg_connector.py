@@ -13,7 +13,7 @@ from psycopg.rows import dict_row
 from procrastinate import connector, exceptions, psycopg_common
 
 
-class SyncPsycopgConnector(connector.BaseConnector):
+class SyncPsycopgConnector(connector.BaseSyncConnector):
     """
     Synchronous connector based on a :class:`psycopg_pool.ConnectionPool`.
 
@@ -115,18 +115,6 @@ class SyncPsycopgConnector(connector.BaseConnector):
                 raise psycopg_common.translate_error(error) from error
         return None  # pragma: no cover
 
-    def execute_query(self, query: str, **arguments: Any) -> None:
-        self._execute(query, arguments)
-
-    def execute_query_one(self, query: str, **arguments: Any) -> dict[str, Any]:
-        rows = self._execute(query, arguments)
-        if not rows:
-            raise exceptions.NoResult
-        return rows[0]
-
-    def execute_query_all(self, query: str, **arguments: Any) -> list[dict[str, Any]]:
-        return self._execute(query, arguments) or []
-
     def _execute_with_connection(
         self, connection: psycopg.Connection[Any], query: str, arguments: dict[str, Any]
     ) -> list[dict[str, Any]]:
@@ -136,16 +124,3 @@ class SyncPsycopgConnector(connector.BaseConnector):
                 psycopg_common.configure_json(cursor, self.json_loads)
                 cursor.execute(query, adapted)
                 return cursor.fetchall()
-
-    def execute_query_one_with_connection(
-        self, connection: Any, query: str, **arguments: Any
-    ) -> dict[str, Any]:
-        rows = self._execute_with_connection(connection, query, arguments)
-        if not rows:
-            raise exceptions.NoResult
-        return rows[0]
-
-    def execute_query_all_with_connection(
-        self, connection: Any, query: str, **arguments: Any
-    ) -> list[dict[str, Any]]:
-        return self._execute_with_connection(connection, query, arguments)

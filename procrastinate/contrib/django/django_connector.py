@@ -34,7 +34,7 @@ def connector_params(alias: str = "default") -> dict[str, Any]:
     return params
 
 
-class DjangoConnector(connector.BaseAsyncConnector):
+class DjangoConnector(connector.BaseSyncConnector, connector.BaseAsyncConnector):
     """
     Runs procrastinate's queries on the Django connection ``alias``: a job deferred
     inside ``transaction.atomic()`` is stored only if the transaction commits.
@@ -109,18 +109,6 @@ class DjangoConnector(connector.BaseAsyncConnector):
                 return [dict(zip(names, row)) for row in cursor.fetchall()]
         except db.Error as error:
             raise _translate(error) from error
-
-    def execute_query(self, query: str, **arguments: Any) -> None:
-        self._execute(query, arguments)
-
-    def execute_query_one(self, query: str, **arguments: Any) -> dict[str, Any]:
-        rows = self._execute(query, arguments)
-        if not rows:
-            raise exceptions.NoResult
-        return rows[0]
-
-    def execute_query_all(self, query: str, **arguments: Any) -> list[dict[str, Any]]:
-        return self._execute(query, arguments) or []
 
     async def execute_query_async(self, query: str, **arguments: Any) -> None:
         await sync.sync_to_async(self.execute_query)(query, **arguments)

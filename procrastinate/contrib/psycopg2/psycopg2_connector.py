@@ -17,10 +17,10 @@ from procrastinate.contrib import psycopg2_common
 
 logger = logging.getLogger(__name__)
 
-Rows = list[dict[str, Any]]
+Rows = connector.Rows
 
 
-class Psycopg2Connector(connector.BaseConnector):
+class Psycopg2Connector(connector.BaseSyncConnector):
     """
     Synchronous connector based on a :class:`psycopg2.pool.ThreadedConnectionPool`.
 
@@ -133,15 +133,6 @@ class Psycopg2Connector(connector.BaseConnector):
                         continue
                     raise psycopg2_common.translate_error(error) from error
 
-    def execute_query(self, query: str, **arguments: Any) -> None:
-        self._execute(query, arguments)
-
-    def execute_query_one(self, query: str, **arguments: Any) -> dict[str, Any]:
-        return _first(self._execute(query, arguments))
-
-    def execute_query_all(self, query: str, **arguments: Any) -> list[dict[str, Any]]:
-        return self._execute(query, arguments) or []
-
     def _execute_with_connection(
         self,
         connection: psycopg2.extensions.connection,
@@ -151,23 +142,6 @@ class Psycopg2Connector(connector.BaseConnector):
         adapted = psycopg2_common.adapt_arguments(arguments, self.json_dumps)
         with psycopg2_common.wrap_exceptions():
             return _run_cursor(connection, query, adapted, self.json_loads) or []
-
-    def execute_query_one_with_connection(
-        self, connection: Any, query: str, **arguments: Any
-    ) -> dict[str, Any]:
-        """
-        Run a query on a psycopg2 connection owned by the caller, who commits; return
-        its first row.
-
-        :raises NoResult: the query returned no row.
-        """
-        return _first(self._execute_with_connection(connection, query, arguments))
-
-    def execute_query_all_with_connection(
-        self, connection: Any, query: str, **arguments: Any
-    ) -> list[dict[str, Any]]:
-        """Like :meth:`execute_query_one_with_connection`, returning all rows."""
-        return self._execute_with_connection(connection, query, arguments)
 
 
 def _run(
@@ -198,9 +172,3 @@ def _run_cursor(
         if cursor.description is None:
             return None
         return [dict(row) for row in cursor.fetchall()]
-
-
-def _first(rows: Rows | None) -> dict[str, Any]:
-    if not rows:
-        raise exceptions.NoResult
-    return rows[0]

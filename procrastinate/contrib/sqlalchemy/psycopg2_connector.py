@@ -18,7 +18,7 @@ from procrastinate.contrib import psycopg2_common
 
 logger = logging.getLogger(__name__)
 
-Rows = list[dict[str, Any]]
+Rows = connector.Rows
 
 PSYCOPG2_DRIVERNAME = "postgresql+psycopg2"
 
@@ -27,7 +27,7 @@ PSYCOPG2_DRIVERNAME = "postgresql+psycopg2"
 _NO_PARAMETERS = {"no_parameters": True}
 
 
-class SQLAlchemyPsycopg2Connector(connector.BaseConnector):
+class SQLAlchemyPsycopg2Connector(connector.BaseSyncConnector):
     """
     Synchronous connector based on a SQLAlchemy :class:`~sqlalchemy.engine.Engine`
     using the psycopg2 driver. Each query runs in its own transaction
@@ -130,15 +130,6 @@ class SQLAlchemyPsycopg2Connector(connector.BaseConnector):
                 )
         return None  # pragma: no cover
 
-    def execute_query(self, query: str, **arguments: Any) -> None:
-        self._execute(query, arguments)
-
-    def execute_query_one(self, query: str, **arguments: Any) -> dict[str, Any]:
-        return _first(self._execute(query, arguments))
-
-    def execute_query_all(self, query: str, **arguments: Any) -> list[dict[str, Any]]:
-        return self._execute(query, arguments) or []
-
     def _execute_with_connection(
         self,
         connection: sqlalchemy.engine.Connection,
@@ -148,23 +139,6 @@ class SQLAlchemyPsycopg2Connector(connector.BaseConnector):
         adapted = psycopg2_common.adapt_arguments(arguments, self.json_dumps)
         with wrap_exceptions():
             return _run(connection, query, adapted) or []
-
-    def execute_query_one_with_connection(
-        self, connection: Any, query: str, **arguments: Any
-    ) -> dict[str, Any]:
-        """
-        Run a query on a SQLAlchemy connection owned by the caller, who commits;
-        return its first row.
-
-        :raises NoResult: the query returned no row.
-        """
-        return _first(self._execute_with_connection(connection, query, arguments))
-
-    def execute_query_all_with_connection(
-        self, connection: Any, query: str, **arguments: Any
-    ) -> list[dict[str, Any]]:
-        """Like :meth:`execute_query_one_with_connection`, returning all rows."""
-        return self._execute_with_connection(connection, query, arguments)
 
 
 def psycopg2_url(dsn: str) -> sqlalchemy.engine.URL:
@@ -218,9 +192,3 @@ def _run(
     if not result.returns_rows:
         return None
     return [dict(row) for row in result.mappings()]
-
-
-def _first(rows: Rows | None) -> dict[str, Any]:
-    if not rows:
-        raise exceptions.NoResult
-    return rows[0]
