@@ -73,7 +73,9 @@ def test_healthchecks_with_pending_migrations(
         conn.execute("DELETE FROM django_migrations WHERE app = 'procrastinate'")
     use_other_database(name)
 
-    with pytest.raises(management.CommandError, match="0001_pre_initial") as info:
+    with pytest.raises(
+        management.CommandError, match="0042_pre_upgrade_from_3_10"
+    ) as info:
         management.call_command("procrastinate", "healthchecks")
 
     assert "manage.py migrate procrastinate" in str(info.value)
