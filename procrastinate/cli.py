@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 
 import procrastinate
 from procrastinate import connector, exceptions, jobs, shell, types, utils, worker
+from procrastinate import schema as schema_module
 
 logger = logging.getLogger(__name__)
 
@@ -577,9 +578,10 @@ async def schema(app: procrastinate.App, action: str) -> None:
 
 
 async def healthchecks(app: procrastinate.App) -> None:
-    """Check the app, the connection and the schema.
+    """Check the app, the connection and the schema, including its migrations.
 
     :raises RuntimeError: the schema is missing.
+    :raises MissingMigrations: the schema lacks a migration that this version needs.
     """
     print("App configuration: OK")
     found = await app.check_connection_async()
@@ -591,6 +593,18 @@ async def healthchecks(app: procrastinate.App) -> None:
             "the migrations?"
         )
     print("Found procrastinate_jobs table: OK")
+    missing = await app.schema_manager.get_missing_migrations_async()
+    print(migrations_line(schema_module.check_migrations(missing)))
+
+
+def migrations_line(missing_post: list[str]) -> str:
+    """The healthchecks line of a schema that has every migration the code needs."""
+    if not missing_post:
+        return "Migrations: OK"
+    return (
+        "Migrations: OK, but apply the post migrations once no worker of the "
+        f"previous version runs: {', '.join(missing_post)}"
+    )
 
 
 async def shell_command(app: procrastinate.App, shell_command: list[str]) -> None:
