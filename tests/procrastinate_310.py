@@ -44,15 +44,19 @@ def peer_env(dbname: str, **extra: str) -> dict[str, str]:
 
 
 def run(
-    args: Sequence[str], dbname: str, env: Mapping[str, str] | None = None
+    args: Sequence[str],
+    dbname: str,
+    env: Mapping[str, str] | None = None,
+    python_path: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """
-    Run ``python ARGS`` of the 3.10 venv on ``dbname``, from ``tests/peer_app``.
+    Run ``python ARGS`` of the 3.10 venv (or ``python_path``) on ``dbname``, from
+    ``tests/peer_app``.
 
     :raises AssertionError: the command failed; the message holds its output.
     """
     result = subprocess.run(
-        [str(python()), *args],
+        [str(python_path or python()), *args],
         cwd=PEER_APP_DIR,
         env={**peer_env(dbname), **(env or {})},
         stdin=subprocess.DEVNULL,
@@ -62,8 +66,8 @@ def run(
         check=False,
     )
     assert result.returncode == 0, (
-        f"procrastinate 3.10: {' '.join(args)} failed ({result.returncode}):\n"
-        f"{result.stdout}{result.stderr}"
+        f"{python_path or 'procrastinate 3.10'}: {' '.join(args)} failed "
+        f"({result.returncode}):\n{result.stdout}{result.stderr}"
     )
     return result
 
@@ -73,15 +77,18 @@ def apply_schema(dbname: str) -> None:
     run(["-m", "procrastinate", "--app", APP, "schema", "--apply"], dbname)
 
 
-def defer(dbname: str, count: int, pause: float = 0.0) -> list[int]:
-    """Defer ``count`` ``record`` jobs with 3.10's own code; their ids."""
+def defer(
+    dbname: str, count: int, pause: float = 0.0, python_path: Path | None = None
+) -> list[int]:
+    """Defer ``count`` ``record`` jobs with the code of 3.10 (or of ``python_path``);
+    their ids."""
     script = (
         "import json, peer_tasks\n"
         "with peer_tasks.app.open():\n"
         f"    ids = [peer_tasks.record.defer(pause={pause!r}) for _ in range({count})]\n"
         "print(json.dumps(ids))\n"
     )
-    return list(json.loads(run(["-c", script], dbname).stdout))
+    return list(json.loads(run(["-c", script], dbname, python_path=python_path).stdout))
 
 
 def django_migration_names() -> list[str]:
