@@ -91,6 +91,12 @@ def defer(
     return list(json.loads(run(["-c", script], dbname, python_path=python_path).stdout))
 
 
+def migrations_path() -> Path:
+    """The folder of 3.10's own SQL migrations, from ``00.00.00_01_initial.sql`` on."""
+    result = run(["-m", "procrastinate", "schema", "--migrations-path"], "postgres")
+    return Path(result.stdout.strip())
+
+
 def django_migration_names() -> list[str]:
     """The names of the Django migrations of 3.10's ``procrastinate`` app."""
     script = (

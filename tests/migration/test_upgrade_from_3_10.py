@@ -154,6 +154,30 @@ def test_migrations_bring_3_10_to_the_schema_of_schema_sql(
     )
 
 
+def test_migrations_continue_the_sql_migrations_of_3_x(
+    empty_db_name: str,
+    migrations_dir: Path,
+    apply_migration_files: ApplyFiles,
+    describe_db: Describe,
+    template_description: schema_inspection.Description,
+) -> None:
+    # A database that a migration tool built with every file of procrastinate 3.x, in
+    # order, then ours.
+    apply_migration_files(empty_db_name, procrastinate_310.migrations_path())
+    apply_migration_files(empty_db_name, migrations_dir)
+
+    # Only the order of the columns of procrastinate_jobs, added along 3.x's history,
+    # differs (see without_column_order).
+    differences = diff_schemas(
+        schema_inspection.without_column_order(template_description),
+        schema_inspection.without_column_order(describe_db(empty_db_name)),
+        a_name="schema.sql",
+        b_name="3.x's migrations + ours",
+    )
+
+    assert differences == []
+
+
 def test_migrations_keep_the_rows_of_3_10(
     db_of_3_10: str, upgraded: str, migrations_dir: Path
 ) -> None:
