@@ -594,17 +594,7 @@ async def healthchecks(app: procrastinate.App) -> None:
         )
     print("Found procrastinate_jobs table: OK")
     missing = await app.schema_manager.get_missing_migrations_async()
-    print(migrations_line(schema_module.check_migrations(missing)))
-
-
-def migrations_line(missing_post: list[str]) -> str:
-    """The healthchecks line of a schema that has every migration the code needs."""
-    if not missing_post:
-        return "Migrations: OK"
-    return (
-        "Migrations: OK, but apply the post migrations once no worker of the "
-        f"previous version runs: {', '.join(missing_post)}"
-    )
+    print(schema_module.migrations_line(schema_module.check_migrations(missing)))
 
 
 async def shell_command(app: procrastinate.App, shell_command: list[str]) -> None:

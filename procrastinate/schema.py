@@ -61,6 +61,17 @@ def check_migrations(missing: list[str]) -> list[str]:
     raise MissingMigrations(missing)
 
 
+def migrations_line(missing_post: list[str]) -> str:
+    """The healthchecks line of a database that has every migration the code needs,
+    but maybe not the post migrations ``missing_post``."""
+    if not missing_post:
+        return "Migrations: OK"
+    return (
+        "Migrations: OK, but apply the post migrations once no worker of the "
+        f"previous version runs: {', '.join(missing_post)}"
+    )
+
+
 class SchemaManager:
     """
     Reads the packaged schema and applies it through a connector.

@@ -57,3 +57,14 @@ def test_a_missing_pre_migration_fails_naming_the_first_missing_one() -> None:
 
     assert excinfo.value.missing == [POST_A, PRE_B]
     assert str(excinfo.value).startswith(f"The database lacks the migration {POST_A},")
+
+
+def test_migrations_line_without_missing_post_migrations() -> None:
+    assert schema.migrations_line([]) == "Migrations: OK"
+
+
+def test_migrations_line_names_the_missing_post_migrations() -> None:
+    assert schema.migrations_line([POST_A, POST_B]) == (
+        "Migrations: OK, but apply the post migrations once no worker of the previous "
+        f"version runs: {POST_A}, {POST_B}"
+    )

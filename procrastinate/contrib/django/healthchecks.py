@@ -73,7 +73,7 @@ def check_migrations(alias: str) -> None:
         )
     manager = schema.SchemaManager(django_connector.DjangoConnector(alias=alias))
     try:
-        schema.check_migrations(manager.get_missing_migrations())
+        missing_post = schema.check_migrations(manager.get_missing_migrations())
     except schema.MissingMigrations as exc:
         raise HealthcheckFailed(
             f"The database {alias!r} lacks the SQL migration {exc.missing[0]}, which "
@@ -82,14 +82,9 @@ def check_migrations(alias: str) -> None:
             f"sqlmigrate {APP_LABEL}` with the Django migration that wraps it prints "
             "it)"
         ) from exc
-    if pending:
-        names = ", ".join(migration.name for migration in pending)
-        print(
-            "Migrations: OK, but apply the post migrations once no worker of the "
-            f"previous version runs: {names}"
-        )
-        return
-    print("Migrations: OK")
+    # Django users apply Django migrations: name those, when Django knows them.
+    names = [migration.name for migration in pending] or missing_post
+    print(schema.migrations_line(names))
 
 
 def check_django_app(app: app_module.App) -> None:

@@ -111,6 +111,30 @@ def test_healthchecks_let_post_migrations_wait(
     )
 
 
+def test_healthchecks_name_post_sql_migrations_missing_from_the_record(
+    capsys: pytest.CaptureFixture[str],
+    db_factory: Callable[..., str],
+    django_template_db: str,
+    use_other_database: Callable[[str], None],
+) -> None:
+    use_other_database(
+        _database_with(
+            db_factory,
+            django_template_db,
+            "DELETE FROM procrastinate_migrations "
+            "WHERE name = '03.10.00_50_post_upgrade_from_3_10.sql'",
+        )
+    )
+
+    management.call_command("procrastinate", "healthchecks")
+
+    assert (
+        capsys.readouterr()
+        .out.splitlines()[1]
+        .endswith("runs: 03.10.00_50_post_upgrade_from_3_10.sql")
+    )
+
+
 def test_healthchecks_read_the_schema_record_too(
     capsys: pytest.CaptureFixture[str],
     db_factory: Callable[..., str],
