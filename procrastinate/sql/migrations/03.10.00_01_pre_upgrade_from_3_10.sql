@@ -1,10 +1,10 @@
 -- From procrastinate 3.10 to this version: the part applied BEFORE deploying the new
 -- code.
 --
--- It starts from a database created by procrastinate 3.10 (3.4 to 3.10 share one
--- schema) or from an empty one, and creates what is missing: the migration record,
--- the new functions and indexes; it replaces the functions and triggers whose code
--- changed. Procrastinate 3.10 keeps working on the result (its fetch function and
+-- It starts from a database created by procrastinate 3.10 (no release since 3.4
+-- changed the schema) or from an empty one, and creates what is missing: the
+-- migration record, the new functions and indexes; it replaces the functions and
+-- triggers whose code changed. Procrastinate 3.10 keeps working on the result (its fetch function and
 -- indexes stay until 03.10.00_50_post_upgrade_from_3_10.sql), so that 3.10 workers
 -- and ours can run side by side while the new code is deployed.
 --
