@@ -201,6 +201,24 @@ def test_migrations_keep_the_rows_of_3_10(
     assert after_pre["procrastinate_events"] == before["procrastinate_events"]
 
 
+def test_migrations_run_again_change_nothing(
+    upgraded: str,
+    migrations_dir: Path,
+    apply_migration_files: ApplyFiles,
+    describe_db: Describe,
+    template_description: schema_inspection.Description,
+) -> None:
+    # A tool that runs a file without a transaction may stop halfway: running the
+    # file again must finish the job, not fail on what the first run created.
+    apply_migration_files(upgraded, migrations_dir)
+    rows = _rows(upgraded)
+
+    apply_migration_files(upgraded, migrations_dir)
+
+    assert diff_schemas(template_description, describe_db(upgraded)) == []
+    assert _rows(upgraded) == rows
+
+
 def test_pre_migrations_keep_what_3_10_uses(
     db_of_3_10: str, upgraded: str, migrations_dir: Path, describe_db: Describe
 ) -> None:

@@ -8,6 +8,9 @@
 -- indexes stay until 03.10.00_50_post_upgrade_from_3_10.sql), so that 3.10 workers
 -- and ours can run side by side while the new code is deployed.
 --
+-- Every statement only creates what is missing, so that a run stopped halfway (by a
+-- tool that does not wrap the file in a transaction) can be started again.
+--
 -- It takes locks on procrastinate_jobs while it builds indexes and cleans rows up:
 -- workers and deferrers wait for it, and it is quicker when old finished jobs have
 -- been deleted first.
@@ -113,7 +116,7 @@ CREATE TABLE IF NOT EXISTS procrastinate_events (
     at timestamp with time zone DEFAULT NOW() NULL
 );
 
-CREATE TABLE procrastinate_migrations (
+CREATE TABLE IF NOT EXISTS procrastinate_migrations (
     name character varying(128) PRIMARY KEY,
     applied_at timestamp with time zone NOT NULL DEFAULT NOW()
 );
@@ -606,13 +609,14 @@ $$;
 
 -- Indexes of this version (3.10's stay until the post migration)
 
-CREATE INDEX procrastinate_jobs_lock_live_idx_v1
+CREATE INDEX IF NOT EXISTS procrastinate_jobs_lock_live_idx_v1
     ON procrastinate_jobs (lock, priority DESC, id ASC)
     WHERE status IN ('todo', 'doing') AND lock IS NOT NULL;
-CREATE INDEX procrastinate_jobs_worker_id_idx_v1
+CREATE INDEX IF NOT EXISTS procrastinate_jobs_worker_id_idx_v1
     ON procrastinate_jobs (worker_id) WHERE worker_id IS NOT NULL;
-CREATE INDEX procrastinate_jobs_doing_idx_v1
+CREATE INDEX IF NOT EXISTS procrastinate_jobs_doing_idx_v1
     ON procrastinate_jobs (id) WHERE status = 'doing';
 
 INSERT INTO procrastinate_migrations (name)
-VALUES ('03.10.00_01_pre_upgrade_from_3_10.sql');
+VALUES ('03.10.00_01_pre_upgrade_from_3_10.sql')
+ON CONFLICT DO NOTHING;
