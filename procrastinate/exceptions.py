@@ -13,7 +13,11 @@ if TYPE_CHECKING:
 
 
 class ProcrastinateException(Exception):
-    """Unexpected Procrastinate error."""
+    """Unexpected Procrastinate error.
+
+    :param message: what went wrong; by default, the first paragraph of the
+        exception's docstring.
+    """
 
     def __init__(self, message: str | None = None) -> None:
         if not message:
