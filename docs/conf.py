@@ -139,6 +139,8 @@ html_css_files = ["procrastinate.css"]
 html_logo = "_static/logo.svg"
 html_favicon = "_static/favicon.svg"
 html_copy_source = False
+# The guides come before the API reference in search results.
+html_search_scorer = os.path.join(HERE, "_static", "search_scorer.js")
 html_theme_options = {
     "source_repository": "https://github.com/procrastinate-org/procrastinate/",
     "source_branch": "main",

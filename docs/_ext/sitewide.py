@@ -1,5 +1,5 @@
-"""Site-wide details of the documentation: how console sessions are highlighted, and
-the check that the diagrams can be drawn.
+"""Site-wide details of the documentation: how console sessions are highlighted, the
+check that the diagrams can be drawn, and the links of the 404 page.
 
 Pygments' ``console`` lexer takes any line starting with ``#``, ``%`` or ``>`` (after
 an optional ``user@host``) for a prompt, and a line starting with ``(`` for the name
@@ -15,6 +15,7 @@ import re
 import shutil
 from typing import Any
 
+from docutils import nodes
 from pygments.lexers.shell import BashSessionLexer
 from sphinx.application import Sphinx
 from sphinx.errors import ConfigError
@@ -42,7 +43,20 @@ def require_graphviz(app: Sphinx, config: Any) -> None:
         )
 
 
+def absolute_404_links(app: Sphinx, doctree: nodes.document, docname: str) -> None:
+    """The 404 page is served at any missing address, so the links of its text lead
+    from the site's root (sphinx-notfound-page does the same for the theme's links)."""
+    if docname != "404":
+        return
+    prefix = app.config.notfound_urls_prefix or "/"
+    for reference in doctree.findall(nodes.reference):
+        target = reference.get("refuri", "")
+        if target and "://" not in target and not target.startswith(("#", "/")):
+            reference["refuri"] = prefix + target
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_lexer("console", ConsoleSessionLexer)
     app.connect("config-inited", require_graphviz)
+    app.connect("doctree-resolved", absolute_404_links)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
