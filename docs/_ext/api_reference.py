@@ -4,7 +4,8 @@ autodoc shows what the interpreter sees: defaults that attrs builds (``NOTHING``
 factory), the repr of classes and private functions used as defaults, ``Bases:
 object``, the overloads of a decorator instead of its signature, and parameter lists
 where the undocumented parameters come last, with a type and no text. This extension
-renders those defaults the way a reader would write them, drops the ``object`` base,
+renders those defaults the way a reader would write them (and no ``(value)`` after an
+enum), drops the ``object`` base,
 keeps the real signature of overloaded functions, and lists every parameter in
 signature order, taking the text of an undocumented one from where the code already
 says it: the attribute it sets (attrs classes), the sync or async twin of the method,
@@ -13,6 +14,7 @@ the same method or class in a base class, or another method of the class.
 
 from __future__ import annotations
 
+import enum
 import importlib
 import inspect
 import re
@@ -103,6 +105,9 @@ def readable_signature(
     """Rewrite the defaults that would show as ``NOTHING`` or ``<class ...>``."""
     if signature is None or what not in _CALLABLE_KINDS:
         return None
+    if inspect.isclass(obj) and issubclass(obj, enum.Enum):
+        # Enums are used through their members, not called.
+        return "", return_annotation
     parsed = _signature(what, obj)
     if parsed is None:
         return None
@@ -214,8 +219,9 @@ def _sources(what: str, obj: Any) -> Iterator[str | None]:
             member = vars(cls).get(candidate)
             if member is not None and member is not obj:
                 yield getattr(member, "__doc__", None)
-    for member in vars(owner).values():
-        yield getattr(member, "__doc__", None)
+    for cls in owner.__mro__:
+        for member in vars(cls).values():
+            yield getattr(member, "__doc__", None)
     yield owner.__doc__
 
 
@@ -263,18 +269,25 @@ def complete_parameters(
     if what not in _CALLABLE_KINDS or not callable(obj):
         return
     signature = _signature(what, obj)
-    names = list(signature.parameters) if signature is not None else []
-    if not names:
+    if signature is None or not signature.parameters:
         return
+    names = list(signature.parameters)
     blocks = list(_blocks(lines))
     documented = {key: block for key, block in blocks if key is not None}
     if inspect.isclass(obj):
         documented = {**_attribute_docs(obj), **documented}
+    # Names documented but not in the signature are the keys of ``**options``: they
+    # stand where that parameter is.
+    extras = [block for key, block in documented.items() if key not in names]
     fields = []
-    for parameter in names:
-        block = _lookup(parameter, documented, lambda: _sources(what, obj))
+    for parameter in signature.parameters.values():
+        block = _lookup(parameter.name, documented, lambda: _sources(what, obj))
         if block is not None:
             fields.append(block)
+        elif parameter.kind is inspect.Parameter.VAR_KEYWORD:
+            fields.extend(extras)
+            extras = []
+    fields.extend(extras)
     if not fields:
         return
     kept = [block for key, block in blocks if key is None]

@@ -7,6 +7,7 @@ import argparse
 import html
 import inspect
 import re
+from collections.abc import Iterator
 
 import pytest
 
@@ -367,6 +368,50 @@ def test_api_signatures_show_no_internals(
     api = built_site.page("reference/api")
     assert internal not in text_of(api)
     assert internal not in api
+
+
+def api_entries(api: str) -> Iterator[tuple[str, list[str], list[tuple[str, str]]]]:
+    """Each documented object: its id, the parameters of its signature, and its
+    "Parameters" field as (name, description) pairs."""
+    for entry in re.split(r'(?=<dt class="sig sig-object py" id=")', api)[1:]:
+        identifier = re.match(r'<dt class="sig sig-object py" id="([^"]+)"', entry)
+        assert identifier
+        signature, _, body = entry.partition("</dt>")
+        following = body.find('<dt class="sig')
+        body = body if following < 0 else body[:following]
+        parameters = re.findall(
+            r'<em class="sig-param"><span class="n"><span class="pre">([^<]+)</span>',
+            signature,
+        )
+        field = re.search(
+            r'<dt class="field-odd">Parameters<.*?</dt>\s*<dd class="field-odd">(.*?)</dd>',
+            body,
+            re.DOTALL,
+        )
+        described = []
+        if field:
+            items = re.findall(r"<li><p>(.*?)</p></li>", field.group(1), re.DOTALL)
+            for item in items or [field.group(1)]:
+                name, _, rest = text_of(item).strip().partition(" ")
+                described.append((name, rest.partition("\u2013")[2].strip()))
+        yield identifier.group(1), parameters, described
+
+
+def test_every_parameter_is_described_in_signature_order(
+    built_site: BuiltSite,  # noqa: F811
+) -> None:
+    undescribed, disordered = [], []
+    for identifier, parameters, described in api_entries(
+        built_site.page("reference/api")
+    ):
+        undescribed += [f"{identifier}({name})" for name, text in described if not text]
+        names = [name for name, _ in described]
+        if [name for name in parameters if name in names] != [
+            name for name in names if name in parameters
+        ]:
+            disordered.append(identifier)
+    assert not undescribed
+    assert not disordered
 
 
 def test_overloaded_decorators_show_their_own_signature(
