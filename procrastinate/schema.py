@@ -36,13 +36,22 @@ class MissingMigrations(exceptions.ProcrastinateException):
 
 
 def is_post_migration(name: str) -> bool:
-    """Whether a migration file is applied after the code that needs it is deployed
-    (``xx.yy.zz_ab_post_...``: ``ab`` from 50 to 99)."""
+    """
+    Whether a migration file is applied after the code that needs it is deployed
+    (``xx.yy.zz_ab_post_...``: ``ab`` from 50 to 99).
+
+    :param name: a migration file name.
+    """
     return int(name.split("_", 2)[1]) >= FIRST_POST_SERIAL
 
 
 def missing_migrations(packaged: Iterable[str], recorded: Iterable[str]) -> list[str]:
-    """The packaged migration files that are not recorded, in applying order."""
+    """
+    The packaged migration files that are not recorded, in applying order.
+
+    :param packaged: the migration files of the installed package.
+    :param recorded: the migration files the database records as applied.
+    """
     done = set(recorded)
     return sorted(name for name in packaged if name not in done)
 
@@ -52,6 +61,7 @@ def check_migrations(missing: list[str]) -> list[str]:
     Decide whether the code can run with these migrations missing: it can when only
     post migrations are (they remove what the previous version used).
 
+    :param missing: the missing migration files, in applying order.
     :returns: the missing post migrations.
     :raises MissingMigrations: a pre migration is missing; the error names the first
         missing migration, since the files apply in order.
@@ -62,8 +72,11 @@ def check_migrations(missing: list[str]) -> list[str]:
 
 
 def migrations_line(missing_post: list[str]) -> str:
-    """The healthchecks line of a database that has every migration the code needs,
-    but maybe not the post migrations ``missing_post``."""
+    """
+    The healthchecks line of a database that has every migration the code needs.
+
+    :param missing_post: the post migrations it lacks, named in the line.
+    """
     if not missing_post:
         return "Migrations: OK"
     return (
