@@ -167,7 +167,7 @@ class JobDeferrer:
         The job to defer: the configured one with ``task_kwargs`` merged in.
 
         :raises ValueError: an argument that PostgreSQL or a worker would refuse
-            (see :func:`~procrastinate.utils.check_json_args`).
+            (NaN, a NUL character...), named in the message.
         """
         merged = {**self.job.task_kwargs, **task_kwargs}
         utils.check_json_args(merged)

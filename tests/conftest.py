@@ -25,9 +25,9 @@ from psycopg import sql
 from procrastinate import app as app_module
 from procrastinate import psycopg_connector, schema, sync_psycopg_connector
 
-# Property tests run few examples by default (CI time matters); set
-# PROCRASTINATE_HYPOTHESIS_PROFILE=long for a thorough run. Their examples share the
-# test's database, hence function-scoped fixtures are fine.
+# Property tests run few examples by default (CI time matters). For a thorough run:
+# PROCRASTINATE_HYPOTHESIS_PROFILE=long scripts/tests --timeout=0 -k properties
+# Their examples share the test's database, hence function-scoped fixtures are fine.
 _HYPOTHESIS_COMMON = {
     "deadline": None,
     "suppress_health_check": [

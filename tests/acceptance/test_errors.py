@@ -196,3 +196,32 @@ def test_refused_input_is_one_line_with_an_accepted_form(
         assert accepted in line, f"{name}: {line}"
         assert result.stdout == "", name
     assert db.count_jobs() == 0
+
+
+@pytest.mark.parametrize(
+    "conninfo",
+    ["postgresql://me:Hunter2-pw@[::1/db", "postgresql://me:Hunter2%zz@localhost/db"],
+    ids=["unclosed IPv6 bracket", "bad percent escape"],
+)
+def test_malformed_conninfo_never_shows_the_password(
+    cli: Cli, db_env: dict[str, str], conninfo: str
+) -> None:
+    # -v logs the exception's traceback too: it must not show the password either.
+    result = cli(
+        "-v",
+        "--app=tests.acceptance.app.conninfo_app",
+        "defer",
+        ADD,
+        "{}",
+        env={**db_env, "ACCEPTANCE_CONNINFO": conninfo},
+        app=False,
+    )
+
+    assert result.returncode == 1, str(result)
+    # The debug log shows the traceback, then comes the error line.
+    assert "Traceback" in result.stderr
+    assert result.stderr.splitlines()[-1].startswith(
+        "procrastinate: error: Could not connect to PostgreSQL: "
+    )
+    assert "***" in result.stderr
+    assert "Hunter2" not in result.stderr

@@ -72,7 +72,8 @@ def test_defer_refuses_clearly_or_the_job_runs(
     job = db.job(int(result.stdout))
     if job["scheduled_at"] is not None and job["scheduled_at"] > db.now():
         return
-    cli("worker", "--one-shot", f"--queues={job['queue_name']}").check()
+    # All queues: --queues trims its names, and a queue may end with a space.
+    cli("worker", "--one-shot").check()
     assert db.job(job["id"])["status"] in ("succeeded", "failed")
 
 
