@@ -85,7 +85,7 @@ class App(blueprints.Blueprint):
         how old the latest tick may be when a worker starts to still be deferred
         (default 600).
     :raises TypeError: an unknown option in ``worker_defaults`` or
-        ``periodic_defaults``, or ``queues`` given as a string.
+        ``periodic_defaults``, or ``queues`` or ``import_paths`` given as a string.
     """
 
     @classmethod
@@ -106,6 +106,11 @@ class App(blueprints.Blueprint):
         periodic_defaults: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
+        if isinstance(import_paths, str):
+            raise TypeError(
+                f"import_paths must be a list of module paths, not a string: e.g. "
+                f"import_paths=[{import_paths!r}]"
+            )
         check_worker_options(dict(worker_defaults or {}), "worker_defaults")
         unknown = sorted(set(periodic_defaults or {}) - PERIODIC_OPTIONS)
         if unknown:

@@ -167,6 +167,11 @@ class Task(Generic[P, R, Args]):
         check_priority(priority)
         check_text(lock, "lock")
         check_text(queueing_lock, "queueing_lock")
+        if isinstance(aliases, str):
+            raise TypeError(
+                f"aliases must be a list of names, not a string: e.g. "
+                f"aliases=[{aliases!r}]"
+            )
         self.queue = queue
         self.priority = priority
         self.blueprint = blueprint

@@ -139,3 +139,18 @@ async def test_remove_old_jobs_refuses_a_bad_max_hours(
     remove_old_jobs = unopened_app.tasks["procrastinate.builtin_tasks.remove_old_jobs"]
     with pytest.raises(ValueError, match=r"^max_hours must be a whole number"):
         await remove_old_jobs.func(None, max_hours=max_hours)
+
+
+def test_one_string_instead_of_a_list_is_refused(
+    unopened_app: procrastinate.App,
+) -> None:
+    # Each letter became a module to import, or an alias of the task.
+    with pytest.raises(TypeError, match=r"import_paths=\['tasks'\]"):
+        procrastinate.App(
+            connector=procrastinate.PsycopgConnector(),
+            import_paths="tasks",  # type: ignore[arg-type]
+        )
+    with pytest.raises(TypeError, match=r"aliases=\['old_name'\]"):
+
+        @unopened_app.task(aliases="old_name")  # type: ignore[call-overload]
+        def my_task() -> None: ...
