@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import datetime
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import dateutil.parser
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -53,6 +54,18 @@ def no_nul(text: str) -> bool:
     return "\x00" not in text
 
 
+def assert_stored_as_asked(job: dict[str, Any], options: list[str]) -> None:
+    """No silent change: the job is stored as the options say, read as ISO 8601."""
+    given_options = dict(option.split("=", 1) for option in options)
+    if "--priority" in given_options:
+        assert job["priority"] == int(given_options["--priority"])
+    if "--at" in given_options:
+        asked = dateutil.parser.isoparse(given_options["--at"])
+        if asked.tzinfo is None:
+            asked = asked.replace(tzinfo=datetime.timezone.utc)
+        assert job["scheduled_at"] == asked
+
+
 @settings(max_examples=FEW)
 @given(options=defer_options.filter(lambda o: all(map(no_nul, o))), args=json_args)
 def test_defer_refuses_clearly_or_the_job_runs(
@@ -70,6 +83,7 @@ def test_defer_refuses_clearly_or_the_job_runs(
         assert db.count_jobs() == before
         return
     job = db.job(int(result.stdout))
+    assert_stored_as_asked(job, options)
     if job["scheduled_at"] is not None and job["scheduled_at"] > db.now():
         return
     # All queues: --queues trims its names, and a queue may end with a space.

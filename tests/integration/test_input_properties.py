@@ -63,6 +63,19 @@ def assert_clear_error(exc: Exception) -> None:
     assert "\n" not in message, message
 
 
+def assert_stored_as_asked(job: jobs.Job, configure: dict[str, Any]) -> None:
+    """No silent change: what was stored is what was asked for."""
+    if "priority" in configure:
+        assert job.priority == configure["priority"]
+        assert type(configure["priority"]) is int
+    if configure.get("schedule_at") is not None:
+        assert job.scheduled_at == configure["schedule_at"]
+    if configure.get("schedule_in") is not None:
+        expected = utils.utcnow() + datetime.timedelta(**configure["schedule_in"])
+        assert job.scheduled_at is not None
+        assert abs(job.scheduled_at - expected) < datetime.timedelta(minutes=1)
+
+
 @given(kwargs=task_kwargs, configure=options)
 async def test_defer_refuses_clearly_or_the_job_runs(
     app: procrastinate.App, kwargs: dict[str, Any], configure: dict[str, Any]
@@ -83,6 +96,7 @@ async def test_defer_refuses_clearly_or_the_job_runs(
         app.tasks.pop("accept_all")
 
     (job,) = await app.job_manager.list_jobs_async(id=job_id)
+    assert_stored_as_asked(job, configure)
     if job.scheduled_at is not None and job.scheduled_at > utils.utcnow():
         # Waits for its time: it must at least read back as it was asked.
         assert job.status == jobs.Status.TODO.value
