@@ -232,8 +232,11 @@ class Blueprint:
         :raises InvalidCronExpression: the expression cannot be parsed.
         :raises TaskAlreadyRegistered: the task has a schedule with this id already.
         :raises TypeError: an unknown option in ``configure_kwargs``.
+        :raises ValueError: ``task_kwargs`` that PostgreSQL would refuse (NaN, a NUL
+            character...): every tick would fail to defer.
         """
         check_configure_options(dict(configure_kwargs), "periodic")
+        utils.check_json_args(dict(configure_kwargs.get("task_kwargs") or {}))
 
         def wrapper(task: Task[P, R, Any]) -> Task[P, R, Any]:
             self.periodic_registry.register(

@@ -154,3 +154,14 @@ def test_one_string_instead_of_a_list_is_refused(
 
         @unopened_app.task(aliases="old_name")  # type: ignore[call-overload]
         def my_task() -> None: ...
+
+
+def test_periodic_task_kwargs_are_checked_at_declaration(
+    unopened_app: procrastinate.App,
+) -> None:
+    # Every tick would have failed to defer, one error log a minute.
+    with pytest.raises(ValueError, match="Task argument ratio is NaN"):
+
+        @unopened_app.periodic(cron="* * * * *", task_kwargs={"ratio": float("nan")})
+        @unopened_app.task
+        def tick(timestamp: int, ratio: float) -> None: ...
