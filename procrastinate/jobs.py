@@ -108,7 +108,10 @@ class Job:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Job:
-        """Build a job from a row of ``procrastinate_jobs``."""
+        """Build a job from a row of ``procrastinate_jobs``.
+
+        :param row: the row, as a dict of its columns.
+        """
         return cls(
             id=row["id"],
             status=row["status"],
@@ -137,7 +140,10 @@ class Job:
         return context
 
     def evolve(self, **kwargs: Any) -> Job:
-        """A copy of the job with some fields changed."""
+        """A copy of the job with some fields changed.
+
+        :param kwargs: the fields to change, with their new values.
+        """
         return attr.evolve(self, **kwargs)
 
     @functools.cached_property
@@ -153,6 +159,11 @@ class JobDeferrer:
     """
     A job that is configured but not deferred yet: calling :meth:`defer` (or one of its
     variants) with the task's keyword arguments stores it in the database.
+
+    :param job_manager: the job manager that stores the jobs.
+    :param job: the configured job, without the task's arguments.
+    :param connection: defer on this connection, owned by the caller (see
+        :meth:`Task.configure <procrastinate.tasks.Task.configure>`).
     """
 
     def __init__(
@@ -166,6 +177,7 @@ class JobDeferrer:
         """
         The job to defer: the configured one with ``task_kwargs`` merged in.
 
+        :param task_kwargs: the task's keyword arguments (JSON values).
         :raises ValueError: an argument that PostgreSQL or a worker would refuse
             (NaN, a NUL character...), named in the message.
         """
@@ -206,6 +218,7 @@ class JobDeferrer:
         """
         Defer several jobs in one query.
 
+        :param task_kwargs: the task's keyword arguments for each job, as dicts.
         :returns: the ids of the new jobs, in the order of the arguments.
         :raises AlreadyEnqueued: a queueing lock is taken; no job was deferred.
         """
