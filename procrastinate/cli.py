@@ -24,6 +24,7 @@ from procrastinate import (
     utils,
     worker,
 )
+from procrastinate import schema as schema_module
 
 logger = logging.getLogger(__name__)
 
@@ -610,9 +611,10 @@ async def schema(app: procrastinate.App, action: str) -> None:
 
 
 async def healthchecks(app: procrastinate.App) -> None:
-    """Check the app, the connection and the schema.
+    """Check the app, the connection and the schema, including its migrations.
 
     :raises RuntimeError: the schema is missing.
+    :raises MissingMigrations: the schema lacks a migration that this version needs.
     """
     print("App configuration: OK")
     found = await app.check_connection_async()
@@ -624,6 +626,8 @@ async def healthchecks(app: procrastinate.App) -> None:
             "the migrations?"
         )
     print("Found procrastinate_jobs table: OK")
+    missing = await app.schema_manager.get_missing_migrations_async()
+    print(schema_module.migrations_line(schema_module.check_migrations(missing)))
 
 
 async def shell_command(app: procrastinate.App, shell_command: list[str]) -> None:
