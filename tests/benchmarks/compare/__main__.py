@@ -144,11 +144,15 @@ def main(argv: list[str]) -> int:
             "platform": platform.platform(),
             "cpu": cpu_model(),
             "cpus": os.cpu_count(),
+            "memory_gib": round(
+                os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1
+            ),
             "python": platform.python_version(),
             "load_average_before": load_before,
             "load_average_after": os.getloadavg(),
         },
         "server": settings,
+        "database_prefix": bench.databases.prefix,
         "versions": bench.versions(),
         "repeat": args.repeat,
         "workloads": workloads,

@@ -38,13 +38,9 @@ WORKLOADS = (
     "latency",
     "finished",
 )
-
-
 VERSION = (
     "import importlib.metadata, sys; print(importlib.metadata.version(sys.argv[1]))"
 )
-
-
 # From this many finished jobs on, a clone copies files (one checkpoint) rather than
 # writing every page through the WAL.
 FILE_COPY_ROWS = 1_000_000
@@ -195,8 +191,8 @@ class Databases:
 
 
 def wait_idle(database: str, timeout: float = 60) -> None:
-    """Wait until no session is connected to ``database``: the measured process has
-    exited and the server has flushed its statistics.
+    """Wait until no client is connected to ``database``: the measured process has
+    exited and the server has flushed its statistics (autovacuum may still be there).
 
     :raises HarnessError: when sessions are still there after ``timeout`` seconds.
     """
@@ -204,7 +200,9 @@ def wait_idle(database: str, timeout: float = 60) -> None:
     with _admin() as conn:
         while time.monotonic() < deadline:
             row = conn.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (database,)
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = %s AND backend_type = 'client backend'",
+                (database,),
             ).fetchone()
             if row and not row[0]:
                 return

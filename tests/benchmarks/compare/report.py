@@ -234,7 +234,7 @@ VERDICTS = {True: "met", False: "not met", None: "not checked"}
 
 def markdown(summary: Sequence[dict[str, Any]], contestants: Sequence[str]) -> str:
     """The table of medians, with ranges (min-max over the repetitions)."""
-    header = ["metric", *contestants, "target (ours)", "ours"]
+    header = ["metric", *contestants, "target (ours)", "met"]
     lines = [
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
