@@ -27,6 +27,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
+    """The options of the command line."""
     parser = Parser(
         prog="scripts/benchmarks compare",
         description=(
@@ -64,6 +65,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def chosen(value: str, known: Any, what: str) -> list[str]:
+    """The names of a comma-separated option.
+
+    :raises HarnessError: when one is unknown, or none is given.
+    """
     names = [name.strip() for name in value.split(",") if name.strip()]
     unknown = [name for name in names if name not in known]
     if unknown or not names:
@@ -75,6 +80,10 @@ def chosen(value: str, known: Any, what: str) -> list[str]:
 
 
 def counts(args: argparse.Namespace) -> harness.Counts:
+    """The job counts that the options ask for.
+
+    :raises HarnessError: when one is below 1.
+    """
     base = harness.QUICK if args.quick else harness.Counts()
     if args.jobs is not None:
         base = dataclasses.replace(
@@ -93,6 +102,7 @@ def counts(args: argparse.Namespace) -> harness.Counts:
 
 
 def cpu_model() -> str:
+    """The processor's name, for the description of the box."""
     try:
         with open("/proc/cpuinfo") as cpuinfo:
             for line in cpuinfo:
@@ -104,10 +114,12 @@ def cpu_model() -> str:
 
 
 def stop(signum: int, frame: object) -> None:
+    """Turn a termination signal into an error, so that the databases are dropped."""
     raise harness.HarnessError(f"stopped by signal {signum}")
 
 
 def main(argv: list[str]) -> int:
+    """Run the comparison; 0 when it went through, 1 with one line of error."""
     args = parse_args(argv)
     # Stopped from outside, the run still drops its databases on the way out.
     signal.signal(signal.SIGTERM, stop)

@@ -141,6 +141,7 @@ class Run:
     p99_ms: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
+        """The run as a JSON object."""
         return dataclasses.asdict(self)
 
     def describe(self) -> str:
@@ -180,6 +181,7 @@ class Databases:
         return name
 
     def drop_all(self) -> None:
+        """Drop the databases created so far, clones before their templates."""
         with _admin() as conn:
             for name in reversed(self.created):
                 conn.execute(
@@ -307,6 +309,7 @@ class Harness:
         return found
 
     def fresh_database(self, contestant: Contestant, workload: str) -> str:
+        """A new database for one run, cloned from the contestant's template."""
         if workload == "finished":
             template = self.templates[contestant.name, "finished"]
             large = self.counts.finished_rows >= FILE_COPY_ROWS
@@ -369,10 +372,12 @@ class Harness:
 
     @contextmanager
     def cleanup(self) -> Iterator[None]:
+        """Drop every database of the comparison on the way out, failed or not."""
         try:
             yield
         finally:
             self.databases.drop_all()
 
     def say(self, message: str) -> None:
+        """One line of progress on standard error."""
         print(message, file=self.log, flush=True)

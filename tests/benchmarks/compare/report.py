@@ -18,14 +18,17 @@ FULL_FINISHED_ROWS = 10_000_000
 
 
 def rate(run: Run, _: dict[str, Run]) -> float:
+    """Jobs per second."""
     return run.jobs / run.seconds
 
 
 def transactions_per_job(run: Run, _: dict[str, Run]) -> float:
+    """Server transactions per job."""
     return (run.transactions or 0) / run.jobs
 
 
 def cpu_per_job(run: Run, _: dict[str, Run]) -> float:
+    """Client CPU microseconds per job."""
     return run.cpu_seconds / run.jobs * 1e6
 
 
@@ -38,6 +41,8 @@ def p99(run: Run, _: dict[str, Run]) -> float:
 
 
 def finished_ratio(run: Run, same_repetition: dict[str, Run]) -> float:
+    """Throughput among finished jobs over throughput on an empty table, both of the
+    same repetition."""
     return rate(run, same_repetition) / rate(same_repetition["worker-async"], {})
 
 
@@ -153,9 +158,11 @@ class Figures:
 
     @property
     def median(self) -> float:
+        """The median over the repetitions."""
         return statistics.median(self.values)
 
     def as_dict(self) -> dict[str, Any]:
+        """Median, range and every value, as a JSON object."""
         return {
             "median": self.median,
             "min": min(self.values),
@@ -164,6 +171,7 @@ class Figures:
         }
 
     def text(self, digits: int) -> str:
+        """``median (min-max)``, or the value alone when there is no range."""
         low, high = min(self.values), max(self.values)
         if len(self.values) == 1 or low == high:
             return f"{self.median:,.{digits}f}"

@@ -47,6 +47,8 @@ class Driver:
             self.started.set_result(time.perf_counter())
 
     async def work(self, mode: QueueExecutionMode) -> None:
+        """Run jobs, at most 10 at a time, until the queue is empty (``drain``) or
+        until shut down (``continuous``)."""
         await self.qm.run(
             batch_size=common.CONCURRENCY // 2,
             max_concurrent_tasks=common.CONCURRENCY,
@@ -55,16 +57,20 @@ class Driver:
 
 
 async def defer(queries: Queries, entrypoint: str, count: int) -> None:
+    """Enqueue ``count`` jobs in one call."""
     await queries.enqueue([entrypoint] * count, [None] * count, [0] * count)
 
 
 async def prepare(queries: Queries, workload: str, jobs: int) -> None:
+    """Enqueue the jobs of ``workload`` by batches of 1,000."""
     entrypoint = "noop_sync" if workload == "worker-sync" else "noop"
     for start in range(0, jobs, common.BATCH_SIZE):
         await defer(queries, entrypoint, min(common.BATCH_SIZE, jobs - start))
 
 
 async def measure_latency(driver: Driver, jobs: int) -> None:
+    """Enqueue ``jobs`` jobs one at a time to a listening queue manager and report
+    the delays until each one starts."""
     worker = asyncio.create_task(driver.work(QueueExecutionMode.continuous))
     connection = await asyncpg.connect()
     queries = Queries(AsyncpgDriver(connection))
@@ -86,6 +92,7 @@ async def measure_latency(driver: Driver, jobs: int) -> None:
 
 
 async def run(driver: Driver, workload: str, jobs: int) -> None:
+    """Measure ``workload`` and print its result line."""
     if workload == "latency":
         await measure_latency(driver, jobs)
         return

@@ -30,18 +30,22 @@ def fill(rows: int) -> None:
 
 
 async def run_worker(**options: object) -> None:
+    """A worker of concurrency 10, as a user would start it."""
     await app.run_worker_async(
         concurrency=common.CONCURRENCY, install_signal_handlers=False, **options
     )
 
 
 async def defer_batches(workload: str, jobs: int) -> None:
+    """Defer the jobs of ``workload`` by batches of 1,000."""
     task = noop_sync if workload == "worker-sync" else noop
     for start in range(0, jobs, common.BATCH_SIZE):
         await task.batch_defer_async(*[{}] * min(common.BATCH_SIZE, jobs - start))
 
 
 async def measure_latency(jobs: int) -> None:
+    """Defer ``jobs`` jobs one at a time to a listening worker and report the delays
+    until each one starts."""
     worker = asyncio.create_task(run_worker(wait=True, listen_notify=True))
     samples: list[float] = []
     with common.measured() as figures:
@@ -61,6 +65,7 @@ async def measure_latency(jobs: int) -> None:
 
 
 async def run(workload: str, jobs: int) -> None:
+    """Measure ``workload`` and print its result line."""
     if workload == "latency":
         await measure_latency(jobs)
         return
