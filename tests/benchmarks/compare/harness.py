@@ -180,16 +180,20 @@ class Databases:
         self.created.append(name)
         return name
 
+    def drop(self, name: str) -> None:
+        """Drop one database of the comparison."""
+        with _admin() as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    sql.Identifier(name)
+                )
+            )
+        self.created.remove(name)
+
     def drop_all(self) -> None:
         """Drop the databases created so far, clones before their templates."""
-        with _admin() as conn:
-            for name in reversed(self.created):
-                conn.execute(
-                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                        sql.Identifier(name)
-                    )
-                )
-        self.created.clear()
+        while self.created:
+            self.drop(self.created[-1])
 
 
 def wait_idle(database: str, timeout: float = 60) -> None:
@@ -332,6 +336,8 @@ class Harness:
         result = self.driver(contestant, database, "run", workload, *phase_args)
         wait_idle(database)
         count = transactions(database) - before
+        # Clones of the finished jobs' template are large: one at a time on disk.
+        self.databases.drop(database)
         if result.get("jobs") != jobs:
             raise HarnessError(
                 f"{contestant.name}: {workload} handled {result.get('jobs')} of "
