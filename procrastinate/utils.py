@@ -134,6 +134,14 @@ def parse_datetime(raw: str) -> datetime.datetime:
     return value
 
 
+def safe_repr(value: Any) -> str:
+    """``repr(value)``, or a placeholder naming its type when its ``__repr__`` fails."""
+    try:
+        return repr(value)
+    except Exception:
+        return f"<{type(value).__name__} object, repr failed>"
+
+
 def add_namespace(name: str, namespace: str) -> str:
     """``namespace:name``, or ``name`` when the namespace is empty."""
     return f"{namespace}:{name}" if namespace else name

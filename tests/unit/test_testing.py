@@ -108,9 +108,9 @@ async def test_query_run_the_wrong_way_is_named(
     connector: testing.InMemoryConnector,
 ) -> None:
     with pytest.raises(
-        testing.UnknownQuery, match="'finish_job' through execute_query_all"
+        testing.UnknownQuery, match=r"'finish_job' through execute_query$"
     ):
-        await connector.execute_query_all_async(
+        await connector.execute_query_async(
             sql.queries["finish_job"], job_id=1, status="succeeded", delete_job=False
         )
     with pytest.raises(testing.UnknownQuery, match=r"through execute_query$"):
