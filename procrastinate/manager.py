@@ -96,24 +96,27 @@ def get_channel_for_queues(queues: Iterable[str] | None = None) -> list[str]:
     return list(dict.fromkeys(queue_channel(queue) for queue in queues))
 
 
-def defer_jobs_arguments(jobs_to_defer: Iterable[jobs.Job]) -> dict[str, Any]:
-    """The arguments of the ``defer_jobs`` query for a batch of jobs."""
-    return {
-        "jobs": [
-            {
-                "queue_name": job.queue,
-                "task_name": job.task_name,
-                "priority": job.priority,
-                "lock": job.lock,
-                "queueing_lock": job.queueing_lock,
-                "args": job.task_kwargs,
-                "scheduled_at": job.scheduled_at.isoformat()
-                if job.scheduled_at
-                else None,
-            }
-            for job in jobs_to_defer
-        ]
-    }
+def defer_jobs_arguments(
+    jobs_to_defer: Iterable[jobs.Job], json_dumps: Callable[[Any], str] | None = None
+) -> dict[str, Any]:
+    """
+    The arguments of the ``defer_jobs`` query for a batch of jobs. The batch goes as
+    JSON text, serialized here with ``json_dumps``: a plain string parameter, that
+    every connector passes alike (one written for procrastinate 3.x included).
+    """
+    batch = [
+        {
+            "queue_name": job.queue,
+            "task_name": job.task_name,
+            "priority": job.priority,
+            "lock": job.lock,
+            "queueing_lock": job.queueing_lock,
+            "args": job.task_kwargs,
+            "scheduled_at": job.scheduled_at.isoformat() if job.scheduled_at else None,
+        }
+        for job in jobs_to_defer
+    ]
+    return {"jobs": (json_dumps or json.dumps)(batch)}
 
 
 def deferred_jobs(
@@ -237,13 +240,13 @@ class JobManager:
         """
         if not jobs_to_defer:
             return []
-        arguments = defer_jobs_arguments(jobs_to_defer)
+        arguments = defer_jobs_arguments(jobs_to_defer, self.connector.json_dumps)
         query = sql.queries["defer_jobs"]
         try:
             if connection is None:
                 rows = await self.connector.execute_query_all_async(query, **arguments)
             else:
-                rows = await self.connector.execute_query_all_with_connection_async(
+                rows = await self.connector.execute_query_all_async_with_connection(
                     connection, query, **arguments
                 )
         except exceptions.UniqueViolation as error:
@@ -261,7 +264,7 @@ class JobManager:
         """Synchronous version of :meth:`batch_defer_jobs_async`."""
         if not jobs_to_defer:
             return []
-        arguments = defer_jobs_arguments(jobs_to_defer)
+        arguments = defer_jobs_arguments(jobs_to_defer, self.connector.json_dumps)
         query = sql.queries["defer_jobs"]
         sync_connector = self.connector.get_sync_connector()
         try:
@@ -477,7 +480,7 @@ class JobManager:
         if connection is None:
             rows = await self.connector.execute_query_all_async(query, **arguments)
         else:
-            rows = await self.connector.execute_query_all_with_connection_async(
+            rows = await self.connector.execute_query_all_async_with_connection(
                 connection, query, **arguments
             )
         return _cancelled(rows, job_id)
@@ -514,7 +517,7 @@ class JobManager:
         if connection is None:
             row = await self.connector.execute_query_one_async(query, job_id=job_id)
         else:
-            row = await self.connector.execute_query_one_with_connection_async(
+            row = await self.connector.execute_query_one_async_with_connection(
                 connection, query, job_id=job_id
             )
         return jobs.Status(row["status"])

@@ -189,14 +189,14 @@ class InMemoryConnector(connector.BaseAsyncConnector):
         """
         return self._run(query, "all", arguments)  # type: ignore[no-any-return]
 
-    async def execute_query_one_with_connection_async(
+    async def execute_query_one_async_with_connection(
         self, connection: Any, query: str, **arguments: Any
     ) -> Row:
         """Like :meth:`execute_query_one_async`: there is no transaction to join, so
         ``connection`` is ignored."""
         return await self.execute_query_one_async(query, **arguments)
 
-    async def execute_query_all_with_connection_async(
+    async def execute_query_all_async_with_connection(
         self, connection: Any, query: str, **arguments: Any
     ) -> list[Row]:
         """Like :meth:`execute_query_all_async`; ``connection`` is ignored."""
@@ -394,14 +394,14 @@ class InMemoryConnector(connector.BaseAsyncConnector):
             if job["worker_id"] == worker_id:
                 job["worker_id"] = None
 
-    def _json_roundtrip(self, value: Any) -> Any:
-        dumps = self.json_dumps or json.dumps
-        loads = self.json_loads or json.loads
-        return loads(dumps(value))
+    def _stored_json(self, value: Any) -> Any:
+        """A JSON value parsed from the query's JSON text, as it reads back from a
+        ``jsonb`` column: through ``json_loads``."""
+        return (self.json_loads or json.loads)(json.dumps(value))
 
     # Defer
 
-    def defer_jobs_all(self, jobs: list[Row]) -> list[Row]:
+    def defer_jobs_all(self, jobs: str) -> list[Row]:
         """
         Insert a batch of jobs, all or none; ids come back in order.
 
@@ -409,7 +409,8 @@ class InMemoryConnector(connector.BaseAsyncConnector):
             twice in the batch.
         :raises ConnectorException: a queue or task name is missing or too long.
         """
-        values = [self._job_values(job) for job in jobs]
+        # The batch comes as JSON text, parsed like the database does.
+        values = [self._job_values(job) for job in json.loads(jobs)]
         failure = self._first_invalid(values)
         if failure is not None:
             index, error = failure
@@ -425,7 +426,7 @@ class InMemoryConnector(connector.BaseAsyncConnector):
             "priority": job.get("priority") or 0,
             "lock": job.get("lock"),
             "queueing_lock": job.get("queueing_lock"),
-            "args": self._json_roundtrip(job.get("args") or {}),
+            "args": self._stored_json(job.get("args") or {}),
             "scheduled_at": _timestamp(job.get("scheduled_at")),
         }
 
@@ -478,7 +479,7 @@ class InMemoryConnector(connector.BaseAsyncConnector):
             "args": args,
             "scheduled_at": None,
         }
-        (row,) = self.defer_jobs_all([job])
+        (row,) = self.defer_jobs_all((self.json_dumps or json.dumps)([job]))
         self._record_tick(key, defer_timestamp)
         return row
 

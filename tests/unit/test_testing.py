@@ -124,7 +124,7 @@ async def test_queries_are_logged_with_their_arguments(
     await job_manager.get_job_status_async(1)
     (defer, status) = connector.queries
     assert defer[0] == "defer_jobs"
-    assert defer[1]["jobs"][0]["args"] == {"a": 1}
+    assert json.loads(defer[1]["jobs"])[0]["args"] == {"a": 1}
     assert status == ("get_job_status", {"job_id": 1})
 
 
