@@ -572,6 +572,9 @@ class JobManager:
 
         :param nb_seconds: deprecated: use the time since the job started instead of
             the worker's heartbeat.
+        :returns: the jobs; one whose row cannot be loaded comes with its plain columns
+            only (no arguments, no schedule), and a warning says why: retrying it
+            makes a worker mark it failed.
         """
         if nb_seconds is not None:
             warnings.warn(
@@ -593,7 +596,16 @@ class JobManager:
                 queue=queue,
                 task_name=task_name,
             )
-        return [jobs.Job.from_row(row) for row in rows]
+        return [self._warn_unloadable(item) for item in self._load_fetched(rows)]
+
+    def _warn_unloadable(self, fetched: jobs.FetchedJob) -> jobs.Job:
+        if fetched.load_error is not None:
+            logger.warning(
+                f"Stalled job {fetched.job.call_string} cannot be loaded: "
+                f"{fetched.load_error}",
+                extra={"action": "job_unloadable", "job": fetched.job.log_context()},
+            )
+        return fetched.job
 
     async def claim_orphaned_jobs(self, worker_id: int) -> list[jobs.FetchedJob]:
         """

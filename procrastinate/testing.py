@@ -724,7 +724,7 @@ class InMemoryConnector(connector.BaseAsyncConnector):
         """Running jobs whose latest ``started`` event is older than ``nb_seconds``."""
         threshold = utils.utcnow() - datetime.timedelta(seconds=float(nb_seconds))
         return [
-            self._public(job)
+            self._fetched(job)
             for job in self._running_jobs(queue, task_name)
             if (started := self._latest_event(job["id"], "started")) is not None
             and started < threshold
@@ -738,7 +738,7 @@ class InMemoryConnector(connector.BaseAsyncConnector):
             seconds=float(seconds_since_heartbeat)
         )
         return [
-            self._public(job)
+            self._fetched(job)
             for job in self._running_jobs(queue, task_name)
             if not self._heartbeat_recent(job["worker_id"], threshold)
         ]

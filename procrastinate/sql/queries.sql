@@ -100,8 +100,10 @@ WHERE job.id IS NULL OR job.abort_requested OR job.status <> 'doing'
 ORDER BY ids.id;
 
 -- select_stalled_jobs_by_started --
--- Running jobs whose last "started" event is older than %(nb_seconds)s
-SELECT job.id, status, task_name, priority, lock, queueing_lock, args, scheduled_at,
+-- Running jobs whose last "started" event is older than %(nb_seconds)s (rows as
+-- fetch_jobs gives them)
+SELECT job.id, status, task_name, priority, lock, queueing_lock,
+    args::text AS args_text, extract(epoch FROM scheduled_at)::text AS scheduled_at_epoch,
     queue_name, attempts, abort_requested, worker_id
 FROM procrastinate_jobs AS job
 JOIN LATERAL (
@@ -115,8 +117,10 @@ WHERE job.status = 'doing'
 ORDER BY job.id;
 
 -- select_stalled_jobs_by_heartbeat --
--- Running jobs whose worker is gone or has not sent a heartbeat for a while
-SELECT job.id, status, task_name, priority, lock, queueing_lock, args, scheduled_at,
+-- Running jobs whose worker is gone or has not sent a heartbeat for a while (rows as
+-- fetch_jobs gives them)
+SELECT job.id, status, task_name, priority, lock, queueing_lock,
+    args::text AS args_text, extract(epoch FROM scheduled_at)::text AS scheduled_at_epoch,
     queue_name, attempts, abort_requested, worker_id
 FROM procrastinate_jobs AS job
 LEFT JOIN procrastinate_workers AS worker ON worker.id = job.worker_id

@@ -513,3 +513,26 @@ def test_parse_notification_accepts_only_procrastinate_payloads() -> None:
     ) == {"type": "job_inserted", "job_id": 3}
     for payload in HOSTILE_PAYLOADS:
         assert manager.parse_notification(payload) is None, payload
+
+
+async def test_stalled_jobs_list_an_unloadable_job_and_a_retry_fails_it(
+    app: procrastinate.App,
+    connection: psycopg.Connection[Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The recipe of procrastinate 3.x: list the stalled jobs, retry each.
+    await app.configure_task("t").batch_defer_async({}, {})
+    dead = await app.job_manager.register_worker()
+    await app.job_manager.fetch_jobs(None, dead, 2)
+    spoil(connection, 1, "5000 digits")
+    await app.job_manager.unregister_worker(dead)
+    stalled = await app.job_manager.get_stalled_jobs()
+    assert [job.id for job in stalled] == [1, 2]
+    assert any("cannot be loaded" in r.getMessage() for r in caplog.records)
+    for job in stalled:
+        await app.job_manager.retry_job(job)
+    worker_id = await app.job_manager.register_worker()
+    assert [job.id for job in await app.job_manager.fetch_jobs(None, worker_id, 2)] == [
+        2
+    ]
+    assert statuses(connection) == {1: "failed", 2: "doing"}
