@@ -168,6 +168,7 @@ class RunningJob:
     load_error: exceptions.UnloadableJob | None = None
     #: The run ended and its outcome is being stored: nothing may interrupt it now.
     persisting: bool = False
+    #: The task was cancelled (an async job's abort): once is enough.
     cancelled: bool = False
 
 
