@@ -20,7 +20,9 @@ import psycopg
 import pytest
 
 import procrastinate
-from procrastinate import exceptions, manager
+from procrastinate import exceptions, manager, sql
+from procrastinate import worker as worker_module
+from procrastinate.job_context import AbortReason
 
 WORKER = {"install_signal_handlers": False}
 
@@ -222,7 +224,7 @@ async def test_recovery_fails_an_unloadable_stalled_job_once(
     assert len(await app.job_manager.fetch_jobs_to_run(None, dead, 2)) == 2
     spoil(connection, 1, "nested 3000 levels")
     await app.job_manager.unregister_worker(dead)
-    rescuer = procrastinate.worker.Worker(app, **WORKER)
+    rescuer = worker_module.Worker(app, **WORKER)
     rescuer.worker_id = await app.job_manager.register_worker()
     recovered = await rescuer.recover_stalled_jobs_once()
     assert [job.id for job in recovered] == [1, 2]
@@ -484,27 +486,46 @@ async def test_self_abort_then_raise_stress(
     assert rows == [("failed", 1, rounds + 60)]
 
 
-async def test_an_abort_arriving_while_the_outcome_is_stored_changes_nothing(
-    app: procrastinate.App, connection: psycopg.Connection[Any]
+async def test_an_abort_arriving_while_the_outcome_is_stored_waits_for_it(
+    app: procrastinate.App,
+    connection: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # The abort lands while the worker stores the outcome: before the fix, the job's
-    # task ended at once, the one-shot worker stopped and the job stayed 'doing'.
-    @app.task(pass_context=True)
-    async def quick(context: procrastinate.JobContext) -> None:
-        assert context.job.id is not None
-        loop = asyncio.get_running_loop()
-        job_id = context.job.id
-        loop.call_later(
-            0.001,
-            lambda: asyncio.ensure_future(
-                context.app.job_manager.cancel_job_by_id_async(job_id, abort=True)
-            ),
-        )
+    # Issue 11: the abort of a job whose run just ended landed on the worker's wait
+    # for the outcome to be stored. The job's task ended at once, the one-shot worker
+    # saw no running job and stopped, the storing was cut off: the job stayed doing.
+    persisting, release = asyncio.Event(), asyncio.Event()
+    outcome_queries = (sql.queries["finish_job"], sql.queries["retry_job"])
+    for name in ("execute_query_async", "execute_query_all_async"):
+        original = getattr(app.connector, name)
 
-    for _ in range(20):
-        await quick.defer_async()
-    await app.run_worker_async(**WORKER, wait=False, abort_job_polling_interval=0.01)
-    assert "doing" not in statuses(connection).values()
+        async def gated(
+            query: str, *, _original: Any = original, **arguments: Any
+        ) -> Any:
+            if query in outcome_queries:
+                persisting.set()
+                await release.wait()
+            return await _original(query, **arguments)
+
+        monkeypatch.setattr(app.connector, name, gated)
+
+    @app.task
+    async def quick() -> None: ...
+
+    job_id = await quick.defer_async()
+    worker = worker_module.Worker(
+        app, wait=False, listen_notify=False, install_signal_handlers=False
+    )
+    run = asyncio.ensure_future(worker.run())
+    await asyncio.wait_for(persisting.wait(), timeout=5)
+    worker._abort(job_id, AbortReason.USER_REQUEST)
+    for _ in range(20):  # enough loop turns for a cancelled task to end
+        await asyncio.sleep(0)
+    assert job_id in worker._running
+    assert not run.done()
+    release.set()
+    await asyncio.wait_for(run, timeout=10)
+    assert statuses(connection) == {job_id: "succeeded"}
 
 
 def test_parse_notification_accepts_only_procrastinate_payloads() -> None:
