@@ -222,6 +222,7 @@ class JobManager:
         """
         Store a job in the database.
 
+        :param job: the job, without an id.
         :param connection: run the query on this connection, owned by the caller: the
             job exists only once the caller's transaction commits.
         :returns: the job with its id and status.
@@ -236,6 +237,8 @@ class JobManager:
         """
         Store several jobs in one query: all of them, or none.
 
+        :param jobs_to_defer: the jobs, without ids.
+        :param connection: run the query on this connection, owned by the caller.
         :raises AlreadyEnqueued: a queueing lock is taken; no job was stored.
         """
         if not jobs_to_defer:
@@ -290,6 +293,9 @@ class JobManager:
         """
         Defer the job of a periodic task's tick, unless another worker did already.
 
+        :param job: the job, whose ``timestamp`` argument is the tick.
+        :param periodic_id: which of the task's periodic schedules it is for.
+        :param defer_timestamp: the tick, as a Unix timestamp.
         :returns: the new job id, or ``None`` if this tick was deferred already.
         :raises InvalidTimestamp: the job's ``timestamp`` argument is not the tick's.
         :raises AlreadyEnqueued: the periodic task's queueing lock is taken.
@@ -323,6 +329,8 @@ class JobManager:
         returned.
 
         :param queues: the queues to take jobs from; ``None`` for all.
+        :param worker_id: the id of the worker taking them.
+        :param limit: how many jobs to take at most.
         """
         fetched = await self.fetch_jobs_to_run(queues, worker_id, limit)
         for item in fetched:
@@ -374,6 +382,9 @@ class JobManager:
         as fetched), it is stored only while that worker (or no worker) owns the
         running job.
 
+        :param job: the running job.
+        :param status: its final status.
+        :param delete_job: delete the job instead of keeping it.
         :raises JobLost: another worker owns the job, or it no longer runs.
         :raises ConnectorException: the job is not waiting or running.
         """
@@ -385,6 +396,7 @@ class JobManager:
     ) -> None:
         """Set the final status of the job ``job_id``, or delete it, whoever runs it.
 
+        :param job_id: the job's id.
         :raises ConnectorException: the job is not waiting or running.
         """
         await self._finish(job_id, status, delete_job, None)
@@ -417,6 +429,11 @@ class JobManager:
         abort was requested ends failed instead. Like :meth:`finish_job`, it applies
         only while the job's worker (``job.worker_id``), or no worker, owns it.
 
+        :param job: the job.
+        :param retry_at: when to run it again; ``None`` for now.
+        :param priority: its new priority; ``None`` keeps it.
+        :param queue: its new queue; ``None`` keeps it.
+        :param lock: its new lock; ``None`` keeps it.
         :raises JobLost: another worker owns the job, or it no longer runs.
         """
         assert job.id is not None
@@ -470,6 +487,8 @@ class JobManager:
         """
         Cancel a waiting job; with ``abort``, also ask a running job to stop.
 
+        :param job_id: the job's id.
+        :param abort: also ask the job to stop if it is running.
         :param delete_job: delete a cancelled job instead of keeping it.
         :param connection: run the query in the caller's transaction.
         :returns: whether the job was cancelled or its abort requested.
@@ -511,6 +530,8 @@ class JobManager:
         """
         The status of a job.
 
+        :param job_id: the job's id.
+        :param connection: run the query in the caller's transaction.
         :raises NoResult: there is no such job.
         """
         query = sql.queries["get_job_status"]
@@ -535,7 +556,10 @@ class JobManager:
         return jobs.Status(row["status"])
 
     async def list_jobs_to_abort_async(self, queue: str | None = None) -> list[int]:
-        """Ids of the running jobs whose abort was requested."""
+        """Ids of the running jobs whose abort was requested.
+
+        :param queue: only the jobs of this queue.
+        """
         rows = await self.connector.execute_query_all_async(
             sql.queries["list_jobs_to_abort"], queue=queue
         )
@@ -572,6 +596,9 @@ class JobManager:
 
         :param nb_seconds: deprecated: use the time since the job started instead of
             the worker's heartbeat.
+        :param queue: only the jobs of this queue.
+        :param task_name: only the jobs of this task.
+        :param seconds_since_heartbeat: how long a worker may stay silent.
         :returns: the jobs; one whose row cannot be loaded comes with its plain columns
             only (no arguments, no schedule), and a warning says why: retrying it
             makes a worker mark it failed.
@@ -612,6 +639,7 @@ class JobManager:
         Take over the running jobs that lost their worker (see
         :meth:`prune_stalled_workers`), each for exactly one caller.
 
+        :param worker_id: the id of the worker taking them over.
         :returns: the claimed jobs, now attributed to ``worker_id``; those whose row
             cannot be loaded carry their ``load_error``.
         """
@@ -631,6 +659,12 @@ class JobManager:
         """
         Delete the succeeded jobs (and optionally failed, cancelled, aborted ones)
         whose last event is older than ``nb_hours`` hours.
+
+        :param nb_hours: the age, in hours, of the jobs to delete.
+        :param queue: only the jobs of this queue.
+        :param include_failed: also delete failed jobs.
+        :param include_cancelled: also delete cancelled jobs.
+        :param include_aborted: also delete aborted jobs.
         """
         await self.connector.execute_query_async(
             sql.queries["delete_old_jobs"],
@@ -650,6 +684,9 @@ class JobManager:
         """
         Await ``on_notification(channel=..., notification=...)`` for each notification
         about the queues (a job inserted, an abort requested). Never returns.
+
+        :param on_notification: awaited with each notification, decoded.
+        :param queues: the queues to listen to; ``None`` for all.
         """
 
         async def decode(*, channel: str, payload: str) -> None:
@@ -697,7 +734,16 @@ class JobManager:
         queueing_lock: str | None = None,
         worker_id: int | None = None,
     ) -> list[jobs.Job]:
-        """The jobs matching every given filter, by id."""
+        """The jobs matching every given filter, by id.
+
+        :param id: only the job with this id.
+        :param queue: only the jobs of this queue.
+        :param task: only the jobs of this task.
+        :param status: only the jobs in this status.
+        :param lock: only the jobs with this lock.
+        :param queueing_lock: only the jobs with this queueing lock.
+        :param worker_id: only the jobs run by this worker.
+        """
         rows = await self.connector.execute_query_all_async(
             sql.queries["list_jobs"],
             **_list_jobs_arguments(
@@ -732,7 +778,13 @@ class JobManager:
         status: str | jobs.Status | None = None,
         lock: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Per queue: its name, its number of jobs, and the number in each status."""
+        """Per queue: its name, its number of jobs, and the number in each status.
+
+        :param queue: only this queue.
+        :param task: only the jobs of this task.
+        :param status: only the jobs in this status.
+        :param lock: only the jobs with this lock.
+        """
         rows = await self.connector.execute_query_all_async(
             sql.queries["list_queues"],
             **list_filters(queue=queue, task=task, status=status, lock=lock),
@@ -760,7 +812,13 @@ class JobManager:
         status: str | jobs.Status | None = None,
         lock: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Per task: its name, its number of jobs, and the number in each status."""
+        """Per task: its name, its number of jobs, and the number in each status.
+
+        :param queue: only the jobs of this queue.
+        :param task: only this task.
+        :param status: only the jobs in this status.
+        :param lock: only the jobs with this lock.
+        """
         rows = await self.connector.execute_query_all_async(
             sql.queries["list_tasks"],
             **list_filters(queue=queue, task=task, status=status, lock=lock),
@@ -788,7 +846,13 @@ class JobManager:
         status: str | jobs.Status | None = None,
         lock: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Per lock: its name, its number of jobs, and the number in each status."""
+        """Per lock: its name, its number of jobs, and the number in each status.
+
+        :param queue: only the jobs of this queue.
+        :param task: only the jobs of this task.
+        :param status: only the jobs in this status.
+        :param lock: only this lock.
+        """
         rows = await self.connector.execute_query_all_async(
             sql.queries["list_locks"],
             **list_filters(queue=queue, task=task, status=status, lock=lock),
@@ -831,7 +895,10 @@ class JobManager:
         )
 
     async def prune_stalled_workers(self, seconds_since_heartbeat: float) -> list[int]:
-        """Remove the workers silent for that long; returns their ids."""
+        """Remove the workers silent for that long; returns their ids.
+
+        :param seconds_since_heartbeat: how long a worker may stay silent.
+        """
         rows = await self.connector.execute_query_all_async(
             sql.queries["prune_stalled_workers"],
             seconds_since_heartbeat=seconds_since_heartbeat,

@@ -78,6 +78,8 @@ class SQLAlchemyPsycopg2Connector(connector.BaseSyncConnector):
         Create the engine and check that the database answers, or adopt ``engine``
         (which is then not disposed by :meth:`close`).
 
+        :param engine: a SQLAlchemy engine using psycopg2, owned by the caller;
+            ``None`` to create one from the connector's ``dsn``.
         :raises ConnectorException: the database cannot be reached, or ``engine``
             does not use psycopg2.
         """
@@ -94,7 +96,9 @@ class SQLAlchemyPsycopg2Connector(connector.BaseSyncConnector):
                 pass
         except sqlalchemy.exc.DBAPIError as exc:
             new_engine.dispose()
-            raise psycopg2_common.unreachable(exc.orig or exc) from exc
+            psycopg2_common.raise_unreachable(
+                exc.orig or exc, self._url.render_as_string(hide_password=False)
+            )
         self._engine = new_engine
         self._engine_externally_set = False
 
