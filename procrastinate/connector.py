@@ -142,13 +142,13 @@ class BaseConnector:
         """Asynchronous :meth:`execute_query_all`."""
         raise exceptions.SyncConnectorConfigurationError
 
-    async def execute_query_one_with_connection_async(
+    async def execute_query_one_async_with_connection(
         self, connection: Any, query: str, **arguments: Any
     ) -> dict[str, Any]:
         """Asynchronous :meth:`execute_query_one_with_connection`."""
         raise self._no_external_connection()
 
-    async def execute_query_all_with_connection_async(
+    async def execute_query_all_async_with_connection(
         self, connection: Any, query: str, **arguments: Any
     ) -> list[dict[str, Any]]:
         """Asynchronous :meth:`execute_query_all_with_connection`."""

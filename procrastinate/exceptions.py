@@ -187,3 +187,18 @@ class InvalidCronExpression(ProcrastinateException):
     """
     A periodic task was declared with a cron expression that cannot be parsed.
     """
+
+
+class UnloadableJob(ProcrastinateException):
+    """
+    A job's row cannot be turned into a job by this client: its arguments are not a
+    JSON object or cannot be decoded, or its ``scheduled_at`` is out of Python's range.
+    The job is marked failed.
+    """
+
+
+class JobLost(ConnectorException):
+    """
+    The worker no longer owns the job: another worker recovered it, or it was retried
+    or finished meanwhile. The outcome of this worker's run of it is not stored.
+    """

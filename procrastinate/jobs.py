@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import datetime
+import decimal
 import enum
 import functools
+import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
 import attr
 from typing_extensions import TypedDict
 
-from procrastinate import types, utils
+from procrastinate import exceptions, types, utils
 
 if TYPE_CHECKING:
     from procrastinate import manager
@@ -21,6 +23,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_QUEUE = "default"
 DEFAULT_PRIORITY = 0
+EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+MICROSECONDS = 1_000_000
 
 
 def check_aware(
@@ -150,9 +154,94 @@ class Job:
     def call_string(self) -> str:
         """``task_name[id](arg=value, ...)``, to name the job in logs."""
         kwargs_string = ", ".join(
-            f"{key}={value!r}" for key, value in self.task_kwargs.items()
+            f"{key}={utils.safe_repr(value)}" for key, value in self.task_kwargs.items()
         )
         return f"{self.task_name}[{self.id}]({kwargs_string})"
+
+
+@attr.dataclass(frozen=True, kw_only=True)
+class FetchedJob:
+    """
+    A job row read by a worker. When the row cannot be loaded, ``load_error`` says
+    why and ``job`` holds only its plain columns (no arguments, no schedule).
+    """
+
+    job: Job
+    load_error: exceptions.UnloadableJob | None = None
+
+
+def epoch_text(value: datetime.datetime | None) -> str | None:
+    """A time as the text of ``extract(epoch FROM ...)``: seconds since 1970, with
+    six decimals."""
+    if value is None:
+        return None
+    micros = (value - EPOCH) // datetime.timedelta(microseconds=1)
+    sign = "-" if micros < 0 else ""
+    seconds, fraction = divmod(abs(micros), MICROSECONDS)
+    return f"{sign}{seconds}.{fraction:06d}"
+
+
+def _from_epoch(text: str | None) -> datetime.datetime | None:
+    if text is None:
+        return None
+    try:
+        micros = int(decimal.Decimal(text) * MICROSECONDS)
+        return EPOCH + datetime.timedelta(microseconds=micros)
+    except (ArithmeticError, ValueError) as exc:
+        raise exceptions.UnloadableJob(
+            f"its scheduled_at ({text} s from 1970) is outside the years 1 to 9999 "
+            "that Python can represent"
+        ) from exc
+
+
+def _load_args(text: str, json_loads: Callable[[str], Any]) -> types.JSONDict:
+    try:
+        args = json_loads(text)
+    except RecursionError as exc:
+        raise exceptions.UnloadableJob(
+            "its args are nested too deeply to be decoded"
+        ) from exc
+    except Exception as exc:
+        raise exceptions.UnloadableJob(
+            f"its args cannot be decoded ({utils.safe_repr(exc)})"
+        ) from exc
+    if not isinstance(args, dict):
+        raise exceptions.UnloadableJob(
+            f"its args must be a JSON object, not {type(args).__name__}"
+        )
+    return args
+
+
+def load_fetched_row(
+    row: dict[str, Any], json_loads: Callable[[str], Any] | None
+) -> FetchedJob:
+    """
+    The job of a row of the worker's queries (``fetch_jobs``, ``claim_orphaned_jobs``),
+    which send the arguments as JSON text (``args_text``) and the schedule as epoch
+    text (``scheduled_at_epoch``), so that no driver fails on a value that Python
+    cannot hold: such a row gives a :class:`FetchedJob` with a ``load_error``, and the
+    rest of the batch loads normally.
+    """
+    plain = Job(
+        id=row["id"],
+        status=row["status"],
+        lock=row["lock"],
+        queueing_lock=row["queueing_lock"],
+        task_name=row["task_name"],
+        queue=row["queue_name"],
+        priority=row["priority"],
+        attempts=row["attempts"],
+        abort_requested=row["abort_requested"],
+        worker_id=row["worker_id"],
+    )
+    try:
+        job = plain.evolve(
+            task_kwargs=_load_args(row["args_text"], json_loads or json.loads),
+            scheduled_at=_from_epoch(row["scheduled_at_epoch"]),
+        )
+    except exceptions.UnloadableJob as exc:
+        return FetchedJob(job=plain, load_error=exc)
+    return FetchedJob(job=job)
 
 
 class JobDeferrer:

@@ -7,12 +7,15 @@ and differ only in the latter.
 
 from __future__ import annotations
 
+import contextvars
 import datetime
 import json
 import logging
 import warnings
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
+
+import attr
 
 from procrastinate import connector, exceptions, jobs, sql, utils
 
@@ -23,6 +26,52 @@ ANY_QUEUE_CHANNEL = "procrastinate_any_queue_v1"
 QUEUE_CHANNEL_PREFIX = "procrastinate_queue_v1#"
 
 NotificationCallback = Callable[..., Awaitable[None]]
+NOTIFICATION_TYPES = ("job_inserted", "abort_job_requested")
+# How much of a malformed notification a warning shows.
+PAYLOAD_PREVIEW = 100
+
+
+@attr.dataclass(kw_only=True)
+class RunningJobMarker:
+    """What a worker's running job tells the worker from inside its own task."""
+
+    job_id: int
+    #: The job requested its own abort: it stops by itself (or raises), so the
+    #: worker does not interrupt it, and its own error decides its outcome.
+    aborted_itself: bool = False
+
+
+#: Set by the worker in each job's task (and inherited by the threads of sync tasks).
+running_job: contextvars.ContextVar[RunningJobMarker | None] = contextvars.ContextVar(
+    "procrastinate_running_job", default=None
+)
+
+
+def note_abort_request(job_id: int, abort: bool) -> None:
+    """Record that the job running in this context asks for its own abort."""
+    marker = running_job.get()
+    if abort and marker is not None and marker.job_id == job_id:
+        marker.aborted_itself = True
+
+
+def parse_notification(payload: str) -> jobs.Notification | None:
+    """
+    The notification a LISTEN payload carries, or ``None`` when it is not one that
+    procrastinate sends: any database user can NOTIFY, so a payload is only a hint.
+    """
+    try:
+        data = json.loads(payload)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    kind, job_id = data.get("type"), data.get("job_id")
+    # bool is an int subclass, but true is no job id.
+    if kind not in NOTIFICATION_TYPES or type(job_id) is not int:
+        return None
+    if kind == "job_inserted":
+        return jobs.JobInserted(type="job_inserted", job_id=job_id)
+    return jobs.AbortJobRequested(type="abort_job_requested", job_id=job_id)
 
 
 # PostgreSQL identifiers, hence channel names, are at most 63 bytes.
@@ -47,24 +96,27 @@ def get_channel_for_queues(queues: Iterable[str] | None = None) -> list[str]:
     return list(dict.fromkeys(queue_channel(queue) for queue in queues))
 
 
-def defer_jobs_arguments(jobs_to_defer: Iterable[jobs.Job]) -> dict[str, Any]:
-    """The arguments of the ``defer_jobs`` query for a batch of jobs."""
-    return {
-        "jobs": [
-            {
-                "queue_name": job.queue,
-                "task_name": job.task_name,
-                "priority": job.priority,
-                "lock": job.lock,
-                "queueing_lock": job.queueing_lock,
-                "args": job.task_kwargs,
-                "scheduled_at": job.scheduled_at.isoformat()
-                if job.scheduled_at
-                else None,
-            }
-            for job in jobs_to_defer
-        ]
-    }
+def defer_jobs_arguments(
+    jobs_to_defer: Iterable[jobs.Job], json_dumps: Callable[[Any], str] | None = None
+) -> dict[str, Any]:
+    """
+    The arguments of the ``defer_jobs`` query for a batch of jobs. The batch goes as
+    JSON text, serialized here with ``json_dumps``: a plain string parameter, that
+    every connector passes alike (one written for procrastinate 3.x included).
+    """
+    batch = [
+        {
+            "queue_name": job.queue,
+            "task_name": job.task_name,
+            "priority": job.priority,
+            "lock": job.lock,
+            "queueing_lock": job.queueing_lock,
+            "args": job.task_kwargs,
+            "scheduled_at": job.scheduled_at.isoformat() if job.scheduled_at else None,
+        }
+        for job in jobs_to_defer
+    ]
+    return {"jobs": (json_dumps or json.dumps)(batch)}
 
 
 def deferred_jobs(
@@ -122,10 +174,13 @@ def retry_arguments(
     priority: int | None,
     queue: str | None,
     lock: str | None,
+    worker_id: int | None = None,
 ) -> dict[str, Any]:
-    """The arguments of the ``retry_job`` query."""
+    """The arguments of the ``retry_job`` query (``worker_id``: the worker storing
+    its outcome; ``None`` for a manual retry)."""
     return {
         "job_id": job_id,
+        "worker_id": worker_id,
         "retry_at": retry_at or utils.utcnow(),
         "new_priority": priority,
         "new_queue_name": queue,
@@ -188,13 +243,13 @@ class JobManager:
         """
         if not jobs_to_defer:
             return []
-        arguments = defer_jobs_arguments(jobs_to_defer)
+        arguments = defer_jobs_arguments(jobs_to_defer, self.connector.json_dumps)
         query = sql.queries["defer_jobs"]
         try:
             if connection is None:
                 rows = await self.connector.execute_query_all_async(query, **arguments)
             else:
-                rows = await self.connector.execute_query_all_with_connection_async(
+                rows = await self.connector.execute_query_all_async_with_connection(
                     connection, query, **arguments
                 )
         except exceptions.UniqueViolation as error:
@@ -212,7 +267,7 @@ class JobManager:
         """Synchronous version of :meth:`batch_defer_jobs_async`."""
         if not jobs_to_defer:
             return []
-        arguments = defer_jobs_arguments(jobs_to_defer)
+        arguments = defer_jobs_arguments(jobs_to_defer, self.connector.json_dumps)
         query = sql.queries["defer_jobs"]
         sync_connector = self.connector.get_sync_connector()
         try:
@@ -269,11 +324,26 @@ class JobManager:
         self, queues: Iterable[str] | None, worker_id: int, limit: int = 1
     ) -> list[jobs.Job]:
         """
-        Mark up to ``limit`` runnable jobs as ``doing`` for a worker, in one query.
+        Mark up to ``limit`` runnable jobs as ``doing`` for a worker, in one query. A
+        job whose row cannot be loaded is marked failed (and logged) instead of
+        returned.
 
         :param queues: the queues to take jobs from; ``None`` for all.
         :param worker_id: the id of the worker taking them.
         :param limit: how many jobs to take at most.
+        """
+        fetched = await self.fetch_jobs_to_run(queues, worker_id, limit)
+        for item in fetched:
+            if item.load_error is not None:
+                await self.fail_unloadable_job(item)
+        return [item.job for item in fetched if item.load_error is None]
+
+    async def fetch_jobs_to_run(
+        self, queues: Iterable[str] | None, worker_id: int, limit: int = 1
+    ) -> list[jobs.FetchedJob]:
+        """
+        Like :meth:`fetch_jobs`, but a job whose row cannot be loaded comes back with
+        its ``load_error``, for the caller to fail.
         """
         rows = await self.connector.execute_query_all_async(
             sql.queries["fetch_jobs"],
@@ -281,7 +351,20 @@ class JobManager:
             worker_id=worker_id,
             limit=limit,
         )
-        return [jobs.Job.from_row(row) for row in rows]
+        return self._load_fetched(rows)
+
+    def _load_fetched(self, rows: list[dict[str, Any]]) -> list[jobs.FetchedJob]:
+        return [jobs.load_fetched_row(row, self.connector.json_loads) for row in rows]
+
+    async def fail_unloadable_job(self, fetched: jobs.FetchedJob) -> None:
+        """Log why a fetched job cannot be loaded and mark it failed."""
+        job = fetched.job
+        logger.error(
+            f"Job {job.call_string} cannot be loaded: {fetched.load_error}. "
+            "Marking it failed.",
+            extra={"action": "job_unloadable", "job": job.log_context()},
+        )
+        await self.finish_job(job, jobs.Status.FAILED, delete_job=False)
 
     async def fetch_job(
         self, queues: Iterable[str] | None, worker_id: int
@@ -293,29 +376,42 @@ class JobManager:
     async def finish_job(
         self, job: jobs.Job, status: jobs.Status, delete_job: bool
     ) -> None:
-        """Set a job's final status (succeeded, failed or aborted), or delete it.
+        """
+        Set a job's final status (succeeded, failed or aborted), or delete it: the
+        outcome of a worker's run. When the job names its worker (``job.worker_id``,
+        as fetched), it is stored only while that worker (or no worker) owns the
+        running job.
 
         :param job: the running job.
         :param status: its final status.
         :param delete_job: delete the job instead of keeping it.
+        :raises JobLost: another worker owns the job, or it no longer runs.
+        :raises ConnectorException: the job is not waiting or running.
         """
         assert job.id is not None
-        await self.finish_job_by_id_async(job.id, status, delete_job)
+        await self._finish(job.id, status, delete_job, job.worker_id)
 
     async def finish_job_by_id_async(
         self, job_id: int, status: jobs.Status, delete_job: bool
     ) -> None:
-        """Set the final status of the job ``job_id``, or delete it.
+        """Set the final status of the job ``job_id``, or delete it, whoever runs it.
 
         :param job_id: the job's id.
         :raises ConnectorException: the job is not waiting or running.
         """
-        await self.connector.execute_query_async(
+        await self._finish(job_id, status, delete_job, None)
+
+    async def _finish(
+        self, job_id: int, status: jobs.Status, delete_job: bool, worker_id: int | None
+    ) -> None:
+        rows = await self.connector.execute_query_all_async(
             sql.queries["finish_job"],
             job_id=job_id,
             status=status.value,
             delete_job=delete_job,
+            worker_id=worker_id,
         )
+        _check_owned(rows, job_id, worker_id)
 
     # Retry
 
@@ -329,16 +425,23 @@ class JobManager:
     ) -> None:
         """
         Send a running or failed job back to its queue, to run at ``retry_at`` (now by
-        default), optionally with a new priority, queue or lock.
+        default), optionally with a new priority, queue or lock. A running job whose
+        abort was requested ends failed instead. Like :meth:`finish_job`, it applies
+        only while the job's worker (``job.worker_id``), or no worker, owns it.
 
         :param job: the job.
         :param retry_at: when to run it again; ``None`` for now.
         :param priority: its new priority; ``None`` keeps it.
         :param queue: its new queue; ``None`` keeps it.
         :param lock: its new lock; ``None`` keeps it.
+        :raises JobLost: another worker owns the job, or it no longer runs.
         """
         assert job.id is not None
-        await self.retry_job_by_id_async(job.id, retry_at, priority, queue, lock)
+        rows = await self.connector.execute_query_all_async(
+            sql.queries["retry_job"],
+            **retry_arguments(job.id, retry_at, priority, queue, lock, job.worker_id),
+        )
+        _check_owned(rows, job.id, job.worker_id)
 
     async def retry_job_by_id_async(
         self,
@@ -349,7 +452,7 @@ class JobManager:
         lock: str | None = None,
     ) -> None:
         """
-        Like :meth:`retry_job`, by job id.
+        Like :meth:`retry_job`, by job id, whoever runs it (a manual retry).
 
         :raises ConnectorException: the job is not running nor failed.
         """
@@ -390,12 +493,13 @@ class JobManager:
         :param connection: run the query in the caller's transaction.
         :returns: whether the job was cancelled or its abort requested.
         """
+        note_abort_request(job_id, abort)
         arguments = {"job_id": job_id, "abort": abort, "delete_job": delete_job}
         query = sql.queries["cancel_job"]
         if connection is None:
             rows = await self.connector.execute_query_all_async(query, **arguments)
         else:
-            rows = await self.connector.execute_query_all_with_connection_async(
+            rows = await self.connector.execute_query_all_async_with_connection(
                 connection, query, **arguments
             )
         return _cancelled(rows, job_id)
@@ -408,6 +512,7 @@ class JobManager:
         connection: Any = None,
     ) -> bool:
         """Synchronous version of :meth:`cancel_job_by_id_async`."""
+        note_abort_request(job_id, abort)
         arguments = {"job_id": job_id, "abort": abort, "delete_job": delete_job}
         query = sql.queries["cancel_job"]
         sync_connector = self.connector.get_sync_connector()
@@ -433,7 +538,7 @@ class JobManager:
         if connection is None:
             row = await self.connector.execute_query_one_async(query, job_id=job_id)
         else:
-            row = await self.connector.execute_query_one_with_connection_async(
+            row = await self.connector.execute_query_one_async_with_connection(
                 connection, query, job_id=job_id
             )
         return jobs.Status(row["status"])
@@ -460,6 +565,22 @@ class JobManager:
         )
         return [row["id"] for row in rows]
 
+    async def list_jobs_to_stop(
+        self, worker_id: int, job_ids: Iterable[int]
+    ) -> tuple[list[int], list[int]]:
+        """
+        Of the jobs a worker runs: those whose abort was requested, and those it lost
+        (recovered by another worker, retried, finished or deleted meanwhile).
+        """
+        rows = await self.connector.execute_query_all_async(
+            sql.queries["list_jobs_to_stop"], worker_id=worker_id, job_ids=list(job_ids)
+        )
+        lost = [row["id"] for row in rows if row["lost"]]
+        to_abort = [
+            row["id"] for row in rows if row["abort_requested"] and not row["lost"]
+        ]
+        return to_abort, lost
+
     # Stalled and old jobs
 
     async def get_stalled_jobs(
@@ -478,6 +599,9 @@ class JobManager:
         :param queue: only the jobs of this queue.
         :param task_name: only the jobs of this task.
         :param seconds_since_heartbeat: how long a worker may stay silent.
+        :returns: the jobs; one whose row cannot be loaded comes with its plain columns
+            only (no arguments, no schedule), and a warning says why: retrying it
+            makes a worker mark it failed.
         """
         if nb_seconds is not None:
             warnings.warn(
@@ -499,20 +623,30 @@ class JobManager:
                 queue=queue,
                 task_name=task_name,
             )
-        return [jobs.Job.from_row(row) for row in rows]
+        return [self._warn_unloadable(item) for item in self._load_fetched(rows)]
 
-    async def claim_orphaned_jobs(self, worker_id: int) -> list[jobs.Job]:
+    def _warn_unloadable(self, fetched: jobs.FetchedJob) -> jobs.Job:
+        if fetched.load_error is not None:
+            logger.warning(
+                f"Stalled job {fetched.job.call_string} cannot be loaded: "
+                f"{fetched.load_error}",
+                extra={"action": "job_unloadable", "job": fetched.job.log_context()},
+            )
+        return fetched.job
+
+    async def claim_orphaned_jobs(self, worker_id: int) -> list[jobs.FetchedJob]:
         """
         Take over the running jobs that lost their worker (see
         :meth:`prune_stalled_workers`), each for exactly one caller.
 
         :param worker_id: the id of the worker taking them over.
-        :returns: the claimed jobs, now attributed to ``worker_id``.
+        :returns: the claimed jobs, now attributed to ``worker_id``; those whose row
+            cannot be loaded carry their ``load_error``.
         """
         rows = await self.connector.execute_query_all_async(
             sql.queries["claim_orphaned_jobs"], worker_id=worker_id
         )
-        return [jobs.Job.from_row(row) for row in rows]
+        return self._load_fetched(rows)
 
     async def delete_old_jobs(
         self,
@@ -556,12 +690,14 @@ class JobManager:
         """
 
         async def decode(*, channel: str, payload: str) -> None:
-            try:
-                notification = json.loads(payload)
-            except json.JSONDecodeError:
+            notification = parse_notification(payload)
+            if notification is None:
+                preview = payload[:PAYLOAD_PREVIEW]
                 logger.warning(
-                    f"Ignoring a malformed notification on {channel}",
-                    extra={"action": "malformed_notification", "payload": payload},
+                    f"Ignoring a notification on {channel} that procrastinate did not "
+                    f"send: {preview!r}"
+                    + ("..." if len(payload) > PAYLOAD_PREVIEW else ""),
+                    extra={"action": "malformed_notification", "payload": preview},
                 )
                 return
             await on_notification(channel=channel, notification=notification)
@@ -768,6 +904,19 @@ class JobManager:
             seconds_since_heartbeat=seconds_since_heartbeat,
         )
         return [row["worker_id"] for row in rows]
+
+
+def _check_owned(
+    rows: list[dict[str, Any]], job_id: int, worker_id: int | None
+) -> None:
+    """
+    :raises JobLost: the outcome of ``worker_id``'s run was not stored (no row).
+    """
+    if not rows:
+        raise exceptions.JobLost(
+            f"Job {job_id} is no longer run by worker {worker_id}: another worker "
+            "recovered it, or it was retried or finished meanwhile"
+        )
 
 
 def _cancelled(rows: list[dict[str, Any]], job_id: int) -> bool:

@@ -43,6 +43,12 @@ def is_async_callable(func: Any) -> bool:
     return inspect.iscoroutinefunction(call)
 
 
+def is_async_middleware(middleware: Any) -> bool:
+    """Whether a middleware is asynchronous: the name procrastinate 3.x gave to
+    :func:`is_async_callable`."""
+    return is_async_callable(middleware)
+
+
 def check_task_middleware(
     middlewares: Sequence[TaskMiddleware], task_is_async: bool
 ) -> None:

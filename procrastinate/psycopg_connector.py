@@ -185,13 +185,13 @@ class PsycopgConnector(connector.BaseAsyncConnector):
                 await cursor.execute(query, adapted)
                 return await cursor.fetchall()
 
-    async def execute_query_one_with_connection_async(
+    async def execute_query_one_async_with_connection(
         self, connection: Any, query: str, **arguments: Any
     ) -> dict[str, Any]:
         rows = await self._execute_with_connection(connection, query, arguments)
         return connector.first_row(rows)
 
-    async def execute_query_all_with_connection_async(
+    async def execute_query_all_async_with_connection(
         self, connection: Any, query: str, **arguments: Any
     ) -> list[dict[str, Any]]:
         return await self._execute_with_connection(connection, query, arguments)

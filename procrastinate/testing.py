@@ -189,14 +189,14 @@ class InMemoryConnector(connector.BaseAsyncConnector):
         """
         return self._run(query, "all", arguments)  # type: ignore[no-any-return]
 
-    async def execute_query_one_with_connection_async(
+    async def execute_query_one_async_with_connection(
         self, connection: Any, query: str, **arguments: Any
     ) -> Row:
         """Like :meth:`execute_query_one_async`: there is no transaction to join, so
         ``connection`` is ignored."""
         return await self.execute_query_one_async(query, **arguments)
 
-    async def execute_query_all_with_connection_async(
+    async def execute_query_all_async_with_connection(
         self, connection: Any, query: str, **arguments: Any
     ) -> list[Row]:
         """Like :meth:`execute_query_all_async`; ``connection`` is ignored."""
@@ -310,6 +310,29 @@ class InMemoryConnector(connector.BaseAsyncConnector):
         # Rows are read from storage: callers must not share the stored args.
         return {**job, "args": copy.deepcopy(job["args"])}
 
+    def _fetched(self, job: Row) -> Row:
+        """A row of ``fetch_jobs``/``claim_orphaned_jobs``: args as JSON text,
+        scheduled_at as epoch text."""
+        row = {
+            key: value
+            for key, value in job.items()
+            if key not in ("args", "scheduled_at")
+        }
+        row["args_text"] = (self.json_dumps or json.dumps)(job["args"])
+        row["scheduled_at_epoch"] = jobs.epoch_text(job["scheduled_at"])
+        return row
+
+    def _owns(self, job: Row | None, worker_id: int | None) -> bool:
+        """Whether a worker may store the outcome of its run of the job (any caller
+        when ``worker_id`` is ``None``)."""
+        if worker_id is None:
+            return True
+        return (
+            job is not None
+            and job["status"] == DOING
+            and job["worker_id"] in (worker_id, None)
+        )
+
     def _add_event(
         self, job_id: int, event_type: str, at: datetime.datetime | None = None
     ) -> None:
@@ -371,14 +394,14 @@ class InMemoryConnector(connector.BaseAsyncConnector):
             if job["worker_id"] == worker_id:
                 job["worker_id"] = None
 
-    def _json_roundtrip(self, value: Any) -> Any:
-        dumps = self.json_dumps or json.dumps
-        loads = self.json_loads or json.loads
-        return loads(dumps(value))
+    def _stored_json(self, value: Any) -> Any:
+        """A JSON value parsed from the query's JSON text, as it reads back from a
+        ``jsonb`` column: through ``json_loads``."""
+        return (self.json_loads or json.loads)(json.dumps(value))
 
     # Defer
 
-    def defer_jobs_all(self, jobs: list[Row]) -> list[Row]:
+    def defer_jobs_all(self, jobs: str) -> list[Row]:
         """
         Insert a batch of jobs, all or none; ids come back in order.
 
@@ -386,7 +409,8 @@ class InMemoryConnector(connector.BaseAsyncConnector):
             twice in the batch.
         :raises ConnectorException: a queue or task name is missing or too long.
         """
-        values = [self._job_values(job) for job in jobs]
+        # The batch comes as JSON text, parsed like the database does.
+        values = [self._job_values(job) for job in json.loads(jobs)]
         failure = self._first_invalid(values)
         if failure is not None:
             index, error = failure
@@ -402,7 +426,7 @@ class InMemoryConnector(connector.BaseAsyncConnector):
             "priority": job.get("priority") or 0,
             "lock": job.get("lock"),
             "queueing_lock": job.get("queueing_lock"),
-            "args": self._json_roundtrip(job.get("args") or {}),
+            "args": self._stored_json(job.get("args") or {}),
             "scheduled_at": _timestamp(job.get("scheduled_at")),
         }
 
@@ -455,7 +479,7 @@ class InMemoryConnector(connector.BaseAsyncConnector):
             "args": args,
             "scheduled_at": None,
         }
-        (row,) = self.defer_jobs_all([job])
+        (row,) = self.defer_jobs_all((self.json_dumps or json.dumps)([job]))
         self._record_tick(key, defer_timestamp)
         return row
 
@@ -501,7 +525,7 @@ class InMemoryConnector(connector.BaseAsyncConnector):
             self._check_worker(worker_id)
         for job in candidates:
             self._update(job, status=DOING, worker_id=worker_id)
-        return [self._public(job) for job in candidates]
+        return [self._fetched(job) for job in candidates]
 
     def _check_worker(self, worker_id: int | None) -> None:
         """Like the foreign key of ``procrastinate_jobs.worker_id``.
@@ -528,14 +552,23 @@ class InMemoryConnector(connector.BaseAsyncConnector):
                 heads[lock] = job
         return {lock: job["id"] if job else None for lock, job in heads.items()}
 
-    def finish_job_run(self, job_id: int, status: str, delete_job: bool) -> None:
+    def finish_job_all(
+        self, job_id: int, status: str, delete_job: bool, worker_id: int | None
+    ) -> list[Row]:
         """
         Set the end status of a waiting or running job (clearing its abort request and
-        worker, counting an attempt if it ran), or delete it.
+        worker, counting an attempt if it ran), or delete it. With ``worker_id``, only
+        while the job runs and that worker, or none, owns it: no row otherwise.
 
         :raises ConnectorException: the status is not an end status, or the job does
             not exist or is not waiting or running.
         """
+        if not self._owns(self.jobs.get(job_id), worker_id):
+            return []
+        self._finish(job_id, status, delete_job)
+        return [{"finished": None}]
+
+    def _finish(self, job_id: int, status: str, delete_job: bool) -> None:
         _check_status(status)
         if status not in END_STATUSES:
             raise exceptions.ConnectorException(
@@ -558,6 +591,34 @@ class InMemoryConnector(connector.BaseAsyncConnector):
             worker_id=None,
         )
 
+    def retry_job_all(
+        self,
+        job_id: int,
+        retry_at: datetime.datetime | str | None,
+        new_priority: int | None,
+        new_queue_name: str | None,
+        new_lock: str | None,
+        worker_id: int | None,
+    ) -> list[Row]:
+        """
+        Send a running or failed job back to the queue, scheduled at ``retry_at``; a
+        running job whose abort was requested ends ``failed`` instead. With
+        ``worker_id``, only while the job runs and that worker, or none, owns it: no
+        row otherwise.
+
+        :raises ConnectorException: the job does not exist or is neither running nor
+            failed.
+        :raises UniqueViolation: its queueing lock is taken by a waiting job.
+        """
+        job = self.jobs.get(job_id)
+        if not self._owns(job, worker_id):
+            return []
+        if job is not None and job["status"] == DOING and job["abort_requested"]:
+            self._finish(job_id, FAILED, delete_job=False)
+            return [{"retried": None}]
+        self._retry(job, job_id, retry_at, new_priority, new_queue_name, new_lock)
+        return [{"retried": None}]
+
     def retry_job_run(
         self,
         job_id: int,
@@ -565,30 +626,27 @@ class InMemoryConnector(connector.BaseAsyncConnector):
         new_priority: int | None,
         new_queue_name: str | None,
         new_lock: str | None,
+        worker_id: int | None,
     ) -> None:
-        """
-        Send a running or failed job back to the queue, scheduled at ``retry_at``; a
-        running job whose abort was requested ends as ``aborted`` instead.
+        """Like :meth:`retry_job_all`, ignoring the result (a manual retry)."""
+        self.retry_job_all(
+            job_id, retry_at, new_priority, new_queue_name, new_lock, worker_id
+        )
 
-        :raises ConnectorException: the job does not exist or is neither running nor
-            failed.
-        :raises UniqueViolation: its queueing lock is taken by a waiting job.
-        """
-        job = self.jobs.get(job_id)
+    def _retry(
+        self,
+        job: Row | None,
+        job_id: int,
+        retry_at: datetime.datetime | str | None,
+        new_priority: int | None,
+        new_queue_name: str | None,
+        new_lock: str | None,
+    ) -> None:
         if job is None or job["status"] not in (DOING, FAILED):
             raise exceptions.ConnectorException(
                 f'Job was not found or not in "doing" or "failed" status (job id: {job_id})'
             )
         attempts = job["attempts"] + 1
-        if job["status"] == DOING and job["abort_requested"]:
-            self._update(
-                job,
-                status=ABORTED,
-                abort_requested=False,
-                attempts=attempts,
-                worker_id=None,
-            )
-            return
         error = _queueing_lock_error(job, self._waiting_queueing_locks(job_id))
         if error is not None:
             raise error
@@ -631,6 +689,25 @@ class InMemoryConnector(connector.BaseAsyncConnector):
         job = self.jobs.get(job_id)
         return None if job is None else {"status": job["status"]}
 
+    def list_jobs_to_stop_all(self, worker_id: int, job_ids: list[int]) -> list[Row]:
+        """Of the jobs ``job_ids`` that the worker runs: those whose abort was
+        requested, and those it lost (``lost``: gone, not running, or run by another
+        worker)."""
+        rows = []
+        for job_id in sorted(job_ids):
+            job = self.jobs.get(job_id)
+            lost = (
+                job is None
+                or job["status"] != DOING
+                or (job["worker_id"] not in (worker_id, None))
+            )
+            abort_requested = job is not None and job["abort_requested"]
+            if lost or abort_requested:
+                rows.append(
+                    {"id": job_id, "abort_requested": abort_requested, "lost": lost}
+                )
+        return rows
+
     def list_jobs_to_abort_all(self, queue: str | None) -> list[Row]:
         """Ids of the running jobs whose abort was requested."""
         return [
@@ -647,7 +724,7 @@ class InMemoryConnector(connector.BaseAsyncConnector):
         """Running jobs whose latest ``started`` event is older than ``nb_seconds``."""
         threshold = utils.utcnow() - datetime.timedelta(seconds=float(nb_seconds))
         return [
-            self._public(job)
+            self._fetched(job)
             for job in self._running_jobs(queue, task_name)
             if (started := self._latest_event(job["id"], "started")) is not None
             and started < threshold
@@ -661,7 +738,7 @@ class InMemoryConnector(connector.BaseAsyncConnector):
             seconds=float(seconds_since_heartbeat)
         )
         return [
-            self._public(job)
+            self._fetched(job)
             for job in self._running_jobs(queue, task_name)
             if not self._heartbeat_recent(job["worker_id"], threshold)
         ]
@@ -683,7 +760,7 @@ class InMemoryConnector(connector.BaseAsyncConnector):
         for job in orphans:
             # Only worker_id changes: no trigger records anything.
             job["worker_id"] = worker_id
-        return [self._public(job) for job in orphans]
+        return [self._fetched(job) for job in orphans]
 
     def _heartbeat_recent(
         self, worker_id: int | None, threshold: datetime.datetime

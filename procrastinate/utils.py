@@ -304,6 +304,14 @@ def check_json_args(task_kwargs: dict[str, Any]) -> None:
                 stack.append(((path, item_key), item, depth + 1))
 
 
+def safe_repr(value: Any) -> str:
+    """``repr(value)``, or a placeholder naming its type when its ``__repr__`` fails."""
+    try:
+        return repr(value)
+    except Exception:
+        return f"<{type(value).__name__} object, repr failed>"
+
+
 def add_namespace(name: str, namespace: str) -> str:
     """``namespace:name``, or ``name`` when the namespace is empty."""
     return f"{namespace}:{name}" if namespace else name

@@ -23,6 +23,7 @@ from procrastinate import (
     exceptions,
     job_context,
     jobs,
+    manager,
     middleware,
     periodic,
     signals,
@@ -72,7 +73,8 @@ def outcome_of(
             level=logging.INFO,
         )
     aborted = isinstance(error, (exceptions.JobAborted, asyncio.CancelledError))
-    user_abort = aborted and abort_reason != AbortReason.SHUTDOWN
+    # An abort request (or the loss of the job) forbids a retry, whatever ends the job.
+    user_abort = abort_reason is not None and abort_reason != AbortReason.SHUTDOWN
     retry = None
     if task is not None and not user_abort:
         retry = task.get_retry_exception(error, job)
@@ -124,8 +126,33 @@ def end_message(job: jobs.Job, outcome: Outcome, duration: float, result: Any) -
         f"lasted {duration:.3f} s"
     )
     if result is not None:
-        message += f" - Result: {result!r}"[:250]
+        message += f" - Result: {utils.safe_repr(result)}"[:250]
     return message
+
+
+# The outcome of a job that could not be loaded, or whose processing failed in the
+# worker itself: retrying would fail the same way.
+FAILED_UNRUNNABLE = Outcome(
+    status=jobs.Status.FAILED, title="Error", action="job_error", level=logging.ERROR
+)
+
+
+async def until_done(coro: Awaitable[None]) -> None:
+    """
+    Await ``coro`` to its end even when the caller is cancelled meanwhile (the
+    cancellation is re-raised afterwards): storing a job's outcome must not be cut
+    short, nor look finished while it still runs.
+    """
+    inner = asyncio.ensure_future(coro)
+    cancelled: asyncio.CancelledError | None = None
+    while not inner.done():
+        try:
+            await asyncio.shield(inner)
+        except asyncio.CancelledError as exc:
+            cancelled = exc
+    inner.result()
+    if cancelled is not None:
+        raise cancelled
 
 
 @attr.dataclass(kw_only=True)
@@ -133,9 +160,16 @@ class RunningJob:
     """A job being processed by this worker."""
 
     context: job_context.JobContext
+    marker: manager.RunningJobMarker
     task: asyncio.Task[None] | None = None
     abort_reason: AbortReason | None = None
     is_async: bool = True
+    #: Why the fetched row could not be loaded: the job then only ends as failed.
+    load_error: exceptions.UnloadableJob | None = None
+    #: The run ended and its outcome is being stored: nothing may interrupt it now.
+    persisting: bool = False
+    #: The task was cancelled (an async job's abort): once is enough.
+    cancelled: bool = False
 
 
 class Worker:
@@ -370,15 +404,23 @@ class Worker:
 
     async def _fetch_and_start(self, limit: int) -> int:
         assert self.worker_id is not None
-        fetched = await self.job_manager.fetch_jobs(self.queues, self.worker_id, limit)
-        for job in fetched:
-            self._start_job(job)
+        fetched = await self.job_manager.fetch_jobs_to_run(
+            self.queues, self.worker_id, limit
+        )
+        for item in fetched:
+            self._start_job(item.job, item.load_error)
         return len(fetched)
 
-    def _start_job(self, job: jobs.Job) -> None:
+    def _start_job(
+        self, job: jobs.Job, load_error: exceptions.UnloadableJob | None = None
+    ) -> None:
         assert job.id is not None
         job_id = job.id
-        running = RunningJob(context=self._context(job))
+        running = RunningJob(
+            context=self._context(job),
+            marker=manager.RunningJobMarker(job_id=job_id),
+            load_error=load_error,
+        )
         running.context = running.context.evolve(
             abort_reason=lambda: running.abort_reason
         )
@@ -406,8 +448,38 @@ class Worker:
     # Processing a job
 
     async def _process_job(self, running: RunningJob) -> None:
+        # Any error between the fetch and the outcome still ends the job.
+        manager.running_job.set(running.marker)
+        job = running.context.job
+        error: BaseException | None = None
+        try:
+            outcome, error = await self._run_job(running)
+        except Exception as exc:
+            outcome = FAILED_UNRUNNABLE
+            self.logger.exception(
+                f"Job {job.task_name}[{job.id}] could not be processed "
+                f"({utils.safe_repr(exc)}): marking it failed",
+                extra=self._log_extra(action="job_processing_error", job=job),
+            )
+        running.persisting = True
+        await until_done(self._persist(job, outcome))
+        if isinstance(error, asyncio.CancelledError) and running.abort_reason is None:
+            raise error
+
+    async def _run_job(
+        self, running: RunningJob
+    ) -> tuple[Outcome, BaseException | None]:
+        """Run the job's task and log how it ended: the outcome to store, and the
+        error that ended the run, if any."""
         context = running.context
         job = context.job
+        if running.load_error is not None:
+            self.logger.error(
+                f"Job {job.call_string} cannot be loaded: {running.load_error}. "
+                "Marking it failed.",
+                extra=self._log_extra(action="job_unloadable", job=job),
+            )
+            return FAILED_UNRUNNABLE, running.load_error
         task = self.app.tasks.get(job.task_name)
         start = time.time()
         error: BaseException | None = None
@@ -440,10 +512,7 @@ class Worker:
             else None,
             extra=log_extra,
         )
-        # Storing the outcome must survive the cancellation of this task (shutdown).
-        await asyncio.shield(self._persist(job, outcome))
-        if isinstance(error, asyncio.CancelledError) and running.abort_reason is None:
-            raise error
+        return outcome, error
 
     async def _run_task(
         self, task: tasks.Task[Any, Any, Any], context: job_context.JobContext
@@ -485,12 +554,19 @@ class Worker:
             try:
                 await self._store_outcome(job, outcome)
                 return
+            except exceptions.JobLost as exc:
+                self.logger.warning(
+                    f"Dropped the outcome of job {job.call_string}: {exc}",
+                    extra=self._log_extra(action="job_lost", job=job),
+                )
+                return
             except exceptions.DatabaseUnavailable as exc:
                 if attempt == PERSIST_ATTEMPTS - 1:
                     self._log_persist_error(job, exc)
                     return
                 await asyncio.sleep(min(10.0, 0.2 * 2**attempt))
-            except exceptions.ConnectorException as exc:
+            except Exception as exc:
+                # A custom connector may raise its driver's own errors.
                 self._log_persist_error(job, exc)
                 return
 
@@ -537,33 +613,57 @@ class Worker:
 
     def _abort(self, job_id: int, reason: AbortReason) -> None:
         running = self._running.get(job_id)
-        if running is None or running.abort_reason is not None:
+        # Once the run ended, its outcome is stored whatever arrives.
+        if running is None or running.persisting or running.cancelled:
             return
-        running.abort_reason = reason
-        self.logger.info(
-            f"Aborting job {running.context.job.call_string} ({reason.value})",
-            extra=self._log_extra(
-                action="abort_job", job=running.context.job, reason=reason.value
-            ),
-        )
+        if running.abort_reason is None:
+            running.abort_reason = reason
+            self.logger.info(
+                f"Aborting job {running.context.job.call_string} ({reason.value})",
+                extra=self._log_extra(
+                    action="abort_job", job=running.context.job, reason=reason.value
+                ),
+            )
+        # A job that requested its own abort stops by itself, and what it raises
+        # decides its outcome.
+        if reason == AbortReason.USER_REQUEST and running.marker.aborted_itself:
+            return
         # A thread cannot be interrupted: a sync task sees should_abort() instead.
         if running.is_async and running.task is not None:
+            running.cancelled = True
             running.task.cancel()
+
+    def _lose(self, job_id: int) -> None:
+        running = self._running.get(job_id)
+        if running is None or running.persisting:
+            return
+        self.logger.warning(
+            f"Job {running.context.job.call_string} is no longer this worker's "
+            "(recovered by another worker, or retried or finished meanwhile): "
+            "stopping this run of it",
+            extra=self._log_extra(action="job_lost", job=running.context.job),
+        )
+        self._abort(job_id, AbortReason.LOST)
 
     async def _poll_jobs_to_abort(self) -> None:
         while True:
             await asyncio.sleep(self.abort_job_polling_interval)
             if not self._running:
                 continue
+            assert self.worker_id is not None
             try:
-                job_ids = await self.job_manager.list_jobs_to_abort_async()
+                to_abort, lost = await self.job_manager.list_jobs_to_stop(
+                    self.worker_id, list(self._running)
+                )
             except exceptions.ConnectorException as exc:
                 self.logger.warning(
                     f"Could not check for jobs to abort: {exc}",
                     extra=self._log_extra(action="poll_jobs_to_abort_error"),
                 )
                 continue
-            for job_id in job_ids:
+            for job_id in lost:
+                self._lose(job_id)
+            for job_id in to_abort:
                 self._abort(job_id, AbortReason.USER_REQUEST)
 
     # Side tasks
@@ -642,16 +742,21 @@ class Worker:
                 ),
             )
         claimed = await self.job_manager.claim_orphaned_jobs(self.worker_id)
-        for job in claimed:
-            task = self.app.tasks.get(job.task_name)
-            outcome = outcome_of(exceptions.StalledJob(), task, job, None)
+        for item in claimed:
+            job = item.job
+            if item.load_error is not None:
+                outcome = FAILED_UNRUNNABLE
+                message = f"cannot be loaded ({item.load_error}), marking it failed"
+            else:
+                task = self.app.tasks.get(job.task_name)
+                outcome = outcome_of(exceptions.StalledJob(), task, job, None)
+                message = "retrying it" if outcome.retry else "marking it failed"
             self.logger.warning(
-                f"Recovering stalled job {job.call_string}: "
-                + ("retrying it" if outcome.retry else "marking it failed"),
+                f"Recovering stalled job {job.call_string}: {message}",
                 extra=self._log_extra(action="recover_stalled_job", job=job),
             )
             await self._persist(job, outcome)
-        return claimed
+        return [item.job for item in claimed]
 
     async def _on_notification(
         self, *, channel: str, notification: jobs.Notification

@@ -26,20 +26,49 @@ SELECT procrastinate_defer_periodic_job_v2(
 ) AS id;
 
 -- fetch_jobs --
--- Mark up to %(limit)s jobs as doing for a worker and return them
-SELECT id, status, task_name, priority, lock, queueing_lock, args, scheduled_at,
-    queue_name, attempts, abort_requested, worker_id
+-- Mark up to %(limit)s jobs as doing for a worker and return them. The args come as
+-- JSON text and scheduled_at as epoch text: no driver can fail to read them, so a
+-- value the client cannot hold fails its own job, never the batch.
+SELECT id, status, task_name, priority, lock, queueing_lock, args::text AS args_text,
+    extract(epoch FROM scheduled_at)::text AS scheduled_at_epoch, queue_name,
+    attempts, abort_requested, worker_id
 FROM procrastinate_fetch_jobs_v1(%(queues)s::varchar[], %(worker_id)s, %(limit)s);
 
 -- finish_job --
--- Set the final status of a job, or delete it
-SELECT procrastinate_finish_job_v1(%(job_id)s, %(status)s, %(delete_job)s);
+-- Set the final status of a job, or delete it. With %(worker_id)s (a worker storing
+-- its outcome), only while the job runs and that worker owns it, or no worker does
+-- (its worker was pruned and nobody recovered it yet): the row, locked, cannot change
+-- hands meanwhile. No row comes back when the worker lost the job.
+SELECT procrastinate_finish_job_v1(%(job_id)s, %(status)s, %(delete_job)s) AS finished
+WHERE %(worker_id)s::bigint IS NULL OR EXISTS (
+    SELECT 1 FROM procrastinate_jobs
+    WHERE id = %(job_id)s AND status = 'doing'
+        AND (worker_id = %(worker_id)s OR worker_id IS NULL)
+    FOR UPDATE
+);
 
 -- retry_job --
--- Send a running or failed job back to the queue, scheduled at %(retry_at)s
-SELECT procrastinate_retry_job_v2(
-    %(job_id)s, %(retry_at)s, %(new_priority)s, %(new_queue_name)s, %(new_lock)s
-);
+-- Send a running or failed job back to the queue, scheduled at %(retry_at)s. A
+-- running job whose abort was requested ends failed instead: the error wins, and an
+-- abort request forbids a retry. %(worker_id)s restricts it like finish_job.
+WITH job AS (
+    SELECT id, status, abort_requested FROM procrastinate_jobs
+    WHERE id = %(job_id)s
+        AND (
+            %(worker_id)s::bigint IS NULL
+            OR status = 'doing' AND (worker_id = %(worker_id)s OR worker_id IS NULL)
+        )
+    FOR UPDATE
+)
+SELECT CASE WHEN job.status = 'doing' AND job.abort_requested
+    THEN procrastinate_finish_job_v1(job.id, 'failed', false)
+    ELSE procrastinate_retry_job_v2(
+        %(job_id)s, %(retry_at)s, %(new_priority)s, %(new_queue_name)s, %(new_lock)s
+    )
+END AS retried
+FROM (SELECT) AS one
+LEFT JOIN job ON true
+WHERE %(worker_id)s::bigint IS NULL OR job.id IS NOT NULL;
 
 -- cancel_job --
 -- Cancel a waiting job, or request the abort of a running one
@@ -55,9 +84,26 @@ SELECT id FROM procrastinate_jobs
 WHERE status = 'doing' AND abort_requested
     AND (%(queue)s::varchar IS NULL OR queue_name = %(queue)s);
 
+-- list_jobs_to_stop --
+-- Of the jobs %(job_ids)s that a worker runs, those it must stop: their abort was
+-- requested, or they are no longer its own (recovered by another worker, retried,
+-- finished or deleted meanwhile)
+SELECT ids.id, coalesce(job.abort_requested, false) AS abort_requested,
+    (
+        job.id IS NULL OR job.status <> 'doing'
+        OR job.worker_id IS DISTINCT FROM %(worker_id)s AND job.worker_id IS NOT NULL
+    ) AS lost
+FROM unnest(%(job_ids)s::bigint[]) AS ids(id)
+LEFT JOIN procrastinate_jobs AS job ON job.id = ids.id
+WHERE job.id IS NULL OR job.abort_requested OR job.status <> 'doing'
+    OR job.worker_id IS DISTINCT FROM %(worker_id)s AND job.worker_id IS NOT NULL
+ORDER BY ids.id;
+
 -- select_stalled_jobs_by_started --
--- Running jobs whose last "started" event is older than %(nb_seconds)s
-SELECT job.id, status, task_name, priority, lock, queueing_lock, args, scheduled_at,
+-- Running jobs whose last "started" event is older than %(nb_seconds)s (rows as
+-- fetch_jobs gives them)
+SELECT job.id, status, task_name, priority, lock, queueing_lock,
+    args::text AS args_text, extract(epoch FROM scheduled_at)::text AS scheduled_at_epoch,
     queue_name, attempts, abort_requested, worker_id
 FROM procrastinate_jobs AS job
 JOIN LATERAL (
@@ -71,8 +117,10 @@ WHERE job.status = 'doing'
 ORDER BY job.id;
 
 -- select_stalled_jobs_by_heartbeat --
--- Running jobs whose worker is gone or has not sent a heartbeat for a while
-SELECT job.id, status, task_name, priority, lock, queueing_lock, args, scheduled_at,
+-- Running jobs whose worker is gone or has not sent a heartbeat for a while (rows as
+-- fetch_jobs gives them)
+SELECT job.id, status, task_name, priority, lock, queueing_lock,
+    args::text AS args_text, extract(epoch FROM scheduled_at)::text AS scheduled_at_epoch,
     queue_name, attempts, abort_requested, worker_id
 FROM procrastinate_jobs AS job
 LEFT JOIN procrastinate_workers AS worker ON worker.id = job.worker_id
@@ -88,7 +136,7 @@ ORDER BY job.id;
 
 -- claim_orphaned_jobs --
 -- Take over the running jobs whose worker was pruned, so that exactly one worker
--- recovers each of them
+-- recovers each of them (rows as fetch_jobs gives them)
 UPDATE procrastinate_jobs SET worker_id = %(worker_id)s
 WHERE id IN (
     SELECT id FROM procrastinate_jobs
@@ -96,8 +144,9 @@ WHERE id IN (
     ORDER BY id
     FOR UPDATE SKIP LOCKED
 )
-RETURNING id, status, task_name, priority, lock, queueing_lock, args, scheduled_at,
-    queue_name, attempts, abort_requested, worker_id;
+RETURNING id, status, task_name, priority, lock, queueing_lock, args::text AS args_text,
+    extract(epoch FROM scheduled_at)::text AS scheduled_at_epoch, queue_name,
+    attempts, abort_requested, worker_id;
 
 -- delete_old_jobs --
 -- Delete finished jobs whose last event is older than %(nb_hours)s hours

@@ -3,6 +3,7 @@ another worker, never running twice at the same time."""
 
 from __future__ import annotations
 
+import signal
 import time
 from typing import TYPE_CHECKING
 
@@ -60,3 +61,48 @@ def test_without_recovery_the_job_of_a_killed_worker_stays_doing(
     time.sleep(2.5)
     assert db.job(job_id)["status"] == "doing"
     assert other.stop() == 0
+
+
+def test_a_frozen_worker_cannot_end_a_job_another_worker_recovered(
+    db: Database, defer: Deferrer, workers: Workers, wait_until: WaitUntil
+) -> None:
+    # Issue 12 item 5: the first worker, frozen past the stalled timeout, comes back
+    # while the job it ran is re-run by the rescuer. Its late outcome must neither end
+    # the job mid-run nor free its lock for the next job of the same lock.
+    options = [*RECOVERY, "--abort-job-polling-interval=0.2"]
+    frozen = workers.start(*options)
+    (job_id,) = defer("resilient", {"sleep": 3}, lock="the-lock")
+    wait_until(lambda: bool(db.events("start")), 10, "the job to start")
+    # Two slots: the rescuer could run the next job of the lock if the lock were freed.
+    rescuer = workers.start(*options, "--concurrency=2")
+    (next_id,) = defer("track", lock="the-lock")
+    frozen.popen.send_signal(signal.SIGSTOP)
+    try:
+        wait_until(
+            lambda: len(db.events("start")) == 2, 20, "the rescuer to re-run the job"
+        )
+    finally:
+        frozen.popen.send_signal(signal.SIGCONT)
+    wait_until(
+        lambda: db.job(next_id)["status"] == "succeeded", 30, "the next job to run"
+    )
+    rerun_ends = [
+        event["at"]
+        for event in db.events("end")
+        if event["job_id"] == job_id and event["pid"] == rescuer.popen.pid
+    ]
+    assert rerun_ends, "the next job of the lock ran while the job was re-run"
+    (next_start,) = [
+        event["at"] for event in db.events("start") if event["job_id"] == next_id
+    ]
+    # The lock held until the rescuer's run ended, which alone ended the job.
+    assert next_start > rerun_ends[0]
+    assert db.job(job_id)["status"] == "succeeded"
+    wait_until(
+        lambda: (
+            "no longer this worker's" in frozen.log
+            or "Dropped the outcome" in frozen.log
+        ),
+        10,
+        "the frozen worker to learn it lost the job",
+    )

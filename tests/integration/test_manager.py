@@ -191,8 +191,10 @@ async def test_finish_refuses_a_finished_job(
     await job_manager.defer_job_async(make_job())
     (job,) = await job_manager.fetch_jobs(None, worker_id, 1)
     await job_manager.finish_job(job, jobs.Status.FAILED, delete_job=False)
-    with pytest.raises(exceptions.ConnectorException, match="not found"):
+    with pytest.raises(exceptions.JobLost):
         await job_manager.finish_job(job, jobs.Status.SUCCEEDED, delete_job=False)
+    with pytest.raises(exceptions.ConnectorException, match="not found"):
+        await job_manager.finish_job_by_id_async(1, jobs.Status.SUCCEEDED, False)
 
 
 async def test_retry_running_job_with_overrides(
@@ -235,17 +237,6 @@ async def test_retry_refuses_a_todo_job(job_manager: manager.JobManager) -> None
     await job_manager.defer_job_async(make_job())
     with pytest.raises(exceptions.ConnectorException, match="not found or not in"):
         await job_manager.retry_job_by_id_async(1)
-
-
-async def test_retry_after_abort_request_ends_aborted(
-    job_manager: manager.JobManager, worker_id: int
-) -> None:
-    await job_manager.defer_job_async(make_job())
-    (job,) = await job_manager.fetch_jobs(None, worker_id, 1)
-    assert await job_manager.cancel_job_by_id_async(1, abort=True)
-    await job_manager.retry_job(job)
-    (stored,) = await job_manager.list_jobs_async()
-    assert (stored.status, stored.abort_requested) == ("aborted", False)
 
 
 async def test_cancel(job_manager: manager.JobManager, worker_id: int) -> None:

@@ -402,7 +402,7 @@ async def test_claiming_orphaned_jobs_is_exclusive(app: procrastinate.App) -> No
         app.job_manager.claim_orphaned_jobs(first),
         app.job_manager.claim_orphaned_jobs(second),
     )
-    ids = [job.id for claim in claims for job in claim]
+    ids = [item.job.id for claim in claims for item in claim]
     assert sorted(ids) == list(range(1, 21))
 
 

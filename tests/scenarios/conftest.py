@@ -14,6 +14,7 @@ new files to disk and costs a fifth of a second.
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -54,6 +55,10 @@ class Backend:
         """Whether a ``listen_notify`` call has started listening."""
         raise NotImplementedError
 
+    def set_args(self, job_id: int, args_json: str) -> None:
+        """Store ``args_json`` as the arguments of a job, as an SQL edit would."""
+        raise NotImplementedError
+
 
 class InMemoryBackend(Backend):
     """The :class:`~procrastinate.testing.InMemoryConnector`: state edited directly."""
@@ -79,6 +84,9 @@ class InMemoryBackend(Backend):
 
     async def is_listening(self) -> bool:
         return self.memory.on_notification is not None
+
+    def set_args(self, job_id: int, args_json: str) -> None:
+        self.memory.jobs[job_id]["args"] = json.loads(args_json)
 
 
 class PostgresBackend(Backend):
@@ -123,6 +131,12 @@ class PostgresBackend(Backend):
             "WHERE datname = current_database() AND query LIKE 'LISTEN %%'"
         ).fetchone()
         return bool(row and row[0])
+
+    def set_args(self, job_id: int, args_json: str) -> None:
+        self.connection.execute(
+            "UPDATE procrastinate_jobs SET args = %s::jsonb WHERE id = %s",
+            (args_json, job_id),
+        )
 
 
 # In an order that the foreign keys accept.

@@ -55,8 +55,10 @@ async def test_finish_errors(job_manager: manager.JobManager, worker_id: int) ->
     with pytest.raises(exceptions.ConnectorException, match="End status should be"):
         await job_manager.finish_job(job, jobs.Status.TODO, delete_job=False)
     await job_manager.finish_job(job, FAILED, delete_job=False)
-    with pytest.raises(exceptions.ConnectorException, match="not found or not in"):
+    with pytest.raises(exceptions.JobLost, match="no longer run by worker"):
         await job_manager.finish_job(job, SUCCEEDED, delete_job=False)
+    with pytest.raises(exceptions.ConnectorException, match="not found or not in"):
+        await job_manager.finish_job_by_id_async(1, SUCCEEDED, delete_job=False)
     with pytest.raises(exceptions.ConnectorException, match="not found or not in"):
         await job_manager.finish_job_by_id_async(42, SUCCEEDED, delete_job=True)
 
@@ -138,20 +140,23 @@ async def test_retry_into_a_taken_queueing_lock(
     assert await job_manager.get_job_status_async(1) == jobs.Status.DOING
 
 
-async def test_retry_after_an_abort_request_ends_aborted(
-    job_manager: manager.JobManager, worker_id: int
+async def test_retry_after_an_abort_request_ends_failed(
+    job_manager: manager.JobManager, worker_id: int, backend: Backend
 ) -> None:
-    await job_manager.defer_job_async(make_job())
-    job = await start_one(job_manager, worker_id)
-    assert await job_manager.cancel_job_by_id_async(1, abort=True)
-    await job_manager.retry_job(job)
-    (stored,) = await job_manager.list_jobs_async()
-    assert (stored.status, stored.abort_requested, stored.attempts) == (
-        "aborted",
-        False,
-        1,
-    )
-    assert stored.worker_id is None
+    # The error that asked for the retry wins over the abort, which forbids a retry;
+    # a manual retry of such a job does the same.
+    await job_manager.batch_defer_jobs_async([make_job(), make_job()])
+    first, second = await job_manager.fetch_jobs(None, worker_id, 2)
+    for job in (first, second):
+        assert job.id is not None
+        assert await job_manager.cancel_job_by_id_async(job.id, abort=True)
+    await job_manager.retry_job(first)
+    await job_manager.retry_job_by_id_async(2)
+    stored = await job_manager.list_jobs_async()
+    assert [
+        (job.status, job.abort_requested, job.attempts, job.worker_id) for job in stored
+    ] == [("failed", False, 1, None)] * 2
+    assert backend.event_types(1)[-2:] == ["abort_requested", "failed"]
 
 
 async def test_cancel_a_waiting_job(job_manager: manager.JobManager) -> None:
@@ -229,7 +234,7 @@ async def test_events_of_each_path(
             await job_manager.finish_job(job, SUCCEEDED, delete_job=False)
         elif queue == "fails":
             await job_manager.finish_job(job, FAILED, delete_job=False)
-            await job_manager.retry_job(job)
+            await job_manager.retry_job_by_id_async(2)
         else:
             await job_manager.cancel_job_by_id_async(3, abort=True)
             await job_manager.finish_job(job, jobs.Status.ABORTED, delete_job=False)
@@ -250,3 +255,70 @@ async def test_events_of_each_path(
         5: ["deferred", "abort_requested", "cancelled"],
         6: ["deferred", "cancelled"],
     }
+
+
+async def test_only_the_owner_stores_an_outcome(
+    job_manager: manager.JobManager, backend: Backend
+) -> None:
+    first = await job_manager.register_worker()
+    await job_manager.batch_defer_jobs_async([make_job(), make_job()])
+    job, other = await job_manager.fetch_jobs(None, first, 2)
+    backend.age_heartbeat(first, 3600)
+    assert await job_manager.prune_stalled_workers(60) == [first]
+    rescuer = await job_manager.register_worker()
+    (claimed, orphan) = [
+        item.job for item in await job_manager.claim_orphaned_jobs(rescuer)
+    ]
+    assert claimed.worker_id == rescuer
+    # The pruned worker's late outcomes are refused, and change nothing.
+    with pytest.raises(exceptions.JobLost):
+        await job_manager.finish_job(job, SUCCEEDED, delete_job=False)
+    with pytest.raises(exceptions.JobLost):
+        await job_manager.retry_job(job)
+    assert [(j.status, j.worker_id) for j in await job_manager.list_jobs_async()] == [
+        ("doing", rescuer),
+        ("doing", rescuer),
+    ]
+    # The owner's are stored; a manual operation needs no ownership.
+    await job_manager.finish_job(claimed, SUCCEEDED, delete_job=False)
+    await job_manager.retry_job_by_id_async(2)
+    assert [j.status for j in await job_manager.list_jobs_async()] == [
+        "succeeded",
+        "todo",
+    ]
+    assert other.id == orphan.id == 2
+
+
+async def test_an_outcome_is_stored_while_nobody_owns_the_job(
+    job_manager: manager.JobManager, worker_id: int
+) -> None:
+    await job_manager.batch_defer_jobs_async([make_job(), make_job()])
+    first, second = await job_manager.fetch_jobs(None, worker_id, 2)
+    await job_manager.unregister_worker(worker_id)
+    await job_manager.finish_job(first, FAILED, delete_job=False)
+    await job_manager.retry_job(second)
+    assert [j.status for j in await job_manager.list_jobs_async()] == ["failed", "todo"]
+    # Once back in the queue, the job is nobody's run any more.
+    with pytest.raises(exceptions.JobLost):
+        await job_manager.finish_job(second, SUCCEEDED, delete_job=False)
+
+
+async def test_jobs_to_stop(
+    job_manager: manager.JobManager, worker_id: int, backend: Backend
+) -> None:
+    other = await job_manager.register_worker()
+    await job_manager.batch_defer_jobs_async([make_job() for _ in range(5)])
+    mine = await fetch_ids(job_manager, worker_id, limit=4)
+    assert await job_manager.list_jobs_to_stop(worker_id, mine) == ([], [])
+    assert await job_manager.cancel_job_by_id_async(1, abort=True)
+    await job_manager.retry_job_by_id_async(2)
+    await job_manager.unregister_worker(worker_id)
+    # Job 3 is an orphan: still this worker's to finish, unless someone claims it.
+    await job_manager.finish_job_by_id_async(4, SUCCEEDED, delete_job=False)
+    assert await job_manager.list_jobs_to_stop(worker_id, [*mine, 99]) == (
+        [1],
+        [2, 4, 99],
+    )
+    await job_manager.claim_orphaned_jobs(other)
+    assert await job_manager.list_jobs_to_stop(worker_id, [3]) == ([], [3])
+    assert backend.event_types(3) == ["deferred", "started"]

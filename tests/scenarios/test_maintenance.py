@@ -51,7 +51,7 @@ async def test_orphaned_jobs_are_claimed_once(
     assert await job_manager.prune_stalled_workers(60) == [dead]
     with pytest.raises(exceptions.ConnectorException):
         await job_manager.claim_orphaned_jobs(dead)
-    claimed = await job_manager.claim_orphaned_jobs(rescuer)
+    claimed = [item.job for item in await job_manager.claim_orphaned_jobs(rescuer)]
     assert [(job.id, job.status, job.worker_id) for job in claimed] == [
         (1, "doing", rescuer),
         (2, "doing", rescuer),

@@ -176,3 +176,38 @@ def _count_reaches(received: list[Any], count: int) -> Any:
         return len(received) >= count
 
     return reached
+
+
+async def test_jobs_whose_args_are_not_an_object_fail_alone(
+    app: procrastinate.App, backend: Backend
+) -> None:
+    ran: list[int] = []
+
+    @app.task
+    async def work(n: int) -> None:
+        ran.append(n)
+
+    await work.batch_defer_async(*({"n": n} for n in range(1, 6)))
+    for job_id, args in ((2, "[1, 2]"), (3, "42"), (4, "null")):
+        backend.set_args(job_id, args)
+    await app.run_worker_async(**WORKER_OPTIONS)
+    assert ran == [1, 5]
+    statuses = [job.status for job in await app.job_manager.list_jobs_async()]
+    assert statuses == ["succeeded", "failed", "failed", "failed", "succeeded"]
+
+
+async def test_a_task_aborting_itself_then_raising_ends_failed(
+    app: procrastinate.App,
+) -> None:
+    @app.task(pass_context=True, retry=True)
+    async def self_abort(context: procrastinate.JobContext) -> None:
+        assert context.job.id is not None
+        await context.app.job_manager.cancel_job_by_id_async(context.job.id, abort=True)
+        raise ValueError("after asking for my own abort")
+
+    await self_abort.defer_async()
+    await app.run_worker_async(
+        **{**WORKER_OPTIONS, "listen_notify": True}, abort_job_polling_interval=0.01
+    )
+    (job,) = await app.job_manager.list_jobs_async()
+    assert (job.status, job.attempts) == ("failed", 1)

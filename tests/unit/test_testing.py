@@ -108,9 +108,9 @@ async def test_query_run_the_wrong_way_is_named(
     connector: testing.InMemoryConnector,
 ) -> None:
     with pytest.raises(
-        testing.UnknownQuery, match="'finish_job' through execute_query_all"
+        testing.UnknownQuery, match=r"'finish_job' through execute_query$"
     ):
-        await connector.execute_query_all_async(
+        await connector.execute_query_async(
             sql.queries["finish_job"], job_id=1, status="succeeded", delete_job=False
         )
     with pytest.raises(testing.UnknownQuery, match=r"through execute_query$"):
@@ -124,7 +124,7 @@ async def test_queries_are_logged_with_their_arguments(
     await job_manager.get_job_status_async(1)
     (defer, status) = connector.queries
     assert defer[0] == "defer_jobs"
-    assert defer[1]["jobs"][0]["args"] == {"a": 1}
+    assert json.loads(defer[1]["jobs"])[0]["args"] == {"a": 1}
     assert status == ("get_job_status", {"job_id": 1})
 
 
