@@ -750,7 +750,18 @@ class JobManager:
                 id, queue, task, status, lock, queueing_lock, worker_id
             ),
         )
-        return [jobs.Job.from_row(row) for row in rows]
+        return [self._listed_job(row) for row in rows]
+
+    def _listed_job(self, row: dict[str, Any]) -> jobs.Job:
+        fetched = jobs.load_fetched_row(row, self.connector.json_loads)
+        if fetched.load_error:
+            logger.warning(
+                "Job %s is listed without its arguments and schedule: %s",
+                fetched.job.id,
+                fetched.load_error,
+                extra={"action": "unloadable_job_listed", "job_id": fetched.job.id},
+            )
+        return fetched.job
 
     def list_jobs(
         self,
@@ -769,7 +780,7 @@ class JobManager:
                 id, queue, task, status, lock, queueing_lock, worker_id
             ),
         )
-        return [jobs.Job.from_row(row) for row in rows]
+        return [self._listed_job(row) for row in rows]
 
     async def list_queues_async(
         self,

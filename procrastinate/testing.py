@@ -311,8 +311,8 @@ class InMemoryConnector(connector.BaseAsyncConnector):
         return {**job, "args": copy.deepcopy(job["args"])}
 
     def _fetched(self, job: Row) -> Row:
-        """A row of ``fetch_jobs``/``claim_orphaned_jobs``: args as JSON text,
-        scheduled_at as epoch text."""
+        """A row of ``fetch_jobs``/``claim_orphaned_jobs``/``list_jobs``: args as
+        JSON text, scheduled_at as epoch text."""
         row = {
             key: value
             for key, value in job.items()
@@ -841,7 +841,7 @@ class InMemoryConnector(connector.BaseAsyncConnector):
             "worker_id": worker_id,
         }
         return [
-            self._public(job)
+            self._fetched(job)
             for job in self._sorted_jobs()
             if all(_matches(job[column], value) for column, value in filters.items())
         ]

@@ -175,9 +175,12 @@ SELECT to_regclass('procrastinate_migrations') IS NOT NULL AS recorded;
 SELECT name FROM procrastinate_migrations;
 
 -- list_jobs --
--- List jobs, optionally filtered
-SELECT id, queue_name, task_name, priority, lock, queueing_lock, args, status,
-    scheduled_at, attempts, abort_requested, worker_id
+-- List jobs, optionally filtered; args and scheduled_at as text, as the worker's
+-- fetch sends them, so that one value Python cannot hold does not break the listing
+SELECT id, queue_name, task_name, priority, lock, queueing_lock,
+    args::text AS args_text, status,
+    extract(epoch FROM scheduled_at)::text AS scheduled_at_epoch,
+    attempts, abort_requested, worker_id
 FROM procrastinate_jobs
 WHERE (%(id)s::bigint IS NULL OR id = %(id)s)
     AND (%(queue_name)s::varchar IS NULL OR queue_name = %(queue_name)s)

@@ -193,6 +193,30 @@ async def test_unloadable_rows_fail_alone_and_the_batch_runs(
     assert not [r for r in caplog.records if r.exc_info and "loaded" in r.getMessage()]
 
 
+async def test_listing_shows_every_job_despite_unloadable_rows(
+    app: procrastinate.App,
+    connection: psycopg.Connection[Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    @app.task
+    async def work(n: int) -> None: ...
+
+    count = len(UNLOADABLE) + 1
+    await work.batch_defer_async(*({"n": n} for n in range(1, count + 1)))
+    for job_id, how in enumerate(UNLOADABLE, start=2):
+        spoil(connection, job_id, how)
+    caplog.set_level(logging.WARNING)
+    listed = await app.job_manager.list_jobs_async()
+    assert [job.id for job in listed] == list(range(1, count + 1))
+    assert listed[0].task_kwargs == {"n": 1}
+    spoiled = listed[1:]
+    assert all(job.task_kwargs == {} and job.scheduled_at is None for job in spoiled)
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    for job_id in range(2, count + 1):
+        (message,) = [m for m in warned if f"Job {job_id} " in m]
+        assert "without its arguments and schedule" in message
+
+
 async def test_one_shot_worker_goes_on_after_an_unloadable_first_job(
     app: procrastinate.App,
     connection: psycopg.Connection[Any],
