@@ -28,7 +28,8 @@ tasks.py``)
     (top-level ``await`` works there), started in the page's folder; each statement
     is typed as shown (a compound statement ends with a bare ``...`` line, as in the
     REPL) and must print what is shown below it, and nothing else (``...`` matches
-    any text within a line).
+    any text within a line, and a line of its own any number of lines, such as the
+    frames of a traceback).
 
 ``console`` blocks
     Lines starting with ``$`` are commands (a trailing ``\\`` continues them on the
@@ -286,6 +287,22 @@ def match_output(expected: list[str], actual: list[str]) -> int:
         if patterns[matched].fullmatch(line.strip()):
             matched += 1
     return matched
+
+
+def match_all(expected: list[str], actual: list[str]) -> bool:
+    """Whether ``actual`` is exactly ``expected``, where a line ``...`` stands for
+    any number of lines (a traceback's frames, for instance)."""
+    if not expected:
+        return not actual
+    if expected[0].strip() == "...":
+        return any(
+            match_all(expected[1:], actual[start:]) for start in range(len(actual) + 1)
+        )
+    return bool(
+        actual
+        and line_pattern(expected[0]).fullmatch(actual[0].strip())
+        and match_all(expected[1:], actual[1:])
+    )
 
 
 def expected_lines(lines: list[str]) -> list[str]:
@@ -548,9 +565,7 @@ class PageRunner:
             self.start_repl()
         actual = self.type_in_repl(statement.typed)
         expected = expected_lines(statement.expected)
-        if len(actual) != len(expected) or match_output(expected, actual) != len(
-            expected
-        ):
+        if not match_all(expected, actual):
             raise AssertionError(
                 f"{where}: `{statement.typed[0]}` printed\n"
                 + "\n".join(actual)
@@ -770,6 +785,13 @@ def test_output_matching() -> None:
         match_output(["...Starting job a[1]()", "Result: 8 after ... s"], actual) == 2
     )
     assert match_output(["Result: 8...", "...Starting job"], actual) == 1
+    assert match_all(
+        ["Traceback...", "...", "ValueError: ..."],
+        ["Traceback (x)", "  a", "  b", "ValueError: x"],
+    )
+    assert match_all(["a", "...", "b"], ["a", "b"])
+    assert not match_all(["a"], ["a", "b"])
+    assert not match_all(["a", "...", "c"], ["a", "b"])
 
 
 def test_pycon_statements() -> None:
