@@ -94,6 +94,8 @@ README = REPO / "README.md"
 # Pages without examples of their own, or not ours to run.
 EXCLUDED_PAGES = {"changelog.md", "contributing.md"}
 EXCLUDED_DIRECTORIES = {"_build", "_ext", "_static", "_templates"}
+# Folders whose pages are one story, run in the order of their index's toctree.
+TUTORIALS = {"tutorial"}
 
 RUNNABLE_LANGUAGES = {"python", "pycon", "console", "sql"}
 INERT_LANGUAGES = {
@@ -254,16 +256,32 @@ def parse_page(path: Path) -> Page:
     return Page(path, blocks, options)
 
 
-def documentation_pages() -> list[Path]:
-    pages = [README]
+def toctree_pages(index: Path) -> list[Path]:
+    """The pages of a tutorial: its index, then its toctree's entries, in order."""
+    lines = index.read_text(encoding="utf-8").splitlines()
+    start = next(n for n, line in enumerate(lines) if line.startswith("```{toctree}"))
+    entries = []
+    for line in lines[start + 1 :]:
+        if line.startswith("```"):
+            break
+        if line.strip() and not line.startswith(":"):
+            entries.append(index.parent / f"{line.strip()}.md")
+    return [index, *entries]
+
+
+def documentation_pages() -> list[list[Path]]:
+    """The tests: one page each, or the pages of a tutorial, which go on from each
+    other in one folder and one database."""
+    tests = [[README]]
     for path in sorted(DOCS.rglob("*.md")):
         relative = path.relative_to(DOCS)
-        if relative.parts[0] in EXCLUDED_DIRECTORIES:
+        if relative.parts[0] in EXCLUDED_DIRECTORIES | TUTORIALS:
             continue
         if relative.as_posix() in EXCLUDED_PAGES:
             continue
-        pages.append(path)
-    return pages
+        tests.append([path])
+    tests += [toctree_pages(DOCS / name / "index.md") for name in sorted(TUTORIALS)]
+    return tests
 
 
 PAGES = documentation_pages()
@@ -673,7 +691,8 @@ class PageRunner:
     def close(self) -> None:
         """Stop the background commands and the REPL; each must end cleanly."""
         failures = []
-        for running in self.background:
+        background, self.background = self.background, []
+        for running in background:
             returncode = self.stop(running.process)
             running.output.close()
             if returncode != 0:
@@ -681,15 +700,16 @@ class PageRunner:
                     f"{self.where(running.command.line)}: `{running.command.text}` "
                     f"exited with {returncode} after SIGINT:\n{running.output.text}"
                 )
-        if self.repl is not None:
-            assert self.repl.stdin is not None
+        repl, self.repl = self.repl, None
+        if repl is not None:
+            assert repl.stdin is not None
             assert self.repl_output is not None
-            self.repl.stdin.close()
+            repl.stdin.close()
             try:
-                returncode = self.repl.wait(COMMAND_TIMEOUT)
+                returncode = repl.wait(COMMAND_TIMEOUT)
             except subprocess.TimeoutExpired:
-                self.repl.kill()
-                returncode = self.repl.wait()
+                repl.kill()
+                returncode = repl.wait()
             self.repl_output.close()
             if returncode != 0:
                 failures.append(f"the REPL exited with {returncode}")
@@ -698,35 +718,47 @@ class PageRunner:
 
 
 def run_page(page: Page, directory: Path, database: str) -> None:
-    runner = PageRunner(page, directory, database)
-    try:
-        for block in page.runnable:
-            runner.run(block)
-    finally:
-        runner.close()
+    run_pages([page], directory, database)
 
 
-@pytest.mark.parametrize("path", PAGES, ids=[parse_page(p).name for p in PAGES])
+def run_pages(pages: list[Page], directory: Path, database: str) -> None:
+    """Run the pages in order, each going on where the previous one stopped: same
+    folder, same database, same shell variables; each page's session and background
+    commands end with it."""
+    runner = PageRunner(pages[0], directory, database)
+    for page in pages:
+        runner.page = page
+        try:
+            for block in page.runnable:
+                runner.run(block)
+        finally:
+            runner.close()
+
+
+@pytest.mark.parametrize(
+    "paths", PAGES, ids=[parse_page(paths[0]).name for paths in PAGES]
+)
 def test_page_examples(
-    path: Path, tmp_path: Path, request: pytest.FixtureRequest
+    paths: list[Path], tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    page = parse_page(path)
-    unknown = {
-        block.language
-        for block in page.blocks
-        if block.language not in RUNNABLE_LANGUAGES | INERT_LANGUAGES
-    }
-    assert not unknown, f"{page.name}: unknown code block languages {unknown}"
-    if not page.runnable:
+    pages = [parse_page(path) for path in paths]
+    for page in pages:
+        unknown = {
+            block.language
+            for block in page.blocks
+            if block.language not in RUNNABLE_LANGUAGES | INERT_LANGUAGES
+        }
+        assert not unknown, f"{page.name}: unknown code block languages {unknown}"
+    if not any(page.runnable for page in pages):
         return
     factory = request.getfixturevalue("db_factory")
-    if "empty-database" in page.options:
+    if "empty-database" in pages[0].options:
         database = factory()
     else:
         database = factory(template=request.getfixturevalue("template_db"))
     directory = tmp_path / "project"
     directory.mkdir()
-    run_page(page, directory, database)
+    run_pages(pages, directory, database)
 
 
 # The harness itself
