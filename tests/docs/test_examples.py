@@ -34,10 +34,10 @@ tasks.py``)
 ``console`` blocks
     Lines starting with ``$`` are commands (a trailing ``\\`` continues them on the
     next line), run by ``bash`` in the page's folder; ``export`` and ``cd`` last for
-    the page's later commands. The other lines are the expected output: each must
-    match a line of the command's output (standard output and error together), in
-    order, other lines may come in between. A command must exit with 0, or with 1
-    when its expected output contains ``error:``.
+    the page's later commands. The other lines are what the command prints (standard
+    output and error together), all of it, blank lines aside: ``...`` matches any
+    text within a line, and a line of its own any number of lines. A command must
+    exit with 0, or with 1 when its expected output contains ``error:``.
 
 ``sql`` blocks
     Run on the page's database.
@@ -52,9 +52,10 @@ show them, HTML comments such as ``<!-- skip-example -->``) change how it runs:
     Don't run the block (a ``pip install``, a command that needs a server...): say
     why in the prose.
 ``% example: interrupt``
-    The block's command runs until its expected output has appeared, then receives
-    ``SIGINT`` (as a reader's Control-C) and must exit with 0: for commands that would
-    run forever, such as ``procrastinate worker``.
+    The block's command runs until its expected output has appeared (it may print
+    more afterwards, when it stops), then receives ``SIGINT`` (as a reader's
+    Control-C) and must exit with 0: for commands that would run forever, such as
+    ``procrastinate worker``.
 ``<!-- file: mymodule.py -->``
     In the README only, where GitHub shows no caption: the block is that file (say
     its name in the prose).
@@ -295,18 +296,6 @@ def line_pattern(expected: str) -> re.Pattern[str]:
     return re.compile(".*".join(parts))
 
 
-def match_output(expected: list[str], actual: list[str]) -> int:
-    """How many expected lines match, in order, a line of ``actual``."""
-    patterns = [line_pattern(line) for line in expected if line.strip()]
-    matched = 0
-    for line in actual:
-        if matched == len(patterns):
-            break
-        if patterns[matched].fullmatch(line.strip()):
-            matched += 1
-    return matched
-
-
 def match_all(expected: list[str], actual: list[str]) -> bool:
     """Whether ``actual`` is exactly ``expected``, where a line ``...`` stands for
     any number of lines (a traceback's frames, for instance)."""
@@ -321,6 +310,10 @@ def match_all(expected: list[str], actual: list[str]) -> bool:
         and line_pattern(expected[0]).fullmatch(actual[0].strip())
         and match_all(expected[1:], actual[1:])
     )
+
+
+def printed_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
 
 
 def expected_lines(lines: list[str]) -> list[str]:
@@ -636,9 +629,10 @@ class PageRunner:
         assert process.stdout is not None
         output = Output(process.stdout)
         if long_running:
+            # What it prints once stopped comes after what the page shows.
+            expected = [*expected, "..."]
             appeared = output.wait_for(
-                lambda text: match_output(expected, text.splitlines()) == len(expected),
-                INTERRUPT_TIMEOUT,
+                lambda text: match_all(expected, printed_lines(text)), INTERRUPT_TIMEOUT
             )
             if not appeared or process.poll() is not None:
                 self.stop(process)
@@ -662,11 +656,10 @@ class PageRunner:
                 ) from None
             self.restore_shell_state()
         output.close()
-        matched = match_output(expected, output.text.splitlines())
-        if matched != len(expected):
+        if not match_all(expected, printed_lines(output.text)):
             raise AssertionError(
-                f"{where}: `{command.text}` printed\n{output.text}\n"
-                f"which does not match the expected line {expected[matched]!r}"
+                f"{where}: `{command.text}` printed\n{output.text}\ninstead of\n"
+                + "\n".join(expected)
             )
         wanted = 1 if any("error:" in line for line in expected) else 0
         if returncode != wanted:
@@ -812,11 +805,9 @@ def test_parser_reads_markers_captions_and_nested_blocks(tmp_path: Path) -> None
 
 
 def test_output_matching() -> None:
-    actual = ["INFO:x:Starting job a[1]()", "noise", "Result: 8 after 0.1 s"]
-    assert (
-        match_output(["...Starting job a[1]()", "Result: 8 after ... s"], actual) == 2
-    )
-    assert match_output(["Result: 8...", "...Starting job"], actual) == 1
+    actual = ["INFO:x:Starting job a[1]()", "Result: 8 after 0.1 s"]
+    assert match_all(["...Starting job a[1]()", "Result: 8 after ... s"], actual)
+    assert not match_all(["Result: 8...", "...Starting job"], actual)
     assert match_all(
         ["Traceback...", "...", "ValueError: ..."],
         ["Traceback (x)", "  a", "  b", "ValueError: x"],
@@ -857,7 +848,8 @@ def harness_database(db_factory: object) -> Iterator[str]:
         ("```python\nimport sys\nsys.exit(3)\n```\n", "exited with 3"),
         ("```pycon\n>>> print(1)\n2\n```\n", "printed\n1\ninstead of\n2"),
         ("```pycon\n>>> print(1)\n```\n", "printed\n1\ninstead of"),
-        ("```console\n$ echo hello\nbye\n```\n", "does not match the expected"),
+        ("```console\n$ echo hello\nbye\n```\n", "printed\nhello\n\ninstead of\nbye"),
+        ("```console\n$ echo a; echo b\na\n```\n", "printed\na\nb\n\ninstead of\na"),
         ("```console\n$ false\n```\n", "exited with 1 instead of 0"),
         ("```console\n$ echo $PYTHONPATH-x\n-x\n$ echo error: $Z\nerror:\n```\n", ""),
     ],
