@@ -26,8 +26,10 @@ tasks.py``)
     An interactive session: ``>>>`` and ``...`` prompts, and the output below each
     statement. A page's ``pycon`` blocks share one ``python -m asyncio`` session
     (top-level ``await`` works there), started in the page's folder; each statement
-    is typed as shown (a compound statement ends with a bare ``...`` line, as in the
-    REPL) and must print what is shown below it, and nothing else (``...`` matches
+    is typed as shown, followed by Enter when the REPL waits for the end of a
+    compound statement (ruff's formatting of transcripts leaves out that bare
+    ``...`` line; a blank line inside a compound statement would end it, and fails),
+    and must print what is shown below it, and nothing else (``...`` matches
     any text within a line, and a line of its own any number of lines, such as the
     frames of a traceback).
 
@@ -378,8 +380,14 @@ def parse_pycon(block: Block) -> list[Statement]:
     return statements
 
 
-def check_complete(statement: Statement, where: str) -> None:
-    """Typed as shown, the statement ends at its last line, as in the REPL."""
+def typed_lines(statement: Statement, where: str) -> list[str]:
+    """What the reader types: the statement's lines, then Enter when the REPL waits
+    for the end of a compound statement (transcripts formatted by ruff leave out the
+    bare ``...`` line).
+
+    :raises AssertionError: the REPL would run the statement before its last line
+        (a blank line inside a compound statement ends it).
+    """
     compiler = codeop.CommandCompiler()
     compiler.compiler.flags |= ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
     for count in range(1, len(statement.typed) + 1):
@@ -391,13 +399,11 @@ def check_complete(statement: Statement, where: str) -> None:
         if complete and count < len(statement.typed):
             raise AssertionError(
                 f"{where}: the REPL runs the statement after its line {count}: start "
-                "the next one with `>>> `"
+                "the next one with `>>> `, or remove the blank line"
             )
         if not complete and count == len(statement.typed):
-            raise AssertionError(
-                f"{where}: the statement is not finished: end it with a bare `...` "
-                "line, as the REPL shows"
-            )
+            return [*statement.typed, ""]
+    return statement.typed
 
 
 # Running a page
@@ -571,10 +577,10 @@ class PageRunner:
 
     def run_statement(self, statement: Statement) -> None:
         where = self.where(statement.line)
-        check_complete(statement, where)
+        typed = typed_lines(statement, where)
         if self.repl is None:
             self.start_repl()
-        actual = self.type_in_repl(statement.typed)
+        actual = self.type_in_repl(typed)
         expected = expected_lines(statement.expected)
         if not match_all(expected, actual):
             raise AssertionError(
@@ -829,11 +835,16 @@ def test_pycon_statements() -> None:
         (10, ["for i in range(2):", "    print(i)", ""], ["0", "...1"]),
         (15, ["x = 1"], []),
     ]
-    check_complete(statements[0], "here")
-    with pytest.raises(AssertionError, match="not finished"):
-        check_complete(Statement(1, ["if x:", "    pass"]), "here")
+    assert typed_lines(statements[0], "here") == statements[0].typed
+    assert typed_lines(Statement(1, ["if x:", "    pass"]), "here") == [
+        "if x:",
+        "    pass",
+        "",
+    ]
     with pytest.raises(AssertionError, match="start the next one"):
-        check_complete(Statement(1, ["x = 1", "y = 2"]), "here")
+        typed_lines(Statement(1, ["x = 1", "y = 2"]), "here")
+    with pytest.raises(AssertionError, match="remove the blank line"):
+        typed_lines(Statement(1, ["class A:", "    x = 1", "", "    y = 2"]), "here")
 
 
 @pytest.fixture
