@@ -38,20 +38,22 @@ class Blueprint:
         self._check_stack()
 
     def _check_stack(self) -> None:
-        # An app defined in __main__ gets a different module path when a worker
-        # imports it, so its task names would not match: warn early.
+        # Tasks defined in a module that cannot be imported by name (an interactive
+        # session, python -c) get names that a worker started elsewhere cannot
+        # find: warn early.
         try:
-            module = utils.caller_module_name()
+            namespace = utils.caller_namespace()
         except exceptions.CallerModuleUnknown:
             logger.warning(
                 "Unable to determine where the app was defined",
                 extra={"action": "app_location_unknown"},
             )
             return
-        if module == "__main__":
+        if utils.importable_module_name(namespace) is None:
             logger.warning(
-                "The app is defined in __main__: workers importing it by path will "
-                "get another instance. Define it in an importable module.",
+                "The app is defined in __main__, which a worker cannot import: its "
+                "tasks are named __main__.<function>. Define the app in a module of "
+                "the current directory.",
                 extra={"action": "app_defined_in___main__"},
             )
 

@@ -527,6 +527,7 @@ def load_app(path: str) -> procrastinate.App:
     """
     if not path:
         return procrastinate.App(connector=MissingAppConnector())
+    current_directory_first()
     app = procrastinate.App.from_path(path)
     if not isinstance(app.connector, connector.BaseAsyncConnector):
         raise exceptions.SyncConnectorConfigurationError(
@@ -534,6 +535,17 @@ def load_app(path: str) -> procrastinate.App:
             f"{type(app.connector).__name__}: use PsycopgConnector."
         )
     return app
+
+
+def current_directory_first() -> None:
+    """
+    Make the modules of the current directory importable by ``--app``, as they are
+    for ``python -m`` (and for ``celery -A``): the console script's own directory is
+    first on ``sys.path`` instead.
+    """
+    here = os.getcwd()
+    if here not in (os.path.abspath(entry) for entry in sys.path):
+        sys.path.insert(0, here)
 
 
 class MissingAppConnector(connector.BaseAsyncConnector):

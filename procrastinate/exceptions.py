@@ -1,7 +1,8 @@
 """The exceptions procrastinate raises.
 
 Every exception derives from :class:`ProcrastinateException`; when no message is given,
-the first line of the class docstring is used, so that each error reads well on its own.
+the first paragraph of the class docstring is used, without its reST markup, so that
+each error reads well on its own, in a terminal too.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ class ProcrastinateException(Exception):
     def __init__(self, message: str | None = None) -> None:
         if not message:
             first_paragraph = (self.__doc__ or "").strip().split("\n\n")[0]
-            message = " ".join(first_paragraph.split())
+            message = " ".join(first_paragraph.replace("``", "").split())
         super().__init__(message)
 
 

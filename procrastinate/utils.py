@@ -8,6 +8,7 @@ import importlib
 import inspect
 import logging
 import math
+import pathlib
 import re
 import sys
 import types
@@ -68,9 +69,9 @@ def import_all(import_paths: Iterable[str]) -> None:
         importlib.import_module(import_path)
 
 
-def caller_module_name(prefix: str = "procrastinate") -> str:
+def caller_namespace(prefix: str = "procrastinate") -> dict[str, Any]:
     """
-    Name of the first module up the stack that is not part of ``prefix``.
+    Globals of the first module up the stack that is not part of ``prefix``.
 
     :raises CallerModuleUnknown: the stack holds no such module.
     """
@@ -78,19 +79,58 @@ def caller_module_name(prefix: str = "procrastinate") -> str:
     while frame is not None:
         name = frame.f_globals.get("__name__", "")
         if name != prefix and not name.startswith(f"{prefix}."):
-            return str(name)
+            return frame.f_globals
         frame = frame.f_back
     raise exceptions.CallerModuleUnknown
 
 
+def importable_module_name(namespace: dict[str, Any]) -> str | None:
+    """
+    The name that imports the module whose globals are ``namespace``.
+
+    For the ``__main__`` module, this is the name a worker started in the current
+    directory imports the same file by: ``pkg.mod`` after ``python -m pkg.mod``,
+    ``scripts.defer`` after ``python scripts/defer.py``. None when there is none: an
+    interactive session, ``python -c``, a file outside the current directory.
+    """
+    name = namespace.get("__name__")
+    if name != "__main__":
+        return name if isinstance(name, str) else None
+    main = sys.modules.get("__main__")
+    # Interactive consoles (such as python -m asyncio) run in a dict of their own.
+    if main is None or vars(main) is not namespace:
+        return None
+    spec = namespace.get("__spec__")
+    if spec is not None and spec.name:
+        return str(spec.name)
+    file = namespace.get("__file__")
+    if not file:
+        return None
+    try:
+        relative = (
+            pathlib.Path(file).resolve().relative_to(pathlib.Path.cwd().resolve())
+        )
+    except ValueError:
+        return None
+    parts = relative.with_suffix("").parts
+    if relative.suffix != ".py" or not all(part.isidentifier() for part in parts):
+        return None
+    return ".".join(parts)
+
+
 def get_full_path(obj: Any) -> str:
     """
-    ``module.qualified_name`` of a function or class.
+    ``module.qualified_name`` of a function or class. A function of the
+    ``__main__`` module gets the name its file is imported by (see
+    :func:`importable_module_name`), so that a worker finds it.
 
     :raises FunctionPathError: the object has no name.
     """
     try:
-        return f"{obj.__module__}.{obj.__name__}"
+        module = obj.__module__
+        if module == "__main__":
+            module = importable_module_name(getattr(obj, "__globals__", {})) or module
+        return f"{module}.{obj.__name__}"
     except AttributeError as exc:
         raise exceptions.FunctionPathError(
             f"Couldn't extract a relevant task name for {obj!r}: pass name=..."

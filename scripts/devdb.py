@@ -625,7 +625,11 @@ def is_running(cluster: Cluster) -> bool:
 
 
 def port_is_free(port: int) -> bool:
+    """Whether PostgreSQL could listen on the port now. Like PostgreSQL, bind with
+    SO_REUSEADDR: the connections a stopped server leaves in TIME_WAIT do not keep
+    it from listening again, only another listener does."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((LOOPBACK, port))
         except OSError:

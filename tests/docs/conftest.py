@@ -29,6 +29,7 @@ from sphinx.testing.fixtures import (  # noqa: F401 (fixtures used by name)
 )
 from sphinx.testing.util import SphinxTestApp
 
+from .conftest_browser import skipped_line
 from .fake_github import FakeGitHub
 
 ROOTS = Path(__file__).parent / "roots"
@@ -54,6 +55,13 @@ def pytest_configure(config: pytest.Config) -> None:
     pytest refuses ``pytest_plugins`` outside the top-level conftest.
     """
     sphinx_fixtures.pytest_configure(config)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Say in one visible line that the browser tests did not run, and how to run them."""
+    line = skipped_line(config)
+    if line is not None:
+        terminalreporter.write_line(line, yellow=True, bold=True)
 
 
 @pytest.fixture(scope="session")

@@ -4,8 +4,8 @@ client-side search finds things, and both colour schemes apply.
 The tests drive headless Chromium from the command line (``--dump-dom`` prints the
 DOM once scripts have run; ``--screenshot`` saves a PNG) against the site served on
 127.0.0.1. They need the ``chromium`` executable (Debian: ``apt-get install
-chromium``); without it they fail, unless ``PROCRASTINATE_SKIP_BROWSER_TESTS=1``, which
-skips them.
+chromium``); without it they are skipped, unless ``PROCRASTINATE_REQUIRE_BROWSER=1``
+(see ``conftest_browser``).
 
 Screenshots go to a temporary directory, or to ``$PROCRASTINATE_DOCS_SCREENSHOTS`` when
 set (``docs/_build/screenshots`` is ignored by git), to be looked at by a human.
@@ -22,7 +22,6 @@ import itertools
 import json
 import os
 import re
-import shutil
 import struct
 import subprocess
 import threading
@@ -32,17 +31,11 @@ from pathlib import Path
 
 import pytest
 
+from .conftest_browser import browser_or_skip
 from .conftest_site import BuiltSite, built_site, site_build  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
-BROWSER_NAMES = (
-    "chromium",
-    "chromium-browser",
-    "google-chrome",
-    "google-chrome-stable",
-)
-SKIP_VARIABLE = "PROCRASTINATE_SKIP_BROWSER_TESTS"
 BROWSER_TIMEOUT = 90
 FLAGS = [
     "--headless",
@@ -60,26 +53,9 @@ LIGHT = ["--blink-settings=preferredColorScheme=1"]
 DARK = ["--force-dark-mode"]
 
 
-def find_browser() -> str | None:
-    for name in BROWSER_NAMES:
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
-
-
 @pytest.fixture(scope="session")
-def browser() -> str:
-    path = find_browser()
-    if path is not None:
-        return path
-    if os.environ.get(SKIP_VARIABLE) == "1":
-        pytest.skip(f"Chromium is not installed and {SKIP_VARIABLE}=1")
-    pytest.fail(
-        "The browser tests need Chromium, which is not installed: install it "
-        f"(apt-get install chromium), or set {SKIP_VARIABLE}=1 to skip these tests.",
-        pytrace=False,
-    )
+def browser(request: pytest.FixtureRequest) -> str:
+    return browser_or_skip(request.config)
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

@@ -1,32 +1,45 @@
-"""Run the examples of the documentation pages against a real database.
+"""Run the examples of the documentation pages, and of the README, as a reader would.
 
-Every Markdown page under ``docs/`` (except the included ones, the changelog and the
-Sphinx extensions) is one test. Its fenced code blocks run in page order, in a fresh
-temporary directory that is the current directory and the first entry of
-``sys.path``, against a fresh database: ``PGDATABASE`` names it, so
-``PsycopgConnector()`` and the ``procrastinate`` command reach it like a reader's
-would reach theirs. The database holds the Procrastinate schema, unless the page says
-otherwise (see below).
+Every Markdown page under ``docs/`` (except the changelog, the contributing guide and
+the Sphinx extensions) and ``README.md`` is one test. Its code blocks run in page
+order, in a fresh empty folder (the reader's project folder), against a fresh
+database: the ``PG*`` variables name it, so ``PsycopgConnector()`` and the
+``procrastinate`` command reach it like a reader's would reach theirs. The database
+holds the Procrastinate schema, unless the page says otherwise (see below). Nothing
+is injected: no ``PYTHONPATH``, no ``PROCRASTINATE_*`` variable; the virtual
+environment's ``bin`` folder comes first on ``PATH``, as after ``source
+.venv/bin/activate``.
 
 Conventions, for the authors of pages:
 
-``python`` blocks
-    Run in one namespace per page, in order. Top-level ``await`` is allowed: such a
-    block runs on the page's event loop, which lives as long as the page, so an app
-    opened with ``await app.open_async()`` in one block can be used in the next. A
-    block whose first line is a comment naming a Python file (``# tasks.py``,
-    ``# myproject/tasks.py``) is not run: it is written to that file, which later
-    blocks and commands can import.
+A block with a file name as caption (``{code-block} python`` with ``:caption:
+tasks.py``)
+    Is the file the reader saves: it is written to that path of the page's folder,
+    whatever its language, for later blocks and commands to use.
 
-``console``, ``bash`` and ``shell`` blocks
-    Lines starting with ``$ `` are commands (a trailing ``\\`` continues them on the
-    next line); the other lines are the expected output. Each expected line must match
-    a line of the command's output (standard output and error together), in order,
-    other lines may come in between, and ``...`` matches any text within a line. The
-    supported commands are ``procrastinate ...`` (run as ``python -m procrastinate``),
-    ``python ...`` and ``export NAME=value`` (for the page's later commands); a command
-    may start with ``NAME=value`` assignments. A command must exit with 0, or with 1
-    when its expected output contains ``error:``.
+``python`` blocks (without caption)
+    A complete program the reader could save and run: it has its imports, and async
+    code runs inside ``asyncio.run(main())``, with no top-level ``await``. It runs with
+    ``python`` in the page's folder and must exit with 0.
+
+``pycon`` blocks
+    An interactive session: ``>>>`` and ``...`` prompts, and the output below each
+    statement. A page's ``pycon`` blocks share one ``python -m asyncio`` session
+    (top-level ``await`` works there), started in the page's folder; each statement
+    is typed as shown, followed by Enter when the REPL waits for the end of a
+    compound statement (ruff's formatting of transcripts leaves out that bare
+    ``...`` line; a blank line inside a compound statement would end it, and fails),
+    and must print what is shown below it, and nothing else (``...`` matches
+    any text within a line, and a line of its own any number of lines, such as the
+    frames of a traceback).
+
+``console`` blocks
+    Lines starting with ``$`` are commands (a trailing ``\\`` continues them on the
+    next line), run by ``bash`` in the page's folder; ``export`` and ``cd`` last for
+    the page's later commands. The other lines are what the command prints (standard
+    output and error together), all of it, blank lines aside: ``...`` matches any
+    text within a line, and a line of its own any number of lines. A command must
+    exit with 0, or with 1 when its expected output contains ``error:``.
 
 ``sql`` blocks
     Run on the page's database.
@@ -34,16 +47,24 @@ Conventions, for the authors of pages:
 Other languages (``text``, ``ini``, ``dockerfile``, ``yaml``...)
     Never run. Use them for what is not meant to run here.
 
-MyST comments right above a block (``%`` lines) change how it runs:
+MyST comments right above a block (``%`` lines; in the README, where GitHub would
+show them, HTML comments such as ``<!-- skip-example -->``) change how it runs:
 
 ``% skip-example``
-    Don't run the block (a ``pip install``, a command that needs a server...).
-``% file: <path>``
-    Write the block to ``<path>`` instead of running it, whatever its language.
+    Don't run the block (a ``pip install``, a command that needs a server...): say
+    why in the prose.
 ``% example: interrupt``
-    The block's command runs until its expected output has appeared, then receives
-    ``SIGINT`` (as a reader's Control-C) and must exit with 0: for commands that would
-    run forever, such as ``procrastinate worker``.
+    The block's command runs until its expected output has appeared (it may print
+    more afterwards, when it stops), then receives ``SIGINT`` (as a reader's
+    Control-C) and must exit with 0: for commands that would run forever, such as
+    ``procrastinate worker``.
+``<!-- file: mymodule.py -->``
+    In the README only, where GitHub shows no caption: the block is that file (say
+    its name in the prose).
+``% example: background``
+    The block's command is started, as in another terminal, and the page goes on once
+    its expected output has appeared; it gets ``SIGINT`` at the end of the page, and
+    must then exit with 0: for a worker or a web server that later blocks use.
 
 A ``% examples: empty-database`` line anywhere in a page gives it a database without
 the Procrastinate schema, for pages that create it.
@@ -52,33 +73,34 @@ the Procrastinate schema, for pages that create it.
 from __future__ import annotations
 
 import ast
-import asyncio
+import codeop
 import dataclasses
-import importlib
-import inspect
-import logging
 import os
+import queue
 import re
-import shlex
 import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO
 
 import psycopg
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
+README = REPO / "README.md"
 
 # Pages without examples of their own, or not ours to run.
 EXCLUDED_PAGES = {"changelog.md", "contributing.md"}
 EXCLUDED_DIRECTORIES = {"_build", "_ext", "_static", "_templates"}
+# Folders whose pages are one story, run in the order of their index's toctree.
+TUTORIALS = {"tutorial"}
 
-RUNNABLE_LANGUAGES = {"python", "console", "bash", "shell", "sql"}
+RUNNABLE_LANGUAGES = {"python", "pycon", "console", "sql"}
 INERT_LANGUAGES = {
     "text",
     "ini",
@@ -87,28 +109,33 @@ INERT_LANGUAGES = {
     "toml",
     "json",
     "rst",
-    "pycon",
     "systemd",
     "nginx",
     "",
 }
 COMMAND_TIMEOUT = 60.0
 INTERRUPT_TIMEOUT = 30.0
+# Variables of bash itself, not of the reader's environment.
+SHELL_VARIABLES = {"_", "PWD", "OLDPWD", "SHLVL"}
+SENTINEL = "\x1edocs-example-sentinel"
 
 _FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
-_MARKER = re.compile(r"^%\s*(?P<text>.*)$")
-_FILE_COMMENT = re.compile(r"^#\s*(?P<path>[\w./-]+\.py)\s*$")
-_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+_MARKER = re.compile(r"^(?:%\s*(?P<myst>.*)|<!--\s*(?P<html>.*?)\s*-->)$")
+_KNOWN_MARKERS = re.compile(r"^(skip-example|example:|examples:|file:)")
+_CODE_DIRECTIVE = re.compile(r"^\{code-block\}|^\{code\}")
+_OPTION = re.compile(r"^:(?P<name>[\w-]+):\s*(?P<value>.*)$")
+_PROMPT = re.compile(r"^(?:>>> |\.\.\. )+")
 
 
 @dataclasses.dataclass
 class Block:
-    """A fenced code block of a page."""
+    """A code block of a page."""
 
     language: str
     code: str
     line: int
     markers: list[str]
+    caption: str | None = None
 
     @property
     def skipped(self) -> bool:
@@ -119,15 +146,17 @@ class Block:
         return "example: interrupt" in self.markers
 
     @property
+    def background(self) -> bool:
+        return "example: background" in self.markers
+
+    @property
     def file(self) -> str | None:
+        """The file the block is saved to: its caption, when it names a file."""
         for marker in self.markers:
             if marker.startswith("file:"):
                 return marker.removeprefix("file:").strip()
-        if self.language == "python":
-            first_line = self.code.split("\n", 1)[0]
-            match = _FILE_COMMENT.match(first_line)
-            if match:
-                return match["path"]
+        if self.caption and re.fullmatch(r"[\w./-]+\.\w+", self.caption):
+            return self.caption
         return None
 
 
@@ -141,7 +170,9 @@ class Page:
 
     @property
     def name(self) -> str:
-        return self.path.relative_to(DOCS).as_posix()
+        if self.path.is_relative_to(DOCS):
+            return "docs/" + self.path.relative_to(DOCS).as_posix()
+        return self.path.name
 
     @property
     def runnable(self) -> list[Block]:
@@ -153,8 +184,19 @@ class Page:
         ]
 
 
+def read_fenced(lines: list[str], start: int, closing: str) -> int:
+    """The index of the line closing the fence opened above ``start``."""
+    end = start
+    while end < len(lines) and not (
+        lines[end].strip().startswith(closing[0] * len(closing))
+        and not lines[end].strip().strip(closing[0])
+    ):
+        end += 1
+    return end
+
+
 def parse_page(path: Path) -> Page:
-    """The code blocks of a MyST page, with the ``%`` markers right above them."""
+    """The code blocks of a MyST page, with the markers right above them."""
     lines = path.read_text(encoding="utf-8").splitlines()
     blocks: list[Block] = []
     options: set[str] = set()
@@ -164,12 +206,12 @@ def parse_page(path: Path) -> Page:
     while index < len(lines):
         line = lines[index]
         stripped = line.strip()
-        marker = _MARKER.match(line)
+        marker = _MARKER.match(stripped)
         if marker:
-            text = marker["text"].strip()
+            text = (marker["myst"] or marker["html"] or "").strip()
             if text.startswith("examples:"):
                 options.update(text.removeprefix("examples:").split())
-            else:
+            elif _KNOWN_MARKERS.match(text):
                 markers.append(text)
             index += 1
             continue
@@ -186,23 +228,28 @@ def parse_page(path: Path) -> Page:
             continue
         if fence:
             info = fence["info"].strip()
-            if info.startswith("{"):
+            caption = None
+            start = index + 1
+            if info.startswith("{") and not _CODE_DIRECTIVE.match(info):
                 directives.append(fence["fence"])
                 markers = []
                 index += 1
                 continue
+            if info.startswith("{"):
+                info = info.split(maxsplit=1)[1] if " " in info else ""
+                while start < len(lines) and _OPTION.match(lines[start].strip()):
+                    option = _OPTION.match(lines[start].strip())
+                    assert option is not None
+                    if option["name"] == "caption":
+                        caption = option["value"].strip()
+                    start += 1
+                if start < len(lines) and not lines[start].strip():
+                    start += 1
             language = info.split()[0] if info else ""
-            start = index + 1
-            end = start
-            closing = fence["fence"]
-            while end < len(lines) and not (
-                lines[end].strip().startswith(closing[0] * len(closing))
-                and not lines[end].strip().strip(closing[0])
-            ):
-                end += 1
+            end = read_fenced(lines, start, fence["fence"])
             indent = len(line) - len(line.lstrip())
             code = "\n".join(text[indent:] for text in lines[start:end])
-            blocks.append(Block(language, code + "\n", start, markers))
+            blocks.append(Block(language, code + "\n", start, markers, caption))
             markers = []
             index = end + 1
             continue
@@ -212,22 +259,38 @@ def parse_page(path: Path) -> Page:
     return Page(path, blocks, options)
 
 
-def documentation_pages() -> list[Path]:
-    pages = []
+def toctree_pages(index: Path) -> list[Path]:
+    """The pages of a tutorial: its index, then its toctree's entries, in order."""
+    lines = index.read_text(encoding="utf-8").splitlines()
+    start = next(n for n, line in enumerate(lines) if line.startswith("```{toctree}"))
+    entries = []
+    for line in lines[start + 1 :]:
+        if line.startswith("```"):
+            break
+        if line.strip() and not line.startswith(":"):
+            entries.append(index.parent / f"{line.strip()}.md")
+    return [index, *entries]
+
+
+def documentation_pages() -> list[list[Path]]:
+    """The tests: one page each, or the pages of a tutorial, which go on from each
+    other in one folder and one database."""
+    tests = [[README]]
     for path in sorted(DOCS.rglob("*.md")):
         relative = path.relative_to(DOCS)
-        if relative.parts[0] in EXCLUDED_DIRECTORIES:
+        if relative.parts[0] in EXCLUDED_DIRECTORIES | TUTORIALS:
             continue
         if relative.as_posix() in EXCLUDED_PAGES:
             continue
-        pages.append(path)
-    return pages
+        tests.append([path])
+    tests += [toctree_pages(DOCS / name / "index.md") for name in sorted(TUTORIALS)]
+    return tests
 
 
 PAGES = documentation_pages()
 
 
-# Matching the expected output of commands
+# Matching the expected output
 
 
 def line_pattern(expected: str) -> re.Pattern[str]:
@@ -235,16 +298,24 @@ def line_pattern(expected: str) -> re.Pattern[str]:
     return re.compile(".*".join(parts))
 
 
-def match_output(expected: list[str], actual: list[str]) -> int:
-    """How many expected lines match, in order, a line of ``actual``."""
-    patterns = [line_pattern(line) for line in expected if line.strip()]
-    matched = 0
-    for line in actual:
-        if matched == len(patterns):
-            break
-        if patterns[matched].fullmatch(line.strip()):
-            matched += 1
-    return matched
+def match_all(expected: list[str], actual: list[str]) -> bool:
+    """Whether ``actual`` is exactly ``expected``, where a line ``...`` stands for
+    any number of lines (a traceback's frames, for instance)."""
+    if not expected:
+        return not actual
+    if expected[0].strip() == "...":
+        return any(
+            match_all(expected[1:], actual[start:]) for start in range(len(actual) + 1)
+        )
+    return bool(
+        actual
+        and line_pattern(expected[0]).fullmatch(actual[0].strip())
+        and match_all(expected[1:], actual[1:])
+    )
+
+
+def printed_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
 
 
 def expected_lines(lines: list[str]) -> list[str]:
@@ -270,7 +341,7 @@ def parse_console(block: Block) -> list[Command]:
             text = line[2:]
             while text.endswith("\\") and index + 1 < len(lines):
                 index += 1
-                text = text[:-1] + " " + lines[index].strip()
+                text = text + "\n" + lines[index]
             commands.append(Command(text, block.line + index))
         elif commands:
             commands[-1].expected.append(line)
@@ -282,40 +353,141 @@ def parse_console(block: Block) -> list[Command]:
     return commands
 
 
+@dataclasses.dataclass
+class Statement:
+    """A statement of a ``pycon`` block: what is typed, and what it prints."""
+
+    line: int
+    typed: list[str]
+    expected: list[str] = dataclasses.field(default_factory=list)
+
+
+def parse_pycon(block: Block) -> list[Statement]:
+    statements: list[Statement] = []
+    for number, line in enumerate(block.code.splitlines(), start=block.line):
+        if line.startswith(">>> ") or line == ">>>":
+            statements.append(Statement(number, [line[4:]]))
+        elif (line.startswith("... ") or line == "...") and (
+            statements and not statements[-1].expected
+        ):
+            statements[-1].typed.append(line[4:])
+        elif statements:
+            statements[-1].expected.append(line)
+        elif line.strip():
+            raise AssertionError(
+                f"line {number}: output before any `>>> ` prompt: {line!r}"
+            )
+    return statements
+
+
+def typed_lines(statement: Statement, where: str) -> list[str]:
+    """What the reader types: the statement's lines, then Enter when the REPL waits
+    for the end of a compound statement (transcripts formatted by ruff leave out the
+    bare ``...`` line).
+
+    :raises AssertionError: the REPL would run the statement before its last line
+        (a blank line inside a compound statement ends it).
+    """
+    compiler = codeop.CommandCompiler()
+    compiler.compiler.flags |= ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+    for count in range(1, len(statement.typed) + 1):
+        source = "\n".join(statement.typed[:count])
+        try:
+            complete = compiler(source, "<input>", "single") is not None
+        except SyntaxError:
+            complete = True
+        if complete and count < len(statement.typed):
+            raise AssertionError(
+                f"{where}: the REPL runs the statement after its line {count}: start "
+                "the next one with `>>> `, or remove the blank line"
+            )
+        if not complete and count == len(statement.typed):
+            return [*statement.typed, ""]
+    return statement.typed
+
+
 # Running a page
 
 
-class PageRunner:
-    """Runs the blocks of one page in its directory, against its database."""
+class Output:
+    """The output of a process, read by a thread, as it comes."""
 
-    def __init__(self, page: Page, directory: Path, database: str | None) -> None:
-        self.page = page
-        self.directory = directory
-        self.database = database
-        self.namespace: dict[str, Any] = {
-            "__name__": "docs_example_"
-            + re.sub(r"\W", "_", page.name.removesuffix(".md"))
-        }
-        self.exports: dict[str, str] = {}
-        self.loop = asyncio.new_event_loop()
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.chunks: queue.Queue[str | None] = queue.Queue()
+        self.text = ""
+        self.thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self.thread.start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for chunk in iter(lambda: os.read(stream.fileno(), 65536), b""):
+            self.chunks.put(chunk.decode("utf-8", errors="replace"))
+        self.chunks.put(None)
 
     def close(self) -> None:
-        loop = self.loop
-        try:
-            pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
-            for task in pending:
-                task.cancel()
-            if pending:
-                loop.run_until_complete(
-                    asyncio.gather(*pending, return_exceptions=True)
-                )
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.run_until_complete(loop.shutdown_default_executor())
-        finally:
-            loop.close()
+        """Read what is left once the process has ended, and close the stream."""
+        self.wait_for(lambda text: False, 5)
+        self.thread.join(5)
+        self.stream.close()
+
+    def wait_for(self, predicate: Callable[[str], bool], timeout: float) -> bool:
+        """Read until ``predicate(text)`` holds or the stream ends; whether it holds."""
+        deadline = time.monotonic() + timeout
+        while not predicate(self.text):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            try:
+                chunk = self.chunks.get(timeout=remaining)
+            except queue.Empty:
+                return False
+            if chunk is None:
+                self.chunks.put(None)
+                return bool(predicate(self.text))
+            self.text += chunk
+        return True
+
+
+@dataclasses.dataclass
+class Running:
+    """A command started in the background."""
+
+    command: Command
+    process: subprocess.Popen[str]
+    output: Output
+
+
+class PageRunner:
+    """Runs the blocks of one page in its folder, against its database."""
+
+    def __init__(self, page: Page, directory: Path, database: str) -> None:
+        self.page = page
+        self.directory = directory
+        self.cwd = directory
+        self.database = database
+        self.env = self.initial_environment()
+        self.state = directory.parent / "shell-state"
+        self.background: list[Running] = []
+        self.repl: subprocess.Popen[str] | None = None
+        self.repl_output: Output | None = None
+
+    def initial_environment(self) -> dict[str, str]:
+        env = {
+            name: value
+            for name, value in os.environ.items()
+            if not name.startswith(("PROCRASTINATE_", "PYTEST_", "VIRTUAL_ENV"))
+            and name not in {"PYTHONPATH", "COV_CORE_SOURCE", "COV_CORE_CONFIG"}
+        }
+        bin_dir = str(Path(sys.executable).parent)
+        env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
+        env["VIRTUAL_ENV"] = str(Path(sys.executable).parents[1])
+        env["PYTHONUNBUFFERED"] = "1"
+        env["COLUMNS"] = "88"
+        env["PGDATABASE"] = self.database
+        return env
 
     def where(self, line: int) -> str:
-        return f"docs/{self.page.name}, line {line}"
+        return f"{self.page.name}, line {line}"
 
     def run(self, block: Block) -> None:
         path = block.file
@@ -323,242 +495,283 @@ class PageRunner:
             target = self.directory / path
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(block.code, encoding="utf-8")
-            importlib.invalidate_caches()
-            return
-        if block.language == "python":
-            self.run_python(block)
+        elif block.language == "python":
+            self.run_program(block)
+        elif block.language == "pycon":
+            for statement in parse_pycon(block):
+                self.run_statement(statement)
         elif block.language == "sql":
             self.run_sql(block)
         else:
             for command in parse_console(block):
-                self.run_command(command, interrupt=block.interrupt)
+                self.run_command(command, block)
 
-    def run_python(self, block: Block) -> None:
-        # Line numbers of tracebacks point into the page.
-        source = "\n" * (block.line) + block.code
-        code = compile(
-            source,
-            f"docs/{self.page.name}",
-            "exec",
-            flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT,
-        )
-        result = eval(code, self.namespace)
-        if inspect.iscoroutine(result):
-            self.loop.run_until_complete(result)
+    def run_program(self, block: Block) -> None:
+        script = self.directory / f"example_line_{block.line}.py"
+        script.write_text(block.code, encoding="utf-8")
+        try:
+            completed = subprocess.run(
+                ["python", script.name],
+                cwd=self.directory,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                timeout=COMMAND_TIMEOUT,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise AssertionError(
+                f"{self.where(block.line)}: the program still runs after "
+                f"{COMMAND_TIMEOUT} s\n{exc.output}"
+            ) from None
+        finally:
+            script.unlink()
+        if completed.returncode != 0:
+            raise AssertionError(
+                f"{self.where(block.line)}: the program exited with "
+                f"{completed.returncode}:\n{completed.stdout}"
+            )
 
     def run_sql(self, block: Block) -> None:
-        assert self.database is not None
         with psycopg.connect(dbname=self.database, autocommit=True) as connection:
             connection.execute(block.code.encode())
 
-    def environment(self, assignments: dict[str, str]) -> dict[str, str]:
-        env = {
-            name: value
-            for name, value in os.environ.items()
-            if not name.startswith("PROCRASTINATE_")
-        }
-        paths = [str(self.directory), str(REPO), env.get("PYTHONPATH", "")]
-        env["PYTHONPATH"] = os.pathsep.join(path for path in paths if path)
-        env["PYTHONUNBUFFERED"] = "1"
-        env["COLUMNS"] = "88"
-        if self.database is not None:
-            env["PGDATABASE"] = self.database
-        env.update(self.exports)
-        env.update(assignments)
-        return env
+    # The interactive session
 
-    def run_command(self, command: Command, interrupt: bool) -> None:
-        words = shlex.split(command.text)
-        assignments: dict[str, str] = {}
-        while words and _ASSIGNMENT.match(words[0]):
-            name, _, value = words.pop(0).partition("=")
-            assignments[name] = value
-        assert words, f"{self.where(command.line)}: empty command"
-        program, *arguments = words
-        if program == "export":
-            for word in arguments:
-                name, _, value = word.partition("=")
-                self.exports[name] = value
-            return
-        if program == "procrastinate":
-            argv = [sys.executable, "-m", "procrastinate", *arguments]
-        elif program == "python":
-            argv = [sys.executable, *arguments]
-        else:
-            raise AssertionError(
-                f"{self.where(command.line)}: `{program}` cannot run in the tests: mark "
-                "the block with `% skip-example`, or use another language than console"
-            )
-        env = self.environment(assignments)
-        expect_error = any("error:" in line for line in command.expected)
-        if interrupt:
-            returncode, output = self.run_until_output(argv, env, command)
-        else:
-            try:
-                completed = subprocess.run(
-                    argv,
-                    cwd=self.directory,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
-                    text=True,
-                    timeout=COMMAND_TIMEOUT,
-                    check=False,
-                )
-            except subprocess.TimeoutExpired as exc:
-                raise AssertionError(
-                    f"{self.where(command.line)}: `{command.text}` still runs after "
-                    f"{COMMAND_TIMEOUT} s (use --one-shot, or `% example: interrupt`)"
-                    f"\n{exc.output}"
-                ) from None
-            returncode, output = completed.returncode, completed.stdout
-        actual = output.splitlines()
-        expected = expected_lines(command.expected)
-        matched = match_output(expected, actual)
-        assert matched == len(expected), (
-            f"{self.where(command.line)}: `{command.text}` printed\n{output}\n"
-            f"which does not match the expected line {expected[matched]!r}"
-        )
-        wanted = 1 if expect_error else 0
-        assert returncode == wanted, (
-            f"{self.where(command.line)}: `{command.text}` exited with {returncode} "
-            f"instead of {wanted}:\n{output}"
-        )
-
-    def run_until_output(
-        self, argv: list[str], env: dict[str, str], command: Command
-    ) -> tuple[int, str]:
-        expected = expected_lines(command.expected)
-        lines: list[str] = []
-        done = threading.Event()
-        process = subprocess.Popen(
-            argv,
+    def start_repl(self) -> Output:
+        self.repl = subprocess.Popen(
+            ["python", "-m", "asyncio"],
             cwd=self.directory,
-            env=env,
-            stdin=subprocess.DEVNULL,
+            env=self.env,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
         )
+        assert self.repl.stdout is not None
+        self.repl_output = Output(self.repl.stdout)
+        self.type_in_repl([])  # the banner
+        return self.repl_output
 
-        def read() -> None:
-            assert process.stdout is not None
-            for line in process.stdout:
-                lines.append(line.rstrip("\n"))
-                if match_output(expected, lines) == len(expected):
-                    done.set()
-            done.set()
+    def type_in_repl(self, lines: list[str]) -> list[str]:
+        """Type the lines, then wait for what they print, without the prompts."""
+        assert self.repl is not None
+        assert self.repl.stdin is not None
+        output = self.repl_output
+        assert output is not None
+        output.text = ""
+        self.repl.stdin.write(
+            "".join(f"{line}\n" for line in lines) + f"print({SENTINEL!r})\n"
+        )
+        self.repl.stdin.flush()
+        if not output.wait_for(lambda text: SENTINEL in text, COMMAND_TIMEOUT):
+            raise AssertionError(f"no answer from the REPL:\n{output.text}")
+        printed = output.text.split(SENTINEL, 1)[0]
+        return [
+            stripped
+            for line in printed.splitlines()
+            if (stripped := _PROMPT.sub("", line).rstrip()) not in ("", ">>>", "...")
+        ]
 
-        reader = threading.Thread(target=read, daemon=True)
-        reader.start()
+    def run_statement(self, statement: Statement) -> None:
+        where = self.where(statement.line)
+        typed = typed_lines(statement, where)
+        if self.repl is None:
+            self.start_repl()
+        actual = self.type_in_repl(typed)
+        expected = expected_lines(statement.expected)
+        if not match_all(expected, actual):
+            raise AssertionError(
+                f"{where}: `{statement.typed[0]}` printed\n"
+                + "\n".join(actual)
+                + "\ninstead of\n"
+                + "\n".join(expected)
+            )
+
+    # Shell commands
+
+    def shell_script(self, command: Command, record: bool) -> str:
+        if not record:
+            return command.text
+        # Keep what the command exported and where it went, for the next commands.
+        return (
+            f"{command.text}\n"
+            "__status=$?\n"
+            f"{{ pwd; env -0; }} > {self.state}\n"
+            "exit $__status\n"
+        )
+
+    def start(self, command: Command, record: bool) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            ["bash", "-c", self.shell_script(command, record)],
+            cwd=self.cwd,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+
+    def restore_shell_state(self) -> None:
+        if not self.state.exists():
+            return
+        cwd, _, variables = self.state.read_text().partition("\n")
+        self.cwd = Path(cwd)
+        self.env = dict(
+            entry.split("=", 1)
+            for entry in variables.split("\0")
+            if "=" in entry and entry.split("=", 1)[0] not in SHELL_VARIABLES
+        )
+        self.state.unlink()
+
+    def run_command(self, command: Command, block: Block) -> None:
+        where = self.where(command.line)
+        expected = expected_lines(command.expected)
+        long_running = block.interrupt or block.background
+        process = self.start(command, record=not long_running)
+        assert process.stdout is not None
+        output = Output(process.stdout)
+        if long_running:
+            # What it prints once stopped comes after what the page shows.
+            expected = [*expected, "..."]
+            appeared = output.wait_for(
+                lambda text: match_all(expected, printed_lines(text)), INTERRUPT_TIMEOUT
+            )
+            if not appeared or process.poll() is not None:
+                self.stop(process)
+                output.close()
+                raise AssertionError(
+                    f"{where}: `{command.text}` printed\n{output.text}\nwhich does "
+                    f"not match the expected lines\n" + "\n".join(expected)
+                )
+            if block.background:
+                self.background.append(Running(command, process, output))
+                return
+            returncode = self.stop(process)
+        else:
+            try:
+                returncode = process.wait(COMMAND_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.stop(process)
+                raise AssertionError(
+                    f"{where}: `{command.text}` still runs after {COMMAND_TIMEOUT} s "
+                    "(use --one-shot, or `% example: interrupt`)"
+                ) from None
+            self.restore_shell_state()
+        output.close()
+        if not match_all(expected, printed_lines(output.text)):
+            raise AssertionError(
+                f"{where}: `{command.text}` printed\n{output.text}\ninstead of\n"
+                + "\n".join(expected)
+            )
+        wanted = 1 if any("error:" in line for line in expected) else 0
+        if returncode != wanted:
+            raise AssertionError(
+                f"{where}: `{command.text}` exited with {returncode} instead of "
+                f"{wanted}:\n{output.text}"
+            )
+
+    def stop(self, process: subprocess.Popen[str]) -> int:
+        """Control-C, as a reader would; kill what does not stop in time."""
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGINT)
         try:
-            done.wait(INTERRUPT_TIMEOUT)
-            if process.poll() is None:
-                process.send_signal(signal.SIGINT)
-            returncode = process.wait(INTERRUPT_TIMEOUT)
+            return process.wait(INTERRUPT_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            raise AssertionError(
+                f"{process.args} did not stop within {INTERRUPT_TIMEOUT} s of SIGINT"
+            ) from None
+
+    def close(self) -> None:
+        """Stop the background commands and the REPL; each must end cleanly."""
+        failures = []
+        background, self.background = self.background, []
+        for running in background:
+            returncode = self.stop(running.process)
+            running.output.close()
+            if returncode != 0:
+                failures.append(
+                    f"{self.where(running.command.line)}: `{running.command.text}` "
+                    f"exited with {returncode} after SIGINT:\n{running.output.text}"
+                )
+        repl, self.repl = self.repl, None
+        if repl is not None:
+            assert repl.stdin is not None
+            assert self.repl_output is not None
+            repl.stdin.close()
+            try:
+                returncode = repl.wait(COMMAND_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                repl.kill()
+                returncode = repl.wait()
+            self.repl_output.close()
+            if returncode != 0:
+                failures.append(f"the REPL exited with {returncode}")
+        if failures:
+            raise AssertionError("\n".join(failures))
+
+
+def run_page(page: Page, directory: Path, database: str) -> None:
+    run_pages([page], directory, database)
+
+
+def run_pages(pages: list[Page], directory: Path, database: str) -> None:
+    """Run the pages in order, each going on where the previous one stopped: same
+    folder, same database, same shell variables; each page's session and background
+    commands end with it."""
+    runner = PageRunner(pages[0], directory, database)
+    for page in pages:
+        runner.page = page
+        try:
+            for block in page.runnable:
+                runner.run(block)
         finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-            reader.join(5)
-            if process.stdout is not None:
-                process.stdout.close()
-        return returncode, "\n".join(lines)
-
-
-def forget_modules(directory: Path) -> None:
-    """Unload the modules a page wrote, so that another page may reuse their names."""
-    for name, module in list(sys.modules.items()):
-        locations = [getattr(module, "__file__", None) or ""]
-        locations += list(getattr(module, "__path__", None) or [])
-        if any(str(location).startswith(str(directory)) for location in locations):
-            del sys.modules[name]
-    importlib.invalidate_caches()
-
-
-@pytest.fixture
-def clean_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Leave the logging configuration and the environment as the page found them."""
-    manager = logging.Logger.manager
-    loggers = [logging.getLogger()] + [
-        logger
-        for logger in manager.loggerDict.values()
-        if isinstance(logger, logging.Logger)
-    ]
-    saved = {
-        logger.name: (
-            list(logger.handlers),
-            logger.level,
-            logger.propagate,
-            logger.disabled,
-        )
-        for logger in loggers
-    }
-    for name in [name for name in os.environ if name.startswith("PROCRASTINATE_")]:
-        monkeypatch.delenv(name)
-    yield
-    for logger in [logging.getLogger(), *manager.loggerDict.values()]:
-        if not isinstance(logger, logging.Logger):
-            continue
-        handlers, level, propagate, disabled = saved.get(
-            logger.name, ([], logging.NOTSET, True, False)
-        )
-        if logger is logging.getLogger():
-            # pytest swaps its own capturing handlers on the root logger between the
-            # phases of a test: only remove what the page added.
-            handlers = [
-                handler
-                for handler in logger.handlers
-                if handler in handlers or type(handler).__module__ == "_pytest.logging"
-            ]
-        logger.handlers[:] = handlers
-        logger.setLevel(level)
-        logger.propagate = propagate
-        logger.disabled = disabled
+            runner.close()
 
 
 @pytest.mark.parametrize(
-    "path", PAGES, ids=[path.relative_to(DOCS).as_posix() for path in PAGES]
+    "paths", PAGES, ids=[parse_page(paths[0]).name for paths in PAGES]
 )
 def test_page_examples(
-    path: Path,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    request: pytest.FixtureRequest,
-    clean_state: None,
+    paths: list[Path], tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    page = parse_page(path)
-    unknown = {
-        block.language
-        for block in page.blocks
-        if block.language not in RUNNABLE_LANGUAGES | INERT_LANGUAGES
-    }
-    assert not unknown, f"docs/{page.name}: unknown code block languages {unknown}"
-    if not page.runnable:
+    pages = [parse_page(path) for path in paths]
+    for page in pages:
+        unknown = {
+            block.language
+            for block in page.blocks
+            if block.language not in RUNNABLE_LANGUAGES | INERT_LANGUAGES
+        }
+        assert not unknown, f"{page.name}: unknown code block languages {unknown}"
+    if not any(page.runnable for page in pages):
         return
     factory = request.getfixturevalue("db_factory")
-    if "empty-database" in page.options:
+    if "empty-database" in pages[0].options:
         database = factory()
     else:
         database = factory(template=request.getfixturevalue("template_db"))
-    directory = tmp_path / "example"
+    directory = tmp_path / "project"
     directory.mkdir()
-    monkeypatch.chdir(directory)
-    monkeypatch.syspath_prepend(str(directory))
-    monkeypatch.setenv("PGDATABASE", database)
-    runner = PageRunner(page, directory, database)
-    try:
-        for block in page.runnable:
-            runner.run(block)
-    finally:
-        runner.close()
-        forget_modules(directory)
+    run_pages(pages, directory, database)
 
 
-def test_parser_reads_markers_and_nested_blocks(tmp_path: Path) -> None:
-    page = tmp_path / "page.md"
-    page.write_text(
+# The harness itself
+
+
+def write_page(tmp_path: Path, text: str) -> Page:
+    path = tmp_path / "page.md"
+    path.write_text(text, encoding="utf-8")
+    return parse_page(path)
+
+
+def test_parser_reads_markers_captions_and_nested_blocks(tmp_path: Path) -> None:
+    page = write_page(
+        tmp_path,
         "% examples: empty-database\n"
         "````{tip}\n"
         "```python\n"
@@ -569,25 +782,136 @@ def test_parser_reads_markers_and_nested_blocks(tmp_path: Path) -> None:
         "```console\n"
         "$ pip install x\n"
         "```\n"
-        "% file: notes.txt\n"
-        "```text\n"
-        "hello\n"
+        "```{code-block} python\n"
+        ":caption: pkg/tasks.py\n"
+        "\n"
+        "x = 1\n"
+        "```\n"
+        "<!-- example: interrupt -->\n"
+        "```console\n"
+        "$ procrastinate worker\n"
         "```\n",
-        encoding="utf-8",
     )
-    parsed = parse_page(page)
-    assert parsed.options == {"empty-database"}
-    assert [block.language for block in parsed.blocks] == ["python", "console", "text"]
-    assert parsed.blocks[0].code == "print(1)\n"
-    assert parsed.blocks[1].skipped
-    assert parsed.blocks[2].file == "notes.txt"
-    # A block with a file marker is written whatever its language.
-    assert [block.language for block in parsed.runnable] == ["python", "text"]
+    assert page.options == {"empty-database"}
+    assert [block.language for block in page.blocks] == [
+        "python",
+        "console",
+        "python",
+        "console",
+    ]
+    assert page.blocks[0].code == "print(1)\n"
+    assert page.blocks[1].skipped
+    assert (page.blocks[2].file, page.blocks[2].code) == ("pkg/tasks.py", "x = 1\n")
+    assert page.blocks[3].interrupt
+    assert [block.language for block in page.runnable] == [
+        "python",
+        "python",
+        "console",
+    ]
 
 
 def test_output_matching() -> None:
-    actual = ["INFO:x:Starting job a[1]()", "noise", "Result: 8 after 0.1 s"]
-    assert (
-        match_output(["...Starting job a[1]()", "Result: 8 after ... s"], actual) == 2
+    actual = ["INFO:x:Starting job a[1]()", "Result: 8 after 0.1 s"]
+    assert match_all(["...Starting job a[1]()", "Result: 8 after ... s"], actual)
+    assert not match_all(["Result: 8...", "...Starting job"], actual)
+    assert match_all(
+        ["Traceback...", "...", "ValueError: ..."],
+        ["Traceback (x)", "  a", "  b", "ValueError: x"],
     )
-    assert match_output(["Result: 8...", "...Starting job"], actual) == 1
+    assert match_all(["a", "...", "b"], ["a", "b"])
+    assert not match_all(["a"], ["a", "b"])
+    assert not match_all(["a", "...", "c"], ["a", "b"])
+
+
+def test_pycon_statements() -> None:
+    block = Block(
+        "pycon",
+        ">>> for i in range(2):\n...     print(i)\n...\n0\n...1\n>>> x = 1\n",
+        10,
+        [],
+    )
+    statements = parse_pycon(block)
+    assert [(s.line, s.typed, s.expected) for s in statements] == [
+        (10, ["for i in range(2):", "    print(i)", ""], ["0", "...1"]),
+        (15, ["x = 1"], []),
+    ]
+    assert typed_lines(statements[0], "here") == statements[0].typed
+    assert typed_lines(Statement(1, ["if x:", "    pass"]), "here") == [
+        "if x:",
+        "    pass",
+        "",
+    ]
+    with pytest.raises(AssertionError, match="start the next one"):
+        typed_lines(Statement(1, ["x = 1", "y = 2"]), "here")
+    with pytest.raises(AssertionError, match="remove the blank line"):
+        typed_lines(Statement(1, ["class A:", "    x = 1", "", "    y = 2"]), "here")
+
+
+@pytest.fixture
+def harness_database(db_factory: object) -> Iterator[str]:
+    assert callable(db_factory)
+    return str(db_factory())
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("```python\nimport sys\nsys.exit(3)\n```\n", "exited with 3"),
+        ("```pycon\n>>> print(1)\n2\n```\n", "printed\n1\ninstead of\n2"),
+        ("```pycon\n>>> print(1)\n```\n", "printed\n1\ninstead of"),
+        ("```console\n$ echo hello\nbye\n```\n", "printed\nhello\n\ninstead of\nbye"),
+        ("```console\n$ echo a; echo b\na\n```\n", "printed\na\nb\n\ninstead of\na"),
+        ("```console\n$ false\n```\n", "exited with 1 instead of 0"),
+        ("```console\n$ echo $PYTHONPATH-x\n-x\n$ echo error: $Z\nerror:\n```\n", ""),
+    ],
+)
+def test_a_wrong_example_fails(
+    tmp_path: Path, harness_database: str, text: str, message: str
+) -> None:
+    page = write_page(tmp_path, text)
+    directory = tmp_path / "project"
+    directory.mkdir()
+    if not message:
+        with pytest.raises(AssertionError, match="exited with 0 instead of 1"):
+            run_page(page, directory, harness_database)
+        return
+    with pytest.raises(AssertionError, match=re.escape(message)):
+        run_page(page, directory, harness_database)
+
+
+def test_a_page_runs_like_a_reader(tmp_path: Path, harness_database: str) -> None:
+    page = write_page(
+        tmp_path,
+        "```{code-block} python\n"
+        ":caption: greet.py\n"
+        "\n"
+        "async def hello() -> str:\n"
+        "    return 'hello'\n"
+        "```\n"
+        "```pycon\n"
+        ">>> from greet import hello\n"
+        ">>> await hello()\n"
+        "'hello'\n"
+        "```\n"
+        "```console\n"
+        "$ export GREETING=hi\n"
+        "$ mkdir sub && cd sub\n"
+        "$ echo $GREETING from $(basename $PWD) on $PGDATABASE\n"
+        f"hi from sub on {harness_database}\n"
+        "$ which procrastinate\n"
+        f"{Path(sys.executable).parent}/procrastinate\n"
+        "```\n"
+        "% example: background\n"
+        "```console\n"
+        "$ python -c 'import time; print(\"ready\"); time.sleep(60)'\n"
+        "ready\n"
+        "```\n"
+        "```python\n"
+        "import greet\n"
+        "```\n",
+    )
+    directory = tmp_path / "project"
+    directory.mkdir()
+    with pytest.raises(AssertionError, match="after SIGINT"):
+        # Python's default Control-C handling does not exit with 0.
+        run_page(page, directory, harness_database)

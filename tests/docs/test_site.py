@@ -19,6 +19,19 @@ from .conftest_site import DOCS, BuiltSite, built_site, site_build  # noqa: F401
 PAGES = [
     "index",
     "quickstart",
+    *(
+        f"tutorial/{name}"
+        for name in (
+            "index",
+            "project",
+            "web",
+            "retries",
+            "locks",
+            "periodic",
+            "watching",
+            "deploying",
+        )
+    ),
     "howto/index",
     *(
         f"howto/basics/{name}"

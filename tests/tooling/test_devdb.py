@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import stat
 import subprocess
 import sys
@@ -587,6 +588,22 @@ def test_down_leaves_a_chosen_server_alone(tmp_path: Path) -> None:
     assert devdb.load_state(tmp_path).chosen == devdb.localhost_server()
 
 
+def test_port_in_time_wait_is_free() -> None:
+    # The server side closes first, as a stopping PostgreSQL does: its end of the
+    # connection stays in TIME_WAIT on the port.
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((devdb.LOOPBACK, 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        with socket.create_connection((devdb.LOOPBACK, port)) as client:
+            accepted, _ = listener.accept()
+            accepted.close()
+            assert client.recv(1) == b""
+        assert not devdb.port_is_free(port)
+    assert devdb.port_is_free(port)
+
+
 @pytest.mark.parametrize("force", ["local-binaries", "pgserver"])
 def test_cluster_lifecycle(fresh_state_dir: Path, force: str) -> None:
     server = devdb.up(fresh_state_dir, force=force)
@@ -600,9 +617,14 @@ def test_cluster_lifecycle(fresh_state_dir: Path, force: str) -> None:
     assert not devdb.server_answers(server)
     assert devdb.load_state(fresh_state_dir).chosen is None
 
-    # A stopped cluster restarts from its data, on the same port when free.
-    assert devdb.up(fresh_state_dir, force=force) == server
-    assert select_one(server) == 1
+    # A stopped cluster restarts from its data, on the same port unless another
+    # program listens there now (the connections it closed do not count).
+    port_was_free = devdb.port_is_free(server.port)
+    restarted = devdb.up(fresh_state_dir, force=force)
+    assert restarted == (
+        server if port_was_free else dataclasses.replace(server, port=restarted.port)
+    )
+    assert select_one(restarted) == 1
 
     assert devdb.down(fresh_state_dir, remove=True) is True
     assert not devdb.server_answers(server)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
-from procrastinate import cli
+import procrastinate
+from procrastinate import cli, exceptions
 
 
 def parse(*args: str) -> dict[str, object]:
@@ -114,3 +118,27 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         parse("--version")
     assert capsys.readouterr().out.startswith("procrastinate, version ")
+
+
+def test_messages_have_no_rest_markup() -> None:
+    # Printed as is in a terminal by the command line.
+    assert str(exceptions.MissingApp()) == (
+        "No app was given: pass --app=<dotted.path.to.app> or set the "
+        "PROCRASTINATE_APP environment variable."
+    )
+
+
+def test_current_directory_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "here_app.py").write_text(
+        "import procrastinate\n"
+        "app = procrastinate.App(connector=procrastinate.PsycopgConnector())\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", ".")])
+    monkeypatch.delitem(sys.modules, "here_app", raising=False)
+    assert isinstance(cli.load_app("here_app.app"), procrastinate.App)
+    assert sys.path[0] == str(tmp_path)
+    cli.current_directory_first()
+    assert sys.path.count(str(tmp_path)) == 1
