@@ -88,6 +88,8 @@ def translate_error(error: psycopg.Error) -> exceptions.ConnectorException:
         )
     if isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError)):
         return exceptions.DatabaseUnavailable(message)
+    if isinstance(error, psycopg.errors.ReadOnlySqlTransaction):
+        return exceptions.TransientDatabaseError(message)
     return exceptions.ConnectorException(message)
 
 
@@ -105,4 +107,20 @@ def unreachable(error: Exception) -> exceptions.DatabaseUnavailable:
     return exceptions.DatabaseUnavailable(
         f"Could not connect to PostgreSQL: {str(error).strip()}. Check the connection "
         "settings (conninfo, PG* environment variables) and that the server runs."
+    )
+
+
+def pool_exhausted(
+    error: Exception, reason: exceptions.DatabaseUnavailable | None
+) -> exceptions.DatabaseUnavailable:
+    """
+    The error for a pool that gave no connection in time. The pool does not say why:
+    ``reason`` is what a direct connection attempt got from the server (too many
+    clients, shutting down...), ``None`` when that attempt worked.
+    """
+    if reason is not None:
+        return reason
+    return exceptions.DatabaseUnavailable(
+        f"No connection of the pool became free in time ({str(error).strip()}): the "
+        "pool's max_size may be too small for what this process runs at once."
     )

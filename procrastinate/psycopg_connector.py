@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -103,24 +104,45 @@ class PsycopgConnector(connector.BaseAsyncConnector):
         pool_args = {**self._pool_args, "kwargs": self._connection_kwargs()}
         new_pool = self._pool_factory(**pool_args, open=False)
         try:
-            await new_pool.open(wait=True)
+            await new_pool.open(wait=True, timeout=new_pool.timeout)
         except psycopg_pool.PoolTimeout as exc:
             await new_pool.close()
-            raise psycopg_common.unreachable(exc) from exc
+            # Asking for as many connections as the pool wanted gets the server's
+            # reason (too many clients...), which the pool does not tell.
+            reason = await self._probe(count=new_pool.min_size)
+            raise psycopg_common.pool_exhausted(exc, reason) from exc
         self._pool = new_pool
         self._pool_externally_set = False
 
     async def _check_reachable(self) -> None:
         # The pool would retry an unreachable server for its whole timeout; one
         # direct attempt fails at once, with the server's own explanation.
+        reason = await self._probe()
+        if reason is not None:
+            raise reason
+
+    async def _probe(self, count: int = 1) -> exceptions.DatabaseUnavailable | None:
+        """
+        Why ``count`` direct connections at once fail (too many clients...), ``None``
+        if they work.
+        """
         conninfo = self._pool_args.get("conninfo", "")
+        connections = []
         try:
-            conn = await psycopg.AsyncConnection.connect(
-                conninfo, **self._connection_kwargs()
-            )
+            for _ in range(count):
+                connections.append(
+                    await psycopg.AsyncConnection.connect(
+                        conninfo, **self._connection_kwargs()
+                    )
+                )
         except psycopg.OperationalError as exc:
-            raise psycopg_common.unreachable(exc) from exc
-        await conn.close()
+            reason = psycopg_common.unreachable(exc)
+            reason.__cause__ = exc
+            return reason
+        finally:
+            for conn in connections:
+                await conn.close()
+        return None
 
     async def close_async(self) -> None:
         """Close the pool, unless it was given to :meth:`open_async`."""
@@ -151,7 +173,8 @@ class PsycopgConnector(connector.BaseAsyncConnector):
                     raise psycopg_common.translate_error(error) from error
                 await self.pool.check()
             except psycopg_pool.PoolTimeout as error:
-                raise psycopg_common.unreachable(error) from error
+                reason = await self._probe()
+                raise psycopg_common.pool_exhausted(error, reason) from error
             except psycopg.Error as error:
                 raise psycopg_common.translate_error(error) from error
 
@@ -200,20 +223,26 @@ class PsycopgConnector(connector.BaseAsyncConnector):
         connection to it), and reconnect with backoff whenever it drops.
         """
         channels = list(channels)
-        attempt = 0
+        backoff = connector.Backoff()
         while True:
             try:
-                await self._listen(on_notification, channels)
-            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                await self._listen(on_notification, channels, backoff)
+            except psycopg.Error as exc:
+                # Any server error: the next connection may well work (a restart,
+                # a read-only spell); a notification is only a hint anyway.
+                delay = backoff.next_delay()
                 logger.warning(
-                    f"Lost the LISTEN connection ({exc}), reconnecting",
-                    extra={"action": "listen_notify_reconnect"},
+                    f"Lost the LISTEN connection ({psycopg_common.error_message(exc)}),"
+                    f" reconnecting in {delay:.1f} s",
+                    extra={"action": "listen_notify_reconnect", "delay": delay},
                 )
-                await connector.sleep_backoff(attempt)
-                attempt += 1
+                await asyncio.sleep(delay)
 
     async def _listen(
-        self, on_notification: connector.Notify, channels: list[str]
+        self,
+        on_notification: connector.Notify,
+        channels: list[str],
+        backoff: connector.Backoff,
     ) -> None:
         conninfo = self._pool_args.get("conninfo", "")
         kwargs = {**self._connection_kwargs(), "autocommit": True}
@@ -223,6 +252,7 @@ class PsycopgConnector(connector.BaseAsyncConnector):
                     channel_name=psycopg.sql.Identifier(channel)
                 )
                 await conn.execute(query)
+            backoff.reset()
             logger.debug(
                 f"Listening to {', '.join(channels)}",
                 extra={"action": "listen_notify_started", "channels": channels},
