@@ -297,6 +297,8 @@ class Worker:
         self._new_job = asyncio.Event()
         self._slot_freed = asyncio.Event()
         self._registration = asyncio.Lock()
+        # Since when this worker's heartbeats go through; None while they fail.
+        self._beating_since: float | None = None
         self._error: BaseException | None = None
 
     # Public API
@@ -383,6 +385,7 @@ class Worker:
     async def _run_loop(self) -> None:
         await self.job_manager.prune_stalled_workers(self.stalled_worker_timeout)
         self.worker_id = await self.job_manager.register_worker()
+        self._beating_since = time.monotonic()
         self.logger.info(
             f"Starting worker on {utils.queues_display(self.queues)}",
             extra=self._log_extra(action="start_worker"),
@@ -770,7 +773,14 @@ class Worker:
     async def _update_heartbeat_once(self) -> None:
         assert self.worker_id is not None
         worker_id = self.worker_id
-        if not await self.job_manager.update_heartbeat(worker_id):
+        try:
+            registered = await self.job_manager.update_heartbeat(worker_id)
+        except exceptions.ConnectorException:
+            self._beating_since = None
+            raise
+        if self._beating_since is None:
+            self._beating_since = time.monotonic()
+        if not registered:
             await self._reregister(worker_id)
 
     async def _check_registration(self) -> bool:
@@ -826,7 +836,7 @@ class Worker:
 
     async def _recover_stalled_jobs_loop(self) -> None:
         await self._repeat(
-            self.recover_stalled_jobs_once,
+            self._recover_stalled_jobs_step,
             self.update_heartbeat_interval,
             what="recover stalled jobs",
             action="recover_stalled_jobs_error",
@@ -839,6 +849,23 @@ class Worker:
 
         :returns: the recovered jobs.
         """
+        await self._prune_stalled_workers()
+        return await self._recover_orphaned_jobs()
+
+    async def _recover_stalled_jobs_step(self) -> None:
+        # After an outage every worker's heartbeat is late, this one's included:
+        # pruning waits until its own heartbeats have gone through for a whole
+        # timeout, which gave the others the same chance. Orphans have no worker
+        # to wait for.
+        since = self._beating_since
+        if (
+            since is not None
+            and time.monotonic() - since >= self.stalled_worker_timeout
+        ):
+            await self._prune_stalled_workers()
+        await self._recover_orphaned_jobs()
+
+    async def _prune_stalled_workers(self) -> None:
         assert self.worker_id is not None
         worker_id = self.worker_id
         pruned = await self.job_manager.prune_stalled_workers(
@@ -854,6 +881,9 @@ class Worker:
         if worker_id in pruned:
             # Late with its own heartbeat: its running jobs are not orphans.
             await self._reregister(worker_id)
+
+    async def _recover_orphaned_jobs(self) -> list[jobs.Job]:
+        assert self.worker_id is not None
         claimed = await self.job_manager.claim_orphaned_jobs(self.worker_id)
         for job in claimed:
             task = self.app.tasks.get(job.task_name)
