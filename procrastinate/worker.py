@@ -224,7 +224,8 @@ class Worker:
     :param install_signal_handlers: stop on SIGINT and SIGTERM.
     :param update_heartbeat_interval: seconds between heartbeats.
     :param stalled_worker_timeout: seconds without a heartbeat after which a worker
-        counts as dead.
+        counts as dead; larger than ``update_heartbeat_interval``. A live worker
+        that finds itself pruned registers again.
     :param recover_stalled_jobs: periodically remove the workers without a recent
         heartbeat and recover their running jobs: each is retried when its task's
         retry strategy allows it (the error is
@@ -233,6 +234,11 @@ class Worker:
     :param task_middleware: middleware wrapping the jobs of every task of the
         matching kind (sync or async).
     :param worker_middleware: async middleware wrapping every job.
+    :raises TypeError: an interval, a timeout or ``concurrency`` is not a number.
+    :raises ValueError: one of them is out of range (intervals must be positive,
+        ``stalled_worker_timeout`` larger than ``update_heartbeat_interval``,
+        ``concurrency`` from 1 to 2147483647), or a queue name holds a NUL
+        character.
     """
 
     def __init__(
