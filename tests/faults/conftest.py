@@ -218,6 +218,19 @@ class PrivateCluster:
         )
         assert result.returncode == 0, result.stderr
 
+    def stop(self) -> None:
+        devdb = _import_devdb()
+        cluster = devdb.load_state(self.state_dir).cluster
+        result = devdb.pg_ctl(cluster, "stop", "-m", "fast", "-w", "-t", "30")
+        assert result.returncode == 0, result.stderr
+
+    def start(self) -> None:
+        devdb = _import_devdb()
+        cluster = devdb.load_state(self.state_dir).cluster
+        log = str(self.state_dir / devdb.SERVER_LOG)
+        result = devdb.pg_ctl(cluster, "start", "-w", "-t", "30", "-l", log)
+        assert result.returncode == 0, result.stderr
+
     def env(self, dbname: str) -> dict[str, str]:
         return {
             "PGHOST": self.host,

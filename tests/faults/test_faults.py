@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 from psycopg import sql
 
 import procrastinate
@@ -138,6 +139,55 @@ def test_a_postgresql_restart_while_draining(
     finally:
         workers.close()
         connection.close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="not fixed yet: a query waits for psycopg_pool's whole timeout (30 s) "
+    "when the pool lost its connections, whatever the worker's own backoff",
+)
+def test_work_resumes_within_seconds_after_a_long_outage(
+    private_cluster: PrivateCluster,
+    private_db: str,
+    events_dir: Path,
+    tmp_path: Path,
+) -> None:
+    env = private_cluster.env(private_db)
+    conninfo = f"host={env['PGHOST']} port={env['PGPORT']} dbname={private_db}"
+    db = Database(
+        connection=psycopg.connect(conninfo, autocommit=True), name=private_db
+    )
+    cli = FaultsCli(env={**os.environ, **env, "FAULTS_EVENTS_DIR": str(events_dir)})
+    workers = Workers(cli=cli, db=db, log_dir=tmp_path)
+    app = procrastinate.App(
+        connector=procrastinate.SyncPsycopgConnector(conninfo=conninfo, min_size=1)
+    )
+    try:
+        worker = workers.start("--fetch-job-polling-interval=0.5")
+        db.connection.close()
+        private_cluster.stop()
+        # Long enough for the pool's own reconnection delay, left to its defaults,
+        # to grow past 10 s.
+        time.sleep(20)
+        private_cluster.start()
+        back = time.time()
+        with app.open():
+            job_ids = defer_drain(app, 1, sleep=0.2, locks=1)
+        wait_until(
+            lambda: any(run.start > back for run in read_runs(events_dir)),
+            30,
+            "a job to start after the outage",
+        )
+        resumed = min(run.start for run in read_runs(events_dir) if run.start > back)
+        print(f"first job start after a 20 s outage: {resumed - back:.2f} s")
+        assert resumed - back < 4, worker.log
+        db.connection = psycopg.connect(conninfo, autocommit=True)
+        assert db.workers_count() == 1
+        assert worker.stop() == 0, worker.log
+        wait_until(lambda: db.all_finished(len(job_ids)), 10, "the job to end")
+    finally:
+        workers.close()
+        db.connection.close()
 
 
 def test_a_worker_killed_with_sigkill(
