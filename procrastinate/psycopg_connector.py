@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 import psycopg
@@ -17,6 +18,10 @@ from procrastinate import connector, exceptions, psycopg_common, sql
 from procrastinate.sync_psycopg_connector import SyncPsycopgConnector
 
 logger = logging.getLogger(__name__)
+
+# How long a query waits for a connection of the pool while the pool recovers from
+# lost connections, before it takes a connection of its own.
+RECOVERING_WAIT = 0.1
 
 
 class PsycopgConnector(connector.BaseAsyncConnector):
@@ -52,6 +57,8 @@ class PsycopgConnector(connector.BaseAsyncConnector):
         self._pool: psycopg_pool.AsyncConnectionPool[Any] | None = None
         self._pool_externally_set = False
         self._sync_connector: SyncPsycopgConnector | None = None
+        # Set when connections were lost, until the pool gives one again.
+        self._recovering = False
 
     def get_sync_connector(self) -> connector.BaseConnector:
         """
@@ -163,20 +170,52 @@ class PsycopgConnector(connector.BaseAsyncConnector):
         # (restart, failover): the query cannot have been executed then.
         for attempt in (1, 2):
             try:
-                async with self.pool.connection() as conn:
+                async with self._connection() as conn:
                     async with conn.cursor(row_factory=dict_row) as cursor:
                         psycopg_common.configure_json(cursor, self.json_loads)
                         await cursor.execute(query, adapted)
                         return await fetch(cursor)
             except psycopg.errors.AdminShutdown as error:
+                self._recovering = True
                 if attempt == 2:
                     raise psycopg_common.translate_error(error) from error
                 await self.pool.check()
             except psycopg_pool.PoolTimeout as error:
                 reason = await self._probe()
+                # Only a server that is away: a pool merely busy must stay the
+                # limit of this process's connections.
+                self._recovering = reason is not None
                 raise psycopg_common.pool_exhausted(error, reason) from error
+            except (psycopg.OperationalError, psycopg.InterfaceError) as error:
+                self._recovering = True
+                raise psycopg_common.translate_error(error) from error
             except psycopg.Error as error:
                 raise psycopg_common.translate_error(error) from error
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        if not self._recovering:
+            async with self.pool.connection() as conn:
+                yield conn
+            return
+        # The pool reconnects with a delay that grows to half a minute, and a query
+        # would wait for it as long: after a short wait, a direct connection says at
+        # once whether the server is back, and does the work until the pool has
+        # recovered.
+        try:
+            conn = await self.pool.getconn(timeout=RECOVERING_WAIT)
+        except psycopg_pool.PoolTimeout:
+            conninfo = self._pool_args.get("conninfo", "")
+            async with await psycopg.AsyncConnection.connect(
+                conninfo, **self._connection_kwargs()
+            ) as direct:
+                yield direct
+            return
+        self._recovering = False
+        try:
+            yield conn
+        finally:
+            await self.pool.putconn(conn)
 
     async def execute_query_async(self, query: str, **arguments: Any) -> None:
         await self._execute(query, arguments, _fetch_none)

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
 from psycopg import sql
 
 import procrastinate
@@ -141,11 +140,6 @@ def test_a_postgresql_restart_while_draining(
         connection.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="not fixed yet: a query waits for psycopg_pool's whole timeout (30 s) "
-    "when the pool lost its connections, whatever the worker's own backoff",
-)
 def test_work_resumes_within_seconds_after_a_long_outage(
     private_cluster: PrivateCluster,
     private_db: str,
