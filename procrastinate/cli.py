@@ -15,7 +15,16 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NoReturn
 
 import procrastinate
-from procrastinate import connector, exceptions, jobs, shell, types, utils, worker
+from procrastinate import (
+    connector,
+    exceptions,
+    jobs,
+    shell,
+    tasks,
+    types,
+    utils,
+    worker,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -339,7 +348,8 @@ def add_defer_command(subparsers: Any) -> None:
         "--at",
         dest="schedule_at",
         type=parse_datetime_argument,
-        help="When to run the job: an ISO 8601 date and time (UTC when no offset)",
+        help="When to run the job: an ISO 8601 date and time, e.g. "
+        f"{utils.DATETIME_EXAMPLE} (UTC when no offset)",
         envvar="DEFER_AT",
     )
     add_argument(
@@ -353,7 +363,7 @@ def add_defer_command(subparsers: Any) -> None:
     add_argument(
         parser,
         "--priority",
-        type=int,
+        type=parse_priority,
         help="Priority of the job (higher runs first)",
         envvar="DEFER_PRIORITY",
     )
@@ -469,21 +479,44 @@ def _parse_float_seconds(raw: str, *, zero: bool) -> float:
 
 
 def parse_seconds(raw: str) -> types.TimeDeltaParams:
-    """A number of seconds, for ``--in``."""
+    """A number of seconds, for ``--in``, that leads to a time in range."""
     try:
-        return {"seconds": int(raw)}
-    except ValueError as exc:
+        seconds = int(raw)
+    except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{raw!r} is not a whole number of seconds"
-        ) from exc
+            f"{raw!r} is not a whole number of seconds: e.g. --in 3600"
+        ) from None
+    try:
+        utils.schedule_from_delay({"seconds": seconds})
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{seconds} seconds from now is out of range: schedule "
+            f"{utils.SCHEDULE_RANGE}, e.g. --in 3600"
+        ) from None
+    return {"seconds": seconds}
 
 
 def parse_datetime_argument(raw: str) -> Any:
     """An ISO 8601 date and time, for ``--at``."""
     try:
-        return utils.parse_datetime(raw)
+        return utils.parse_datetime(raw, "--at")
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def parse_priority(raw: str) -> int:
+    """A priority, for ``--priority``: an int that PostgreSQL's ``integer`` holds."""
+    try:
+        priority = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{raw!r} is not a whole number: e.g. --priority 7"
+        ) from None
+    try:
+        tasks.check_priority(priority, "--priority")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return priority
 
 
 def load_json_args(raw: str | None, json_loads: Callable[[str], Any]) -> types.JSONDict:

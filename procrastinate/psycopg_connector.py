@@ -89,6 +89,10 @@ class PsycopgConnector(connector.BaseAsyncConnector):
             raise exceptions.AppNotOpen
         return self._pool
 
+    @property
+    def _conninfo(self) -> str:
+        return str(self._pool_args.get("conninfo", ""))
+
     def _connection_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = dict(self._pool_args.get("kwargs") or {})
         kwargs.setdefault("autocommit", True)
@@ -133,19 +137,20 @@ class PsycopgConnector(connector.BaseAsyncConnector):
         Why ``count`` direct connections at once fail (too many clients...), ``None``
         if they work.
         """
-        conninfo = self._pool_args.get("conninfo", "")
         connections = []
         try:
             for _ in range(count):
                 connections.append(
                     await psycopg.AsyncConnection.connect(
-                        conninfo, **self._connection_kwargs()
+                        self._conninfo, **self._connection_kwargs()
                     )
                 )
-        except psycopg.OperationalError as exc:
-            reason = psycopg_common.unreachable(exc)
-            reason.__cause__ = exc
-            return reason
+        except psycopg.Error as exc:
+            # Also a malformed conninfo, whose message may quote the password.
+            try:
+                psycopg_common.raise_unreachable(exc, self._conninfo)
+            except exceptions.DatabaseUnavailable as reason:
+                return reason
         finally:
             for conn in connections:
                 await conn.close()
@@ -205,9 +210,8 @@ class PsycopgConnector(connector.BaseAsyncConnector):
         try:
             conn = await self.pool.getconn(timeout=RECOVERING_WAIT)
         except psycopg_pool.PoolTimeout:
-            conninfo = self._pool_args.get("conninfo", "")
             async with await psycopg.AsyncConnection.connect(
-                conninfo, **self._connection_kwargs()
+                self._conninfo, **self._connection_kwargs()
             ) as direct:
                 yield direct
             return

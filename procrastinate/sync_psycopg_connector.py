@@ -97,17 +97,19 @@ class SyncPsycopgConnector(connector.BaseSyncConnector):
         Why ``count`` direct connections at once fail (too many clients...), ``None``
         if they work.
         """
-        conninfo = self._pool_args.get("conninfo", "")
+        conninfo = str(self._pool_args.get("conninfo", ""))
         connections = []
         try:
             for _ in range(count):
                 connections.append(
                     psycopg.connect(conninfo, **self._connection_kwargs())
                 )
-        except psycopg.OperationalError as exc:
-            reason = psycopg_common.unreachable(exc)
-            reason.__cause__ = exc
-            return reason
+        except psycopg.Error as exc:
+            # Also a malformed conninfo, whose message may quote the password.
+            try:
+                psycopg_common.raise_unreachable(exc, conninfo)
+            except exceptions.DatabaseUnavailable as reason:
+                return reason
         finally:
             for conn in connections:
                 conn.close()
