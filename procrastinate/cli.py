@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import shlex
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NoReturn
@@ -217,7 +218,7 @@ def add_worker_command(subparsers: Any) -> None:
         parser,
         "-c",
         "--concurrency",
-        type=int,
+        type=parse_concurrency,
         help=f"Number of jobs to run at the same time {worker_default('concurrency')}",
         envvar="WORKER_CONCURRENCY",
     )
@@ -225,7 +226,7 @@ def add_worker_command(subparsers: Any) -> None:
         parser,
         "-p",
         "--fetch-job-polling-interval",
-        type=float,
+        type=parse_interval,
         help="Seconds between two fetches of new jobs when no notification comes "
         + worker_default("fetch_job_polling_interval"),
         envvar="WORKER_FETCH_JOB_POLLING_INTERVAL",
@@ -234,7 +235,7 @@ def add_worker_command(subparsers: Any) -> None:
         parser,
         "-a",
         "--abort-job-polling-interval",
-        type=float,
+        type=parse_interval,
         help="Seconds between two checks for abort requests "
         + worker_default("abort_job_polling_interval"),
         envvar="WORKER_ABORT_JOB_POLLING_INTERVAL",
@@ -242,7 +243,7 @@ def add_worker_command(subparsers: Any) -> None:
     add_argument(
         parser,
         "--shutdown-graceful-timeout",
-        type=float,
+        type=parse_timeout,
         help="On stop, seconds to let running jobs finish before aborting them "
         "(wait as long as needed when unset)",
         envvar="WORKER_SHUTDOWN_GRACEFUL_TIMEOUT",
@@ -268,7 +269,7 @@ def add_worker_command(subparsers: Any) -> None:
     add_argument(
         parser,
         "--update-heartbeat-interval",
-        type=float,
+        type=parse_interval,
         help="Seconds between two heartbeats of the worker "
         + worker_default("update_heartbeat_interval"),
         envvar="WORKER_UPDATE_HEARTBEAT_INTERVAL",
@@ -276,7 +277,7 @@ def add_worker_command(subparsers: Any) -> None:
     add_argument(
         parser,
         "--stalled-worker-timeout",
-        type=float,
+        type=parse_interval,
         help="Seconds without a heartbeat after which a worker counts as dead "
         + worker_default("stalled_worker_timeout"),
         envvar="WORKER_STALLED_WORKER_TIMEOUT",
@@ -442,6 +443,40 @@ def parse_queues(raw: str) -> list[str] | None:
     """Comma-separated queue names; empty means all queues."""
     queues = [queue.strip() for queue in raw.split(",") if queue.strip()]
     return queues or None
+
+
+def parse_concurrency(raw: str) -> int:
+    """A number of jobs at once, for ``--concurrency``."""
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= worker.MAX_CONCURRENCY:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number from 1 to {worker.MAX_CONCURRENCY}, got {raw!r}"
+        )
+    return value
+
+
+def parse_interval(raw: str) -> float:
+    """A positive number of seconds, for the worker's intervals and timeouts."""
+    return _parse_float_seconds(raw, zero=False)
+
+
+def parse_timeout(raw: str) -> float:
+    """A number of seconds, zero included, for ``--shutdown-graceful-timeout``."""
+    return _parse_float_seconds(raw, zero=True)
+
+
+def _parse_float_seconds(raw: str, *, zero: bool) -> float:
+    try:
+        worker.check_seconds("value", float(raw), zero=zero)
+    except ValueError:
+        kind = (
+            "a number of seconds, 0 or more" if zero else "a number of seconds above 0"
+        )
+        raise argparse.ArgumentTypeError(f"expected {kind}, got {raw!r}") from None
+    return float(raw)
 
 
 def parse_seconds(raw: str) -> types.TimeDeltaParams:
@@ -704,8 +739,18 @@ def error_line(exc: BaseException) -> str:
     return repr(exc)
 
 
+def terminate(signum: int, frame: Any) -> NoReturn:
+    """
+    SIGTERM outside of a running worker (while the app loads, before the worker has
+    registered, after it has unregistered): end the command with exit code 143,
+    unwinding it like Control-C would, rather than being killed midway.
+    """
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
     """The ``procrastinate`` console script."""
+    signal.signal(signal.SIGTERM, terminate)
     try:
         asyncio.run(cli(sys.argv[1:]))
     except ValueError as exc:

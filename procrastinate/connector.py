@@ -7,6 +7,7 @@ The job manager only ever calls these methods. Queries are SQL texts from
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
@@ -256,4 +257,28 @@ class BaseAsyncConnector(BaseConnector):
 
 async def sleep_backoff(attempt: int, maximum: float = 10.0) -> None:
     """Wait before a reconnection: 0.1 s doubling up to ``maximum``."""
-    await asyncio.sleep(min(maximum, 0.1 * 2**attempt))
+    await asyncio.sleep(Backoff(maximum=maximum, failures=attempt).next_delay())
+
+
+@dataclasses.dataclass
+class Backoff:
+    """
+    The delays between the attempts of an operation that keeps failing: ``first``
+    seconds, doubling up to ``maximum``. Short at first, so that the end of an outage
+    is noticed at once; long later, so that a long one costs little.
+    """
+
+    first: float = 0.1
+    maximum: float = 10.0
+    failures: int = 0
+
+    def next_delay(self) -> float:
+        """The delay before the next attempt, counting one more failure."""
+        # Past 2**30 the doubling has long reached any sensible maximum.
+        delay = min(self.maximum, self.first * 2.0 ** min(self.failures, 30))
+        self.failures += 1
+        return delay
+
+    def reset(self) -> None:
+        """The operation worked: the next failure waits ``first`` again."""
+        self.failures = 0

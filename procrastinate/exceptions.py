@@ -91,7 +91,15 @@ class ConnectorException(ProcrastinateException):
     # The underlying driver error is always chained as __cause__.
 
 
-class DatabaseUnavailable(ConnectorException):
+class TransientDatabaseError(ConnectorException):
+    """
+    The database refused the query for a reason that passes by itself (read-only
+    transaction, serialization failure, deadlock, lock timeout, too many connections,
+    server shutting down, lost connection): worth retrying later.
+    """
+
+
+class DatabaseUnavailable(TransientDatabaseError):
     """
     The database could not be reached, or the connection was lost: a transient error
     worth retrying later.

@@ -899,11 +899,28 @@ class JobManager:
             sql.queries["unregister_worker"], worker_id=worker_id
         )
 
-    async def update_heartbeat(self, worker_id: int) -> None:
-        """Record that a worker is alive."""
-        await self.connector.execute_query_async(
+    async def update_heartbeat(self, worker_id: int) -> bool:
+        """
+        Record that a worker is alive.
+
+        :returns: whether the worker is registered; ``False`` once it was pruned.
+        """
+        rows = await self.connector.execute_query_all_async(
             sql.queries["update_heartbeat"], worker_id=worker_id
         )
+        return bool(rows)
+
+    async def reregister_worker(self, job_ids: Iterable[int]) -> tuple[int, list[int]]:
+        """
+        Register a pruned worker again, and give it back those of its running jobs
+        (``job_ids``) that no other worker claimed meanwhile.
+
+        :returns: the new worker id, and the ids of the jobs given back.
+        """
+        row = await self.connector.execute_query_one_async(
+            sql.queries["reregister_worker"], job_ids=list(job_ids)
+        )
+        return row["worker_id"], list(row["job_ids"])
 
     async def prune_stalled_workers(self, seconds_since_heartbeat: float) -> list[int]:
         """Remove the workers silent for that long; returns their ids.

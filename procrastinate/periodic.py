@@ -16,7 +16,7 @@ from typing import Any
 import attr
 from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 
-from procrastinate import exceptions, tasks
+from procrastinate import connector, exceptions, jobs, tasks
 
 logger = logging.getLogger(__name__)
 
@@ -193,14 +193,20 @@ class PeriodicDeferrer:
             "defer_timestamp": tick,
         }
         try:
-            job_id = await deferrer.job_manager.defer_periodic_job(
-                job, periodic_id=periodic_task.periodic_id, defer_timestamp=tick
-            )
+            job_id = await self._defer_periodic_job(deferrer, job, periodic_task, tick)
         except exceptions.AlreadyEnqueued:
             logger.debug(
                 f"Periodic job of {task_name} for {tick} not deferred: its queueing "
                 "lock is taken",
                 extra={"action": "skip_periodic_task_queueing_lock", **extra},
+            )
+            return
+        except exceptions.ConnectorException as exc:
+            # It would fail again: this tick is skipped, the next ones are tried.
+            logger.error(
+                f"Could not defer the periodic job of {task_name} for {tick}: {exc}. "
+                "Skipping this tick.",
+                extra={"action": "periodic_task_defer_error", **extra},
             )
             return
         if job_id is None:
@@ -213,6 +219,35 @@ class PeriodicDeferrer:
             f"Periodic job {task_name}[{job_id}] deferred for timestamp {tick}",
             extra={"action": "periodic_task_deferred", "job_id": job_id, **extra},
         )
+
+    async def _defer_periodic_job(
+        self,
+        deferrer: jobs.JobDeferrer,
+        job: jobs.Job,
+        periodic_task: PeriodicTask,
+        tick: int,
+    ) -> int | None:
+        # Deferring a tick twice stores one job: a transient error is retried until
+        # the database is back.
+        backoff = connector.Backoff()
+        while True:
+            try:
+                return await deferrer.job_manager.defer_periodic_job(
+                    job, periodic_id=periodic_task.periodic_id, defer_timestamp=tick
+                )
+            except exceptions.TransientDatabaseError as exc:
+                delay = backoff.next_delay()
+                logger.warning(
+                    f"Could not defer the periodic job of {periodic_task.task.name} "
+                    f"for {tick} ({exc}), retrying in {delay:.1f} s",
+                    extra={
+                        "action": "periodic_task_defer_retry",
+                        "task": periodic_task.task.name,
+                        "defer_timestamp": tick,
+                        "delay": delay,
+                    },
+                )
+                await asyncio.sleep(delay)
 
     async def wait_next_tick(self, now: float) -> None:
         """Sleep until just after the next tick of any schedule."""

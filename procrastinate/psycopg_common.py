@@ -105,6 +105,8 @@ def translate_error(error: psycopg.Error) -> exceptions.ConnectorException:
         )
     if isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError)):
         return exceptions.DatabaseUnavailable(message)
+    if isinstance(error, psycopg.errors.ReadOnlySqlTransaction):
+        return exceptions.TransientDatabaseError(message)
     return exceptions.ConnectorException(message)
 
 
@@ -175,3 +177,19 @@ def raise_unreachable(error: Exception, conninfo: str = "") -> NoReturn:
         "settings (conninfo, PG* environment variables) and that the server runs."
     )
     raise unavailable from (error if message == text else None)
+
+
+def pool_exhausted(
+    error: Exception, reason: exceptions.DatabaseUnavailable | None
+) -> exceptions.DatabaseUnavailable:
+    """
+    The error for a pool that gave no connection in time. The pool does not say why:
+    ``reason`` is what a direct connection attempt got from the server (too many
+    clients, shutting down...), ``None`` when that attempt worked.
+    """
+    if reason is not None:
+        return reason
+    return exceptions.DatabaseUnavailable(
+        f"No connection of the pool became free in time ({str(error).strip()}): the "
+        "pool's max_size may be too small for what this process runs at once."
+    )

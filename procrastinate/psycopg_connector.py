@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 import psycopg
@@ -16,6 +18,10 @@ from procrastinate import connector, exceptions, psycopg_common, sql
 from procrastinate.sync_psycopg_connector import SyncPsycopgConnector
 
 logger = logging.getLogger(__name__)
+
+# How long a query waits for a connection of the pool while the pool recovers from
+# lost connections, before it takes a connection of its own.
+RECOVERING_WAIT = 0.1
 
 
 class PsycopgConnector(connector.BaseAsyncConnector):
@@ -51,6 +57,8 @@ class PsycopgConnector(connector.BaseAsyncConnector):
         self._pool: psycopg_pool.AsyncConnectionPool[Any] | None = None
         self._pool_externally_set = False
         self._sync_connector: SyncPsycopgConnector | None = None
+        # Set when connections were lost, until the pool gives one again.
+        self._recovering = False
 
     def get_sync_connector(self) -> connector.BaseConnector:
         """
@@ -107,24 +115,46 @@ class PsycopgConnector(connector.BaseAsyncConnector):
         pool_args = {**self._pool_args, "kwargs": self._connection_kwargs()}
         new_pool = self._pool_factory(**pool_args, open=False)
         try:
-            await new_pool.open(wait=True)
+            await new_pool.open(wait=True, timeout=new_pool.timeout)
         except psycopg_pool.PoolTimeout as exc:
             await new_pool.close()
-            psycopg_common.raise_unreachable(exc, self._conninfo)
+            # Asking for as many connections as the pool wanted gets the server's
+            # reason (too many clients...), which the pool does not tell.
+            reason = await self._probe(count=new_pool.min_size)
+            raise psycopg_common.pool_exhausted(exc, reason) from exc
         self._pool = new_pool
         self._pool_externally_set = False
 
     async def _check_reachable(self) -> None:
         # The pool would retry an unreachable server for its whole timeout; one
         # direct attempt fails at once, with the server's own explanation.
+        reason = await self._probe()
+        if reason is not None:
+            raise reason
+
+    async def _probe(self, count: int = 1) -> exceptions.DatabaseUnavailable | None:
+        """
+        Why ``count`` direct connections at once fail (too many clients...), ``None``
+        if they work.
+        """
+        connections = []
         try:
-            conn = await psycopg.AsyncConnection.connect(
-                self._conninfo, **self._connection_kwargs()
-            )
+            for _ in range(count):
+                connections.append(
+                    await psycopg.AsyncConnection.connect(
+                        self._conninfo, **self._connection_kwargs()
+                    )
+                )
         except psycopg.Error as exc:
             # Also a malformed conninfo, whose message may quote the password.
-            psycopg_common.raise_unreachable(exc, self._conninfo)
-        await conn.close()
+            try:
+                psycopg_common.raise_unreachable(exc, self._conninfo)
+            except exceptions.DatabaseUnavailable as reason:
+                return reason
+        finally:
+            for conn in connections:
+                await conn.close()
+        return None
 
     async def close_async(self) -> None:
         """Close the pool, unless it was given to :meth:`open_async`."""
@@ -145,19 +175,51 @@ class PsycopgConnector(connector.BaseAsyncConnector):
         # (restart, failover): the query cannot have been executed then.
         for attempt in (1, 2):
             try:
-                async with self.pool.connection() as conn:
+                async with self._connection() as conn:
                     async with conn.cursor(row_factory=dict_row) as cursor:
                         psycopg_common.configure_json(cursor, self.json_loads)
                         await cursor.execute(query, adapted)
                         return await fetch(cursor)
             except psycopg.errors.AdminShutdown as error:
+                self._recovering = True
                 if attempt == 2:
                     raise psycopg_common.translate_error(error) from error
                 await self.pool.check()
             except psycopg_pool.PoolTimeout as error:
-                psycopg_common.raise_unreachable(error, self._conninfo)
+                reason = await self._probe()
+                # Only a server that is away: a pool merely busy must stay the
+                # limit of this process's connections.
+                self._recovering = reason is not None
+                raise psycopg_common.pool_exhausted(error, reason) from error
+            except (psycopg.OperationalError, psycopg.InterfaceError) as error:
+                self._recovering = True
+                raise psycopg_common.translate_error(error) from error
             except psycopg.Error as error:
                 raise psycopg_common.translate_error(error) from error
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        if not self._recovering:
+            async with self.pool.connection() as conn:
+                yield conn
+            return
+        # The pool reconnects with a delay that grows to half a minute, and a query
+        # would wait for it as long: after a short wait, a direct connection says at
+        # once whether the server is back, and does the work until the pool has
+        # recovered.
+        try:
+            conn = await self.pool.getconn(timeout=RECOVERING_WAIT)
+        except psycopg_pool.PoolTimeout:
+            async with await psycopg.AsyncConnection.connect(
+                self._conninfo, **self._connection_kwargs()
+            ) as direct:
+                yield direct
+            return
+        self._recovering = False
+        try:
+            yield conn
+        finally:
+            await self.pool.putconn(conn)
 
     async def execute_query_async(self, query: str, **arguments: Any) -> None:
         await self._execute(query, arguments, _fetch_none)
@@ -204,20 +266,26 @@ class PsycopgConnector(connector.BaseAsyncConnector):
         connection to it), and reconnect with backoff whenever it drops.
         """
         channels = list(channels)
-        attempt = 0
+        backoff = connector.Backoff()
         while True:
             try:
-                await self._listen(on_notification, channels)
-            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                await self._listen(on_notification, channels, backoff)
+            except psycopg.Error as exc:
+                # Any server error: the next connection may well work (a restart,
+                # a read-only spell); a notification is only a hint anyway.
+                delay = backoff.next_delay()
                 logger.warning(
-                    f"Lost the LISTEN connection ({exc}), reconnecting",
-                    extra={"action": "listen_notify_reconnect"},
+                    f"Lost the LISTEN connection ({psycopg_common.error_message(exc)}),"
+                    f" reconnecting in {delay:.1f} s",
+                    extra={"action": "listen_notify_reconnect", "delay": delay},
                 )
-                await connector.sleep_backoff(attempt)
-                attempt += 1
+                await asyncio.sleep(delay)
 
     async def _listen(
-        self, on_notification: connector.Notify, channels: list[str]
+        self,
+        on_notification: connector.Notify,
+        channels: list[str],
+        backoff: connector.Backoff,
     ) -> None:
         conninfo = self._pool_args.get("conninfo", "")
         kwargs = {**self._connection_kwargs(), "autocommit": True}
@@ -227,6 +295,7 @@ class PsycopgConnector(connector.BaseAsyncConnector):
                     channel_name=psycopg.sql.Identifier(channel)
                 )
                 await conn.execute(query)
+            backoff.reset()
             logger.debug(
                 f"Listening to {', '.join(channels)}",
                 extra={"action": "listen_notify_started", "channels": channels},

@@ -19,8 +19,9 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 def on_stop(stop: Callable[[], None], force_stop: Callable[[], None]) -> Iterator[None]:
     """
     Inside the block, the first SIGINT or SIGTERM calls ``stop`` and any later one
-    calls ``force_stop``. Outside the main thread, or where the event loop cannot
-    handle signals (Windows), nothing is installed.
+    calls ``force_stop``; the handlers found on entry are restored on exit. Outside
+    the main thread, or where the event loop cannot handle signals (Windows), nothing
+    is installed.
     """
     loop = asyncio.get_running_loop()
     if threading.current_thread() is not threading.main_thread():
@@ -49,6 +50,7 @@ def on_stop(stop: Callable[[], None], force_stop: Callable[[], None]) -> Iterato
         )
         force_stop()
 
+    previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
     try:
         for sig in SIGNALS:
             loop.add_signal_handler(sig, handle, sig)
@@ -67,6 +69,10 @@ def on_stop(stop: Callable[[], None], force_stop: Callable[[], None]) -> Iterato
     finally:
         for sig in SIGNALS:
             loop.remove_signal_handler(sig)
+            # remove_signal_handler leaves the default action, which for SIGTERM
+            # kills the process: the program's own handler must come back.
+            if previous[sig] is not None:
+                signal.signal(sig, previous[sig])
         logger.debug(
             "Uninstalled signal handlers", extra={"action": "uninstall_signal_handlers"}
         )

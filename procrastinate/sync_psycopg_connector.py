@@ -68,26 +68,52 @@ class SyncPsycopgConnector(connector.BaseSyncConnector):
             return
         if self._pool is not None:
             return
-        kwargs: dict[str, Any] = dict(self._pool_args.get("kwargs") or {})
-        kwargs.setdefault("autocommit", True)
         # The pool would retry an unreachable server for its whole timeout; one
         # direct attempt fails at once, with the server's own explanation.
-        conninfo = str(self._pool_args.get("conninfo", ""))
-        try:
-            psycopg.connect(conninfo, **kwargs).close()
-        except psycopg.Error as exc:
-            # Also a malformed conninfo, whose message may quote the password.
-            psycopg_common.raise_unreachable(exc, conninfo)
+        reason = self._probe()
+        if reason is not None:
+            raise reason
         new_pool = self._pool_factory(
-            **{**self._pool_args, "kwargs": kwargs}, open=False
+            **{**self._pool_args, "kwargs": self._connection_kwargs()}, open=False
         )
         try:
-            new_pool.open(wait=True)
+            new_pool.open(wait=True, timeout=new_pool.timeout)
         except psycopg_pool.PoolTimeout as exc:
             new_pool.close()
-            psycopg_common.raise_unreachable(exc, conninfo)
+            # Asking for as many connections as the pool wanted gets the server's
+            # reason (too many clients...), which the pool does not tell.
+            reason = self._probe(count=new_pool.min_size)
+            raise psycopg_common.pool_exhausted(exc, reason) from exc
         self._pool = new_pool
         self._pool_externally_set = False
+
+    def _connection_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = dict(self._pool_args.get("kwargs") or {})
+        kwargs.setdefault("autocommit", True)
+        return kwargs
+
+    def _probe(self, count: int = 1) -> exceptions.DatabaseUnavailable | None:
+        """
+        Why ``count`` direct connections at once fail (too many clients...), ``None``
+        if they work.
+        """
+        conninfo = str(self._pool_args.get("conninfo", ""))
+        connections = []
+        try:
+            for _ in range(count):
+                connections.append(
+                    psycopg.connect(conninfo, **self._connection_kwargs())
+                )
+        except psycopg.Error as exc:
+            # Also a malformed conninfo, whose message may quote the password.
+            try:
+                psycopg_common.raise_unreachable(exc, conninfo)
+            except exceptions.DatabaseUnavailable as reason:
+                return reason
+        finally:
+            for conn in connections:
+                conn.close()
+        return None
 
     def close(self) -> None:
         """Close the pool, unless it was given to :meth:`open`."""
@@ -113,9 +139,7 @@ class SyncPsycopgConnector(connector.BaseSyncConnector):
                     raise psycopg_common.translate_error(error) from error
                 self.pool.check()
             except psycopg_pool.PoolTimeout as error:
-                psycopg_common.raise_unreachable(
-                    error, str(self._pool_args.get("conninfo", ""))
-                )
+                raise psycopg_common.pool_exhausted(error, self._probe()) from error
             except psycopg.Error as error:
                 raise psycopg_common.translate_error(error) from error
         return None  # pragma: no cover

@@ -922,10 +922,24 @@ class InMemoryConnector(connector.BaseAsyncConnector):
         if self.workers.pop(worker_id, None) is not None:
             self._detach_worker(worker_id)
 
-    def update_heartbeat_run(self, worker_id: int) -> None:
-        """Record that a registered worker is alive."""
-        if worker_id in self.workers:
-            self.workers[worker_id] = utils.utcnow()
+    def update_heartbeat_all(self, worker_id: int) -> list[Row]:
+        """Record that a registered worker is alive; no row when it is not."""
+        if worker_id not in self.workers:
+            return []
+        self.workers[worker_id] = utils.utcnow()
+        return [{"id": worker_id}]
+
+    def reregister_worker_one(self, job_ids: list[int]) -> Row:
+        """Register a worker again, giving it the unclaimed running jobs among
+        ``job_ids``."""
+        worker_id = self.register_worker_one()["worker_id"]
+        reattached = []
+        for job_id in sorted(job_ids):
+            job = self.jobs.get(job_id)
+            if job and job["status"] == DOING and job["worker_id"] is None:
+                job["worker_id"] = worker_id
+                reattached.append(job_id)
+        return {"worker_id": worker_id, "job_ids": reattached}
 
     def prune_stalled_workers_all(self, seconds_since_heartbeat: float) -> list[Row]:
         """Remove the workers silent for that long; their jobs lose their

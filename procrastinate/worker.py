@@ -13,6 +13,7 @@ import contextlib
 import functools
 import inspect
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import attr
 
 from procrastinate import (
+    connector,
     exceptions,
     job_context,
     jobs,
@@ -38,9 +40,67 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 WORKER_NAME = "worker"
-# Persisting a job's outcome survives a database outage of about a minute; past that
-# the job stays "doing" and is recovered as a stalled job.
-PERSIST_ATTEMPTS = 8
+# The fetch query takes its limit as a PostgreSQL integer.
+MAX_CONCURRENCY = 2**31 - 1
+# A one-shot worker gives up when fetching fails this many times in a row: about 20 s
+# of outage with the default polling interval.
+ONE_SHOT_FETCH_ATTEMPTS = 8
+# The longest wait between two attempts to store an outcome.
+PERSIST_BACKOFF_MAX = 10.0
+
+
+def check_seconds(name: str, value: float | None, *, zero: bool = False) -> None:
+    """
+    :raises TypeError: ``value`` is not a number.
+    :raises ValueError: it is not finite, or not positive (negative when ``zero``).
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds, got {value!r}")
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+        kind = "a non-negative" if zero else "a positive"
+        raise ValueError(f"{name} must be {kind} number of seconds, got {value!r}")
+
+
+def check_worker_options(
+    *,
+    queues: list[str] | None,
+    concurrency: int,
+    fetch_job_polling_interval: float,
+    abort_job_polling_interval: float,
+    shutdown_graceful_timeout: float | None,
+    update_heartbeat_interval: float,
+    stalled_worker_timeout: float,
+) -> None:
+    """
+    Refuse the options a worker cannot run with: it would fail on every fetch, spin
+    on zero intervals, or count itself dead between two heartbeats.
+
+    :raises TypeError: an option is not a number.
+    :raises ValueError: an option is out of range.
+    """
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int):
+        raise TypeError(f"concurrency must be an integer, got {concurrency!r}")
+    if not 1 <= concurrency <= MAX_CONCURRENCY:
+        raise ValueError(
+            f"concurrency must be between 1 and {MAX_CONCURRENCY}, got {concurrency}"
+        )
+    for queue in queues or ():
+        if "\x00" in queue:
+            raise ValueError(
+                f"Queue names cannot contain a NUL character (\\x00): {queue!r}"
+            )
+    check_seconds("fetch_job_polling_interval", fetch_job_polling_interval)
+    check_seconds("abort_job_polling_interval", abort_job_polling_interval)
+    check_seconds("update_heartbeat_interval", update_heartbeat_interval)
+    check_seconds("stalled_worker_timeout", stalled_worker_timeout)
+    if shutdown_graceful_timeout is not None:
+        check_seconds("shutdown_graceful_timeout", shutdown_graceful_timeout, zero=True)
+    if stalled_worker_timeout <= update_heartbeat_interval:
+        raise ValueError(
+            f"stalled_worker_timeout ({stalled_worker_timeout}) must be larger than "
+            f"update_heartbeat_interval ({update_heartbeat_interval}): otherwise "
+            "workers count as dead between two of their heartbeats"
+        )
 
 
 @attr.dataclass(frozen=True, kw_only=True)
@@ -195,7 +255,8 @@ class Worker:
     :param install_signal_handlers: stop on SIGINT and SIGTERM.
     :param update_heartbeat_interval: seconds between heartbeats.
     :param stalled_worker_timeout: seconds without a heartbeat after which a worker
-        counts as dead.
+        counts as dead; larger than ``update_heartbeat_interval``. A live worker
+        that finds itself pruned registers again.
     :param recover_stalled_jobs: periodically remove the workers without a recent
         heartbeat and recover their running jobs: each is retried when its task's
         retry strategy allows it (the error is
@@ -204,6 +265,11 @@ class Worker:
     :param task_middleware: middleware wrapping the jobs of every task of the
         matching kind (sync or async).
     :param worker_middleware: async middleware wrapping every job.
+    :raises TypeError: an interval, a timeout or ``concurrency`` is not a number.
+    :raises ValueError: one of them is out of range (intervals must be positive,
+        ``stalled_worker_timeout`` larger than ``update_heartbeat_interval``,
+        ``concurrency`` from 1 to 2147483647), or a queue name holds a NUL
+        character.
     """
 
     def __init__(
@@ -227,10 +293,17 @@ class Worker:
         task_middleware: list[middleware.TaskMiddleware] | None = None,
         worker_middleware: list[middleware.WorkerMiddleware] | None = None,
     ) -> None:
-        if concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
-        self.app = app
         self.queues = list(queues) if queues else None
+        check_worker_options(
+            queues=self.queues,
+            concurrency=concurrency,
+            fetch_job_polling_interval=fetch_job_polling_interval,
+            abort_job_polling_interval=abort_job_polling_interval,
+            shutdown_graceful_timeout=shutdown_graceful_timeout,
+            update_heartbeat_interval=update_heartbeat_interval,
+            stalled_worker_timeout=stalled_worker_timeout,
+        )
+        self.app = app
         self.worker_name = name or WORKER_NAME
         self.concurrency = concurrency
         self.wait = wait
@@ -260,6 +333,10 @@ class Worker:
         self._force_event: asyncio.Event | None = None
         self._new_job = asyncio.Event()
         self._slot_freed = asyncio.Event()
+        self._registration = asyncio.Lock()
+        # Since when this worker's heartbeats go through; None while they fail.
+        self._beating_since: float | None = None
+        self._error: BaseException | None = None
 
     # Public API
 
@@ -302,6 +379,13 @@ class Worker:
         Run until stopped (by :meth:`stop`, a signal, cancellation, or empty queues
         with ``wait=False``). Cancelling it stops the worker gracefully; the
         cancellation is re-raised once the worker has stopped.
+
+        :raises ConnectorException: the worker could not start (database
+            unreachable, schema missing), or, with ``wait=False``, could not fetch
+            jobs.
+        :raises Exception: a side task (heartbeat, periodic deferrer, listener...)
+            failed for a reason other than a database error; the worker stopped
+            first, as cleanly as it could.
         """
         self._loop = asyncio.get_running_loop()
         # Created here, not earlier: stop() may be called as soon as run() starts.
@@ -309,15 +393,19 @@ class Worker:
         self._force_event = asyncio.Event()
         self._new_job = asyncio.Event()
         self._slot_freed = asyncio.Event()
-        await self.job_manager.prune_stalled_workers(self.stalled_worker_timeout)
-        self.worker_id = await self.job_manager.register_worker()
-        run_loop = asyncio.create_task(self._run_loop(), name="worker run loop")
-        try:
-            await asyncio.shield(run_loop)
-        except asyncio.CancelledError:
-            self.stop()
-            await self._wait_stopped(run_loop)
-            raise
+        self._error = None
+        # Installed first and kept until the worker has unregistered: a signal at any
+        # moment of its life, start-up and shutdown included, is a stop request.
+        with self._signal_handlers():
+            run_loop = asyncio.create_task(self._run_loop(), name="worker run loop")
+            try:
+                await asyncio.shield(run_loop)
+            except asyncio.CancelledError:
+                self.stop()
+                await self._wait_stopped(run_loop)
+                raise
+        if self._error is not None:
+            raise self._error
 
     async def _wait_stopped(self, run_loop: asyncio.Task[None]) -> None:
         # Each further cancellation while stopping forces the stop (running jobs are
@@ -332,14 +420,16 @@ class Worker:
     # The main loop
 
     async def _run_loop(self) -> None:
+        await self.job_manager.prune_stalled_workers(self.stalled_worker_timeout)
+        self.worker_id = await self.job_manager.register_worker()
+        self._beating_since = time.monotonic()
         self.logger.info(
             f"Starting worker on {utils.queues_display(self.queues)}",
             extra=self._log_extra(action="start_worker"),
         )
         side_tasks = self._start_side_tasks()
         try:
-            with self._signal_handlers():
-                await self._fetch_loop()
+            await self._fetch_loop()
         finally:
             await self._shutdown(side_tasks)
 
@@ -353,6 +443,9 @@ class Worker:
 
     async def _fetch_loop(self) -> None:
         assert self._stop_event is not None
+        # After an outage, fetching resumes within a fraction of a second, not a
+        # whole polling interval.
+        backoff = connector.Backoff(maximum=self.fetch_job_polling_interval)
         while not self._stop_event.is_set():
             # Cleared before fetching, so that a notification arriving meanwhile
             # is not lost.
@@ -365,13 +458,25 @@ class Worker:
             try:
                 fetched = await self._fetch_and_start(free_slots)
             except exceptions.ConnectorException as exc:
+                # A pruned worker's fetches fail (its id is gone): that is repaired
+                # at once, and not counted as a failure.
+                if await self._check_registration():
+                    continue
+                if self._gives_up_fetching(exc, backoff):
+                    self.logger.error(
+                        f"Could not fetch jobs ({exc}): stopping the worker, which "
+                        "runs with wait=False",
+                        extra=self._log_extra(action="fetch_error"),
+                    )
+                    raise
+                delay = backoff.next_delay()
                 self.logger.error(
-                    f"Could not fetch jobs ({exc}), retrying in "
-                    f"{self.fetch_job_polling_interval} s",
-                    extra=self._log_extra(action="fetch_error"),
+                    f"Could not fetch jobs ({exc}), retrying in {delay:.1f} s",
+                    extra=self._log_extra(action="fetch_error", delay=delay),
                 )
-                await self._wait_for(None, timeout=self.fetch_job_polling_interval)
+                await self._wait_for(None, timeout=delay)
                 continue
+            backoff.reset()
             if fetched == free_slots:
                 continue
             if not self.wait and (fetched or self._running):
@@ -386,6 +491,16 @@ class Worker:
                 )
                 return
             await self._wait_for(self._new_job, timeout=self.fetch_job_polling_interval)
+
+    def _gives_up_fetching(
+        self, error: exceptions.ConnectorException, backoff: connector.Backoff
+    ) -> bool:
+        # A waiting worker keeps trying: the database may come back, the schema may
+        # be migrated. A one-shot worker must end, and say it could not work.
+        if self.wait:
+            return False
+        transient = isinstance(error, exceptions.TransientDatabaseError)
+        return not transient or backoff.failures + 1 >= ONE_SHOT_FETCH_ATTEMPTS
 
     async def _wait_for(
         self, event: asyncio.Event | None, timeout: float | None
@@ -430,10 +545,16 @@ class Worker:
         running.task = asyncio.create_task(
             self._process_job(running), name=f"process job {job.task_name}[{job_id}]"
         )
-        running.task.add_done_callback(functools.partial(self._job_done, job_id))
+        running.task.add_done_callback(
+            functools.partial(self._job_done, job_id, running)
+        )
 
-    def _job_done(self, job_id: int, _: asyncio.Task[None]) -> None:
-        self._running.pop(job_id, None)
+    def _job_done(
+        self, job_id: int, running: RunningJob, _: asyncio.Task[None]
+    ) -> None:
+        # A lost job may be fetched again while its old copy ends.
+        if self._running.get(job_id) is running:
+            del self._running[job_id]
         self._slot_freed.set()
 
     def _context(self, job: jobs.Job) -> job_context.JobContext:
@@ -548,9 +669,11 @@ class Worker:
         return result
 
     async def _persist(self, job: jobs.Job, outcome: Outcome) -> None:
-        # Only an unreachable database is worth waiting for; any other error would
-        # fail again. Either way a job left 'doing' is recovered as a stalled job.
-        for attempt in range(PERSIST_ATTEMPTS):
+        # A transient error is retried for as long as it takes: while this worker
+        # lives, nobody else would ever finish the job. Any other error would fail
+        # again.
+        backoff = connector.Backoff(maximum=PERSIST_BACKOFF_MAX)
+        while True:
             try:
                 await self._store_outcome(job, outcome)
                 return
@@ -560,22 +683,26 @@ class Worker:
                     extra=self._log_extra(action="job_lost", job=job),
                 )
                 return
-            except exceptions.DatabaseUnavailable as exc:
-                if attempt == PERSIST_ATTEMPTS - 1:
-                    self._log_persist_error(job, exc)
-                    return
-                await asyncio.sleep(min(10.0, 0.2 * 2**attempt))
+            except exceptions.TransientDatabaseError as exc:
+                delay = backoff.next_delay()
+                self.logger.warning(
+                    f"Could not store the outcome of job {job.call_string} ({exc}), "
+                    f"retrying in {delay:.1f} s",
+                    extra=self._log_extra(
+                        action="persist_job_retry", job=job, delay=delay
+                    ),
+                )
+                await asyncio.sleep(delay)
             except Exception as exc:
                 # A custom connector may raise its driver's own errors.
-                self._log_persist_error(job, exc)
+                self.logger.error(
+                    f"Could not store the outcome of job {job.call_string}: {exc}. "
+                    "It stays 'doing' while this worker runs; once the worker has "
+                    "stopped, a worker with recover_stalled_jobs, or `retry "
+                    f"{job.id}` in the shell, can retry it.",
+                    extra=self._log_extra(action="persist_job_error", job=job),
+                )
                 return
-
-    def _log_persist_error(self, job: jobs.Job, exc: Exception) -> None:
-        self.logger.error(
-            f"Could not store the outcome of job {job.call_string}: {exc}. "
-            "It stays 'doing' until recovered as a stalled job.",
-            extra=self._log_extra(action="persist_job_error", job=job),
-        )
 
     async def _store_outcome(self, job: jobs.Job, outcome: Outcome) -> None:
         if outcome.retry is not None:
@@ -646,25 +773,24 @@ class Worker:
         self._abort(job_id, AbortReason.LOST)
 
     async def _poll_jobs_to_abort(self) -> None:
-        while True:
-            await asyncio.sleep(self.abort_job_polling_interval)
-            if not self._running:
-                continue
-            assert self.worker_id is not None
-            try:
-                to_abort, lost = await self.job_manager.list_jobs_to_stop(
-                    self.worker_id, list(self._running)
-                )
-            except exceptions.ConnectorException as exc:
-                self.logger.warning(
-                    f"Could not check for jobs to abort: {exc}",
-                    extra=self._log_extra(action="poll_jobs_to_abort_error"),
-                )
-                continue
-            for job_id in lost:
-                self._lose(job_id)
-            for job_id in to_abort:
-                self._abort(job_id, AbortReason.USER_REQUEST)
+        await self._repeat(
+            self._poll_jobs_to_abort_once,
+            self.abort_job_polling_interval,
+            what="check for jobs to abort",
+            action="poll_jobs_to_abort_error",
+        )
+
+    async def _poll_jobs_to_abort_once(self) -> None:
+        if not self._running:
+            return
+        assert self.worker_id is not None
+        to_abort, lost = await self.job_manager.list_jobs_to_stop(
+            self.worker_id, list(self._running)
+        )
+        for job_id in lost:
+            self._lose(job_id)
+        for job_id in to_abort:
+            self._abort(job_id, AbortReason.USER_REQUEST)
 
     # Side tasks
 
@@ -698,30 +824,121 @@ class Worker:
             exc_info=exc,
             extra=self._log_extra(action="side_task_failed"),
         )
+        # run() raises it once the worker has stopped: a supervisor must see that
+        # the worker did not stop on request.
+        if self._error is None:
+            self._error = exc
         self.stop()
 
-    async def _update_heartbeats(self) -> None:
-        assert self.worker_id is not None
+    async def _repeat(
+        self,
+        step: Callable[[], Awaitable[object]],
+        interval: float,
+        *,
+        what: str,
+        action: str,
+    ) -> None:
+        """
+        Await ``step`` every ``interval`` seconds, forever. A database error is
+        logged, and the step tried again sooner: after a short delay that grows back
+        to ``interval`` while the error lasts.
+        """
+        backoff = connector.Backoff(maximum=interval)
+        delay = interval
         while True:
-            await asyncio.sleep(self.update_heartbeat_interval)
+            await asyncio.sleep(delay)
             try:
-                await self.job_manager.update_heartbeat(self.worker_id)
+                await step()
             except exceptions.ConnectorException as exc:
+                delay = backoff.next_delay()
                 self.logger.warning(
-                    f"Could not update the heartbeat: {exc}",
-                    extra=self._log_extra(action="update_heartbeat_error"),
+                    f"Could not {what} ({exc}), retrying in {delay:.1f} s",
+                    extra=self._log_extra(action=action, delay=delay),
                 )
+                continue
+            backoff.reset()
+            delay = interval
+
+    async def _update_heartbeats(self) -> None:
+        await self._repeat(
+            self._update_heartbeat_once,
+            self.update_heartbeat_interval,
+            what="update the heartbeat",
+            action="update_heartbeat_error",
+        )
+
+    async def _update_heartbeat_once(self) -> None:
+        assert self.worker_id is not None
+        worker_id = self.worker_id
+        try:
+            registered = await self.job_manager.update_heartbeat(worker_id)
+        except exceptions.ConnectorException:
+            self._beating_since = None
+            raise
+        if self._beating_since is None:
+            self._beating_since = time.monotonic()
+        if not registered:
+            await self._reregister(worker_id)
+
+    async def _check_registration(self) -> bool:
+        """Register again if this worker was pruned; whether it was."""
+        assert self.worker_id is not None
+        worker_id = self.worker_id
+        try:
+            if await self.job_manager.update_heartbeat(worker_id):
+                return False
+            await self._reregister(worker_id)
+        except exceptions.ConnectorException:
+            # The database fails this query too: the caller reports the first
+            # error, which is the one that matters.
+            return False
+        return True
+
+    async def _reregister(self, pruned_id: int) -> None:
+        """
+        This worker was pruned (its heartbeat was late for another worker's
+        ``stalled_worker_timeout``: a frozen process, a long outage): register it
+        again and take back the running jobs no other worker recovered meanwhile.
+        """
+        async with self._registration:
+            if self.worker_id != pruned_id:
+                return
+            running = sorted(self._running)
+            worker_id, reattached = await self.job_manager.reregister_worker(running)
+            self.worker_id = worker_id
+        self.logger.warning(
+            f"This worker (id {pruned_id}) was removed from the registered workers "
+            f"as stalled: registered again with id {worker_id}",
+            extra=self._log_extra(
+                action="worker_reregistered",
+                pruned_worker_id=pruned_id,
+                job_ids=reattached,
+            ),
+        )
+        for job_id in sorted(set(running) - set(reattached)):
+            self._give_up(job_id)
+
+    def _give_up(self, job_id: int) -> None:
+        """Stop this worker's copy of a job that another worker recovered."""
+        running_job = self._running.get(job_id)
+        if running_job is None or running_job.task is None or running_job.task.done():
+            return
+        self.logger.warning(
+            f"Job {running_job.context.job.call_string} was recovered by another "
+            "worker while this one was pruned: stopping this worker's copy",
+            extra=self._log_extra(action="lost_job", job=running_job.context.job),
+        )
+        # Its outcome is refused as the job's owner changed (JobLost), so the other
+        # run's outcome stands.
+        self._abort(job_id, AbortReason.LOST)
 
     async def _recover_stalled_jobs_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.update_heartbeat_interval)
-            try:
-                await self.recover_stalled_jobs_once()
-            except exceptions.ConnectorException as exc:
-                self.logger.warning(
-                    f"Could not recover stalled jobs: {exc}",
-                    extra=self._log_extra(action="recover_stalled_jobs_error"),
-                )
+        await self._repeat(
+            self._recover_stalled_jobs_step,
+            self.update_heartbeat_interval,
+            what="recover stalled jobs",
+            action="recover_stalled_jobs_error",
+        )
 
     async def recover_stalled_jobs_once(self) -> list[jobs.Job]:
         """
@@ -730,7 +947,25 @@ class Worker:
 
         :returns: the recovered jobs.
         """
+        await self._prune_stalled_workers()
+        return await self._recover_orphaned_jobs()
+
+    async def _recover_stalled_jobs_step(self) -> None:
+        # After an outage every worker's heartbeat is late, this one's included:
+        # pruning waits until its own heartbeats have gone through for a whole
+        # timeout, which gave the others the same chance. Orphans have no worker
+        # to wait for.
+        since = self._beating_since
+        if (
+            since is not None
+            and time.monotonic() - since >= self.stalled_worker_timeout
+        ):
+            await self._prune_stalled_workers()
+        await self._recover_orphaned_jobs()
+
+    async def _prune_stalled_workers(self) -> None:
         assert self.worker_id is not None
+        worker_id = self.worker_id
         pruned = await self.job_manager.prune_stalled_workers(
             self.stalled_worker_timeout
         )
@@ -741,6 +976,12 @@ class Worker:
                     action="prune_stalled_workers", worker_ids=pruned
                 ),
             )
+        if worker_id in pruned:
+            # Late with its own heartbeat: its running jobs are not orphans.
+            await self._reregister(worker_id)
+
+    async def _recover_orphaned_jobs(self) -> list[jobs.Job]:
+        assert self.worker_id is not None
         claimed = await self.job_manager.claim_orphaned_jobs(self.worker_id)
         for item in claimed:
             job = item.job
@@ -776,7 +1017,10 @@ class Worker:
                 extra=self._log_extra(action="ending_job", job=running.context.job),
             )
         await self._wait_running_jobs()
-        await utils.cancel_and_capture_errors(side_tasks)
+        # Those that failed already were reported by _side_task_done.
+        await utils.cancel_and_capture_errors(
+            [side_task for side_task in side_tasks if not side_task.done()]
+        )
         if self.worker_id is not None:
             try:
                 await self.job_manager.unregister_worker(self.worker_id)

@@ -80,6 +80,12 @@ def translate_error(error: psycopg2.Error) -> exceptions.ConnectorException:
                 error.diag.message_detail
             ),
         )
+    # The same transient errors as psycopg 3's (see psycopg_common.translate_error):
+    # a worker retries them.
+    if isinstance(error, (psycopg2.OperationalError, psycopg2.InterfaceError)):
+        return exceptions.DatabaseUnavailable(_message(error))
+    if isinstance(error, psycopg2.errors.ReadOnlySqlTransaction):
+        return exceptions.TransientDatabaseError(_message(error))
     return exceptions.ConnectorException(_message(error))
 
 

@@ -249,8 +249,23 @@ SELECT worker_id FROM procrastinate_register_worker_v1();
 SELECT procrastinate_unregister_worker_v1(%(worker_id)s);
 
 -- update_heartbeat --
--- Record that a worker is alive
-SELECT procrastinate_update_heartbeat_v1(%(worker_id)s);
+-- Record that a worker is alive; no row when it is not registered any more (pruned)
+UPDATE procrastinate_workers SET last_heartbeat = NOW()
+WHERE id = %(worker_id)s
+RETURNING id;
+
+-- reregister_worker --
+-- Register a pruned worker again, and give it back those of its running jobs that no
+-- other worker claimed meanwhile (claim_orphaned_jobs skips the rows locked here)
+WITH worker AS (
+    SELECT worker_id FROM procrastinate_register_worker_v1()
+), reattached AS (
+    UPDATE procrastinate_jobs SET worker_id = (SELECT worker_id FROM worker)
+    WHERE id = ANY(%(job_ids)s::bigint[]) AND status = 'doing' AND worker_id IS NULL
+    RETURNING id
+)
+SELECT (SELECT worker_id FROM worker) AS worker_id,
+    ARRAY(SELECT id FROM reattached ORDER BY id) AS job_ids;
 
 -- prune_stalled_workers --
 -- Remove the workers without a recent heartbeat; their jobs lose their worker_id
