@@ -415,6 +415,9 @@ class Worker:
                 await asyncio.shield(run_loop)
                 return
             except asyncio.CancelledError:
+                # The main loop itself was cancelled: nothing is left to wait for.
+                if run_loop.done():
+                    raise
                 self._force_stop()
 
     # The main loop
