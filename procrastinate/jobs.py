@@ -164,6 +164,9 @@ class FetchedJob:
     """
     A job row read by a worker. When the row cannot be loaded, ``load_error`` says
     why and ``job`` holds only its plain columns (no arguments, no schedule).
+
+    :param job: the job, complete when the row loaded.
+    :param load_error: why the row could not be loaded, or ``None``.
     """
 
     job: Job
@@ -221,6 +224,9 @@ def load_fetched_row(
     text (``scheduled_at_epoch``), so that no driver fails on a value that Python
     cannot hold: such a row gives a :class:`FetchedJob` with a ``load_error``, and the
     rest of the batch loads normally.
+
+    :param row: the row, as a dict of its columns.
+    :param json_loads: the app's JSON decoder, or ``None`` for :func:`json.loads`.
     """
     plain = Job(
         id=row["id"],

@@ -357,7 +357,10 @@ class JobManager:
         return [jobs.load_fetched_row(row, self.connector.json_loads) for row in rows]
 
     async def fail_unloadable_job(self, fetched: jobs.FetchedJob) -> None:
-        """Log why a fetched job cannot be loaded and mark it failed."""
+        """Log why a fetched job cannot be loaded and mark it failed.
+
+        :param fetched: the job, as the fetch loaded it, with its ``load_error``.
+        """
         job = fetched.job
         logger.error(
             f"Job {job.call_string} cannot be loaded: {fetched.load_error}. "
@@ -571,6 +574,10 @@ class JobManager:
         """
         Of the jobs a worker runs: those whose abort was requested, and those it lost
         (recovered by another worker, retried, finished or deleted meanwhile).
+
+        :param worker_id: the worker that runs the jobs.
+        :param job_ids: the ids of the jobs it runs.
+        :returns: the ids to abort, and the ids it lost.
         """
         rows = await self.connector.execute_query_all_async(
             sql.queries["list_jobs_to_stop"], worker_id=worker_id, job_ids=list(job_ids)

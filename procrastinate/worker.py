@@ -586,7 +586,8 @@ class Worker:
                 extra=self._log_extra(action="job_processing_error", job=job),
             )
         running.persisting = True
-        await until_done(self._persist(job, outcome))
+        # Read again: a re-registration may have given the job a new owner id.
+        await until_done(self._persist(running.context.job, outcome))
         if isinstance(error, asyncio.CancelledError) and running.abort_reason is None:
             raise error
 
@@ -909,6 +910,8 @@ class Worker:
             running = sorted(self._running)
             worker_id, reattached = await self.job_manager.reregister_worker(running)
             self.worker_id = worker_id
+            for job_id in reattached:
+                self._take_back(job_id, worker_id)
         self.logger.warning(
             f"This worker (id {pruned_id}) was removed from the registered workers "
             f"as stalled: registered again with id {worker_id}",
@@ -920,6 +923,16 @@ class Worker:
         )
         for job_id in sorted(set(running) - set(reattached)):
             self._give_up(job_id)
+
+    def _take_back(self, job_id: int, worker_id: int) -> None:
+        # Outcomes are stored for the job's owner: now this worker's new id.
+        running_job = self._running.get(job_id)
+        if running_job is None:
+            return
+        context = running_job.context
+        running_job.context = context.evolve(
+            job=context.job.evolve(worker_id=worker_id)
+        )
 
     def _give_up(self, job_id: int) -> None:
         """Stop this worker's copy of a job that another worker recovered."""
