@@ -131,6 +131,7 @@ def create_parser() -> ArgumentParser:
     add_schema_command(subparsers)
     add_healthchecks_command(subparsers)
     add_shell_command(subparsers)
+    add_metrics_command(subparsers)
     return parser
 
 
@@ -289,6 +290,19 @@ def add_worker_command(subparsers: Any) -> None:
         "the app's worker_defaults say otherwise)",
         envvar="WORKER_DELETE_JOBS",
     )
+    add_argument(
+        parser,
+        "--metrics-port",
+        type=parse_port,
+        help="Serve Prometheus metrics on this port (needs procrastinate[metrics])",
+        envvar="WORKER_METRICS_PORT",
+    )
+    add_argument(
+        parser,
+        "--metrics-host",
+        help="Address the metrics are served on (default: 0.0.0.0, all interfaces)",
+        envvar="WORKER_METRICS_HOST",
+    )
 
 
 def add_defer_command(subparsers: Any) -> None:
@@ -427,6 +441,45 @@ def add_shell_command(subparsers: Any) -> None:
     )
 
 
+def add_metrics_command(subparsers: Any) -> None:
+    """``procrastinate metrics``."""
+    parser = subparsers.add_parser(
+        "metrics",
+        help="Serve the queue-level Prometheus metrics",
+        description="Serve the Prometheus metrics of the database's queues (jobs per "
+        "queue and status, oldest ready job, workers alive) until interrupted; needs "
+        "procrastinate[metrics]. Run one per database.",
+        formatter_class=HelpFormatter,
+    )
+    parser.set_defaults(func=serve_metrics)
+    add_argument(
+        parser,
+        "--port",
+        type=parse_port,
+        default=9090,
+        help="Port to serve the metrics on",
+        envvar="METRICS_PORT",
+    )
+    add_argument(
+        parser,
+        "--host",
+        default="0.0.0.0",
+        help="Address to serve the metrics on",
+        envvar="METRICS_HOST",
+    )
+
+
+def parse_port(raw: str) -> int:
+    """A TCP port number (0 picks a free one)."""
+    try:
+        port = int(raw)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a port number (0 to 65535)")
+    return port
+
+
 def parse_queues(raw: str) -> list[str] | None:
     """Comma-separated queue names; empty means all queues."""
     queues = [queue.strip() for queue in raw.split(",") if queue.strip()]
@@ -531,8 +584,26 @@ class MissingAppConnector(connector.BaseAsyncConnector):
 async def run_worker(app: procrastinate.App, **kwargs: Any) -> None:
     """Run a worker until stopped."""
     queues = kwargs.get("queues")
+    metrics_port = kwargs.pop("metrics_port", None)
+    metrics_host = kwargs.pop("metrics_host", None)
+    if metrics_port is None and metrics_host is not None:
+        raise ValueError("--metrics-host needs --metrics-port: give both")
     print(f"Launching a worker on {utils.queues_display(queues)}", file=sys.stderr)
-    await app.run_worker_async(**kwargs)
+    if metrics_port is None:
+        await app.run_worker_async(**kwargs)
+        return
+    from procrastinate import metrics
+
+    await metrics.run_worker_with_metrics(
+        app, port=metrics_port, host=metrics_host or metrics.DEFAULT_HOST, **kwargs
+    )
+
+
+async def serve_metrics(app: procrastinate.App, port: int, host: str) -> None:
+    """Serve the queue-level metrics until interrupted."""
+    from procrastinate import metrics
+
+    await metrics.serve_queue_metrics(app, port=port, host=host)
 
 
 async def defer(
