@@ -132,6 +132,7 @@ def create_parser() -> ArgumentParser:
     add_healthchecks_command(subparsers)
     add_shell_command(subparsers)
     add_metrics_command(subparsers)
+    add_web_command(subparsers)
     return parser
 
 
@@ -469,6 +470,35 @@ def add_metrics_command(subparsers: Any) -> None:
     )
 
 
+def add_web_command(subparsers: Any) -> None:
+    """``procrastinate web``."""
+    parser = subparsers.add_parser(
+        "web",
+        help="Serve the web dashboard",
+        description="Serve the web dashboard of the queues until interrupted; needs "
+        "procrastinate[web]. Any address but a loopback one needs a credential in "
+        "PROCRASTINATE_WEB_CREDENTIAL (user:password), asked with HTTP Basic "
+        "authentication.",
+        formatter_class=HelpFormatter,
+    )
+    parser.set_defaults(func=serve_web)
+    add_argument(
+        parser,
+        "--port",
+        type=parse_port,
+        default=8080,
+        help="Port to serve the dashboard on",
+        envvar="WEB_PORT",
+    )
+    add_argument(
+        parser,
+        "--host",
+        default="127.0.0.1",
+        help="Address to serve the dashboard on",
+        envvar="WEB_HOST",
+    )
+
+
 def parse_port(raw: str) -> int:
     """A TCP port number (0 picks a free one)."""
     try:
@@ -597,6 +627,19 @@ async def run_worker(app: procrastinate.App, **kwargs: Any) -> None:
     await metrics.run_worker_with_metrics(
         app, port=metrics_port, host=metrics_host or metrics.DEFAULT_HOST, **kwargs
     )
+
+
+async def serve_web(app: procrastinate.App, port: int, host: str) -> None:
+    """Serve the dashboard until interrupted.
+
+    :raises ValueError: the credential variable is malformed, or missing for a
+        non-loopback address.
+    """
+    from procrastinate.contrib.web import security, server
+
+    raw = os.environ.get(security.CREDENTIAL_VARIABLE)
+    credential = security.Credential.parse(raw) if raw else None
+    await server.serve(app, host=host, port=port, credential=credential)
 
 
 async def serve_metrics(app: procrastinate.App, port: int, host: str) -> None:

@@ -32,7 +32,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
         "pip install 'procrastinate[metrics]'"
     ) from exc
 
-from procrastinate import exceptions, signals, sql, worker
+from procrastinate import exceptions, ops, signals, worker
 
 if TYPE_CHECKING:
     from procrastinate import app as app_module
@@ -40,12 +40,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-queries = sql.parse_query_file(sql.read_sql_file("ops.sql"))
-
 DEFAULT_HOST = "0.0.0.0"
-# A worker whose heartbeat is older than this counts as dead: the default
-# stalled_worker_timeout of workers.
-ALIVE_SECONDS = 30.0
 # Job durations, in seconds: from a quick database write to a long batch job.
 DURATION_BUCKETS = (
     0.005,
@@ -79,9 +74,11 @@ class QueueCollector(registry.Collector):
     queue-level metrics are left out, so that no stale figure is served.
     """
 
-    def __init__(self, app: app_module.App, alive_seconds: float = ALIVE_SECONDS):
+    def __init__(self, app: app_module.App, alive_seconds: float | None = None):
         self.app = app
-        self.alive_seconds = alive_seconds
+        self.alive_seconds = (
+            ops.alive_seconds() if alive_seconds is None else alive_seconds
+        )
         self.rows: list[dict[str, Any]] = []
         self.up = False
         self._lock = asyncio.Lock()
@@ -91,7 +88,7 @@ class QueueCollector(registry.Collector):
         async with self._lock:
             try:
                 self.rows = await self.app.connector.execute_query_all_async(
-                    queries["metrics_snapshot"],
+                    ops.queries["metrics_snapshot"],
                     seconds_since_heartbeat=self.alive_seconds,
                 )
             except exceptions.ConnectorException as exc:
