@@ -3,8 +3,8 @@
 Two kinds of metrics:
 
 - queue-level ones, read from the database at each scrape by :class:`QueueCollector`:
-  live jobs per queue and status, the age of the oldest ready job per queue, the
-  workers alive. One scraper per database is enough: ``procrastinate metrics``.
+  live jobs per queue and status, the jobs ready to run and the age of the oldest
+  of them per queue, the workers alive. One scraper per database is enough: ``procrastinate metrics``.
 - worker-level ones, counted in the worker's process by :class:`WorkerMetrics`: jobs
   started, succeeded, failed, retried and aborted per task, job durations, reconnects
   of the LISTEN connection. ``procrastinate worker --metrics-port`` serves them with
@@ -120,6 +120,11 @@ class QueueCollector(registry.Collector):
             "Seconds the oldest job ready to run of each queue has been waiting",
             labels=["queue"],
         )
+        ready = core.GaugeMetricFamily(
+            "procrastinate_queue_ready_jobs",
+            "Jobs of each queue ready to run now (waiting, not scheduled for later)",
+            labels=["queue"],
+        )
         alive = core.GaugeMetricFamily(
             "procrastinate_workers_alive",
             "Workers whose heartbeat is recent",
@@ -129,9 +134,11 @@ class QueueCollector(registry.Collector):
                 jobs.add_metric([row["queue"], row["status"]], row["value"])
             elif row["metric"] == "oldest_ready_job_age":
                 oldest.add_metric([row["queue"]], row["value"])
+            elif row["metric"] == "ready_jobs":
+                ready.add_metric([row["queue"]], row["value"])
             else:
                 alive.add_metric([], row["value"])
-        yield from (jobs, oldest, alive)
+        yield from (jobs, ready, oldest, alive)
 
 
 class ReconnectCounter(logging.Handler):

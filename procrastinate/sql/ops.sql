@@ -7,8 +7,9 @@
 
 -- metrics_snapshot --
 -- The queue-level metrics in one round trip, one row per (metric, queue, status):
--- live jobs per queue and status, the age of the oldest ready job per queue, and the
--- workers whose heartbeat is recent. The oldest ready job of a queue is its earliest
+-- live jobs per queue and status, the jobs ready to run (waiting and not scheduled
+-- later) and the age of the oldest of them per queue, and the workers whose heartbeat
+-- is recent. The oldest ready job of a queue is its earliest
 -- scheduled_at among ready scheduled jobs, or else the latest (re)queueing event of
 -- its unscheduled job of smallest id: ids follow defer order, so one event lookup per
 -- queue is enough.
@@ -23,7 +24,7 @@ WITH live AS (
     FROM procrastinate_jobs WHERE status = 'doing'
     GROUP BY queue_name
 ), ready AS (
-    SELECT queue_name,
+    SELECT queue_name, count(*) AS jobs,
         min(id) FILTER (WHERE scheduled_at IS NULL) AS first_id,
         min(scheduled_at) AS first_scheduled_at
     FROM procrastinate_jobs
@@ -43,6 +44,9 @@ SELECT 'oldest_ready_job_age', queue_name, NULL,
                 AND type IN ('deferred', 'deferred_for_retry', 'retried')
         )
     )))::float8
+FROM ready
+UNION ALL
+SELECT 'ready_jobs', queue_name, NULL, jobs::float8
 FROM ready
 UNION ALL
 SELECT 'workers_alive', NULL, NULL, count(*)::float8

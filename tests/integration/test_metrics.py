@@ -73,6 +73,9 @@ async def test_queue_metrics(app: app_module.App, connection: psycopg.Connection
     assert sample(registry, "procrastinate_jobs", queue="emails", status="todo") == 2
     assert sample(registry, "procrastinate_jobs", queue="emails", status="doing") == 1
     assert sample(registry, "procrastinate_jobs", queue="reports", status="todo") == 2
+    ready = "procrastinate_queue_ready_jobs"
+    assert sample(registry, ready, queue="emails") == 2
+    assert sample(registry, ready, queue="reports") == 1
     assert (
         sample(registry, "procrastinate_jobs", queue="emails", status="succeeded")
         is None

@@ -186,10 +186,12 @@ class Dashboard:
                 workers_alive = int(row["value"])
                 continue
             queue = queues.setdefault(
-                row["queue"], {"todo": 0, "doing": 0, "oldest": None}
+                row["queue"], {"todo": 0, "doing": 0, "ready": 0, "oldest": None}
             )
             if row["metric"] == "jobs":
                 queue[row["status"]] = int(row["value"])
+            elif row["metric"] == "ready_jobs":
+                queue["ready"] = int(row["value"])
             else:
                 queue["oldest"] = row["value"]
         throughput = chart.build(
