@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -282,10 +283,15 @@ class MetricsServer:
                 f"Cannot serve the metrics on {self.host}:{self.port}: "
                 f"{exc.strerror or exc}"
             ) from exc
-        logger.info(
-            f"Serving Prometheus metrics on http://{self.host}:{self.bound_port}/metrics",
+        logger.debug(
+            f"Metrics server listening on {self.host}:{self.bound_port}",
             extra={"action": "metrics_server_started", "port": self.bound_port},
         )
+
+    @property
+    def url(self) -> str:
+        """Where the metrics are served."""
+        return f"http://{self.host}:{self.bound_port}/metrics"
 
     async def close(self) -> None:
         """Stop listening and wait for the current requests."""
@@ -385,6 +391,10 @@ async def run_worker_with_metrics(
         metrics.registry, host=host, port=port, refresh=collector.refresh
     )
     async with serving(server):
+        logger.info(
+            f"Serving the worker's metrics on {server.url}",
+            extra={"action": "worker_metrics_served", "port": server.bound_port},
+        )
         with metrics.counting_reconnects():
             await app.run_worker_async(**options)
 
@@ -404,5 +414,6 @@ async def serve_queue_metrics(
         queue_metrics, host=host, port=port, refresh=collector.refresh
     )
     async with serving(server):
+        print(f"Serving the metrics on {server.url}", file=sys.stderr, flush=True)
         with signals.on_stop(stopped.set, stopped.set):
             await stopped.wait()
