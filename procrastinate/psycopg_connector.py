@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -17,6 +19,9 @@ from procrastinate.sync_psycopg_connector import SyncPsycopgConnector
 
 logger = logging.getLogger(__name__)
 
+# Seconds a listener waits for the notification it sends itself when it connects.
+PROBE_TIMEOUT = 5.0
+
 
 class PsycopgConnector(connector.BaseAsyncConnector):
     """
@@ -29,6 +34,9 @@ class PsycopgConnector(connector.BaseAsyncConnector):
         use it to store types that :mod:`json` does not know.
     :param json_loads: reads job arguments back (default: :func:`json.loads`).
     :param pool_factory: the pool class or factory to use.
+    :param listen_conninfo: where the worker's LISTEN connection goes, when the pool's
+        ``conninfo`` leads to a transaction-pooling proxy (PgBouncer) that would lose
+        its notifications: a direct connection to PostgreSQL. Default: ``conninfo``.
     :param kwargs: passed to the pool factory: ``conninfo``, ``min_size``,
         ``max_size``, ``kwargs`` (connection arguments), and so on. See
         :class:`psycopg_pool.AsyncConnectionPool`.
@@ -42,9 +50,11 @@ class PsycopgConnector(connector.BaseAsyncConnector):
         pool_factory: Callable[
             ..., psycopg_pool.AsyncConnectionPool[Any]
         ] = psycopg_pool.AsyncConnectionPool,
+        listen_conninfo: str | None = None,
         **kwargs: Any,
     ) -> None:
         self.json_dumps = json_dumps
+        self._listen_conninfo = listen_conninfo
         self.json_loads = json_loads
         self._pool_factory = pool_factory
         self._pool_args = kwargs
@@ -197,13 +207,25 @@ class PsycopgConnector(connector.BaseAsyncConnector):
     ) -> None:
         """
         Listen on a dedicated connection (outside the pool, which must not lose a
-        connection to it), and reconnect with backoff whenever it drops.
+        connection to it), and reconnect with backoff whenever it drops. When a
+        notification sent through the pool does not reach that connection (a
+        transaction-pooling proxy in between), say so and stop listening: the worker
+        then finds new jobs by polling.
         """
         channels = list(channels)
         attempt = 0
         while True:
             try:
                 await self._listen(on_notification, channels)
+            except NotificationsLost:
+                logger.warning(
+                    "Notifications do not reach the LISTEN connection (is it going "
+                    "through a transaction-pooling proxy such as PgBouncer?): new jobs "
+                    "are found by polling only. Give the connector a direct "
+                    "listen_conninfo to be woken up at once.",
+                    extra={"action": "listen_notify_lost"},
+                )
+                await asyncio.Event().wait()
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
                 logger.warning(
                     f"Lost the LISTEN connection ({exc}), reconnecting",
@@ -215,14 +237,16 @@ class PsycopgConnector(connector.BaseAsyncConnector):
     async def _listen(
         self, on_notification: connector.Notify, channels: list[str]
     ) -> None:
-        conninfo = self._pool_args.get("conninfo", "")
+        conninfo = self._listen_conninfo or self._pool_args.get("conninfo", "")
         kwargs = {**self._connection_kwargs(), "autocommit": True}
+        probe = f"procrastinate_probe_{uuid.uuid4().hex}"
         async with await psycopg.AsyncConnection.connect(conninfo, **kwargs) as conn:
-            for channel in channels:
+            for channel in [*channels, probe]:
                 query = psycopg.sql.SQL(sql.queries["listen_queue"]).format(
                     channel_name=psycopg.sql.Identifier(channel)
                 )
                 await conn.execute(query)
+            await self._check_notifications(conn, probe, on_notification)
             logger.debug(
                 f"Listening to {', '.join(channels)}",
                 extra={"action": "listen_notify_started", "channels": channels},
@@ -237,6 +261,29 @@ class PsycopgConnector(connector.BaseAsyncConnector):
                 if not received:
                     # A silent connection may be a dead one: a query finds out.
                     await conn.execute("SELECT 1")
+
+    async def _check_notifications(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        probe: str,
+        on_notification: connector.Notify,
+    ) -> None:
+        """
+        Send a notification on ``probe`` through the pool and wait for it on
+        ``conn``, passing on the others that come meanwhile.
+
+        :raises NotificationsLost: it did not come within :data:`PROBE_TIMEOUT`.
+        """
+        await self.execute_query_async(sql.queries["notify_probe"], channel=probe)
+        async for notify in conn.notifies(timeout=PROBE_TIMEOUT):
+            if notify.channel == probe:
+                return
+            await on_notification(channel=notify.channel, payload=notify.payload)
+        raise NotificationsLost
+
+
+class NotificationsLost(Exception):
+    """A notification sent to the LISTEN connection did not reach it."""
 
 
 async def _fetch_none(cursor: psycopg.AsyncCursor[Any]) -> None:

@@ -195,3 +195,7 @@ SELECT procrastinate_update_heartbeat_v1(%(worker_id)s);
 -- prune_stalled_workers --
 -- Remove the workers without a recent heartbeat; their jobs lose their worker_id
 SELECT worker_id FROM procrastinate_prune_stalled_workers_v1(%(seconds_since_heartbeat)s);
+
+-- notify_probe --
+-- A notification that a listener sends itself, to check that notifications reach it
+SELECT pg_notify(%(channel)s, 'probe');
