@@ -274,7 +274,15 @@ class PsycopgConnector(connector.BaseAsyncConnector):
 
         :raises NotificationsLost: it did not come within :data:`PROBE_TIMEOUT`.
         """
-        await self.execute_query_async(sql.queries["notify_probe"], channel=probe)
+        try:
+            await self.execute_query_async(sql.queries["notify_probe"], channel=probe)
+        except exceptions.ConnectorException as exc:
+            # Not worth stopping the worker for: its polling finds the jobs anyway.
+            logger.warning(
+                f"Could not check that notifications reach the LISTEN connection: {exc}",
+                extra={"action": "listen_notify_check_error"},
+            )
+            return
         async for notify in conn.notifies(timeout=PROBE_TIMEOUT):
             if notify.channel == probe:
                 return
