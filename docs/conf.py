@@ -50,13 +50,19 @@ version = release
 extensions = [
     "myst_parser",
     "sphinx.ext.autodoc",
+    "sphinx.ext.graphviz",
     "sphinxcontrib.programoutput",
     "sphinx_copybutton",
+    "notfound.extension",
+    "sphinx_reredirects",
+    "sphinxext.opengraph",
     "changelog",
+    "api_reference",
+    "sitewide",
 ]
 
 exclude_patterns = ["_build"]
-templates_path: list[str] = []
+templates_path = ["_templates"]
 
 # Every cross-reference must resolve: a broken link is a build error (-n -W).
 nitpicky = True
@@ -115,12 +121,26 @@ nitpick_ignore_regex = [
 # -- HTML (furo) -----------------------------------------------------------------------
 
 html_theme = "furo"
-html_title = "Procrastinate"
+# The version shows in the title of every page, and under the logo (see
+# ``_templates/sidebar/version.html``).
+html_title = f"Procrastinate {release}" if release else "Procrastinate"
+html_sidebars = {
+    "**": [
+        "sidebar/brand.html",
+        "sidebar/version.html",
+        "sidebar/search.html",
+        "sidebar/scroll-start.html",
+        "sidebar/navigation.html",
+        "sidebar/scroll-end.html",
+    ]
+}
 html_static_path = ["_static"]
 html_css_files = ["procrastinate.css"]
 html_logo = "_static/logo.svg"
 html_favicon = "_static/favicon.svg"
 html_copy_source = False
+# The guides come before the API reference in search results.
+html_search_scorer = os.path.join(HERE, "_static", "search_scorer.js")
 html_theme_options = {
     "source_repository": "https://github.com/procrastinate-org/procrastinate/",
     "source_branch": "main",
@@ -140,10 +160,55 @@ html_theme_options = {
 pygments_style = "friendly"
 pygments_dark_style = "monokai"
 
+# Where the site is published: the Open Graph tags and the 404 page need absolute URLs.
+# ReadTheDocs gives the URL of the version being built.
+html_baseurl = os.environ.get(
+    "READTHEDOCS_CANONICAL_URL", "https://procrastinate.readthedocs.io/en/stable/"
+)
+
+# -- Diagrams (sphinx.ext.graphviz) ---------------------------------------------------
+
+# Drawn at build time by Graphviz's ``dot`` (Debian's ``graphviz`` package, installed
+# by scripts/bootstrap when it runs as root): SVG, so they stay sharp and their text
+# can be searched and copied.
+graphviz_output_format = "svg"
+graphviz_dot_args = [
+    "-Gfontname=sans-serif",
+    "-Nfontname=sans-serif",
+    "-Efontname=sans-serif",
+    "-Gbgcolor=transparent",
+]
+
+# -- 404 page (sphinx-notfound-page) ---------------------------------------------------
+
+# The 404 page is served at any missing address: its links and assets are absolute,
+# under the path of the published version.
+notfound_urls_prefix = "/" + html_baseurl.split("://", 1)[-1].partition("/")[2]
+
+# -- Redirects of renamed pages (sphinx-reredirects) -------------------------------------
+
+# Pages of procrastinate 3.x's site that live elsewhere here: the old addresses lead
+# to the new pages (a small HTML page each, no server configuration).
+redirects = {
+    "howto_index": "howto/index.html",
+    "reference": "reference/api.html",
+    "howto/django/models": "models_and_admin.html",
+    "howto/django/related": "related_libraries.html",
+}
+
+# -- Open Graph (sphinxext-opengraph) ---------------------------------------------------
+
+# A link to a page, pasted in a chat or a social network, shows its title and first
+# sentence. No generated images: that would need matplotlib, and the logo is enough.
+ogp_site_url = html_baseurl
+ogp_site_name = "Procrastinate"
+ogp_image = html_baseurl + "_static/logo.svg"
+ogp_social_cards = {"enable": False}
+
 # -- sphinx-copybutton -----------------------------------------------------------------
 
 # Copy the commands of console examples without their prompt nor their output.
-copybutton_prompt_text = r"\$ |procrastinate> "
+copybutton_prompt_text = r"\$ |procrastinate> |>>> |\.\.\. "
 copybutton_prompt_is_regexp = True
 copybutton_only_copy_prompt_lines = True
 

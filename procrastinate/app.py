@@ -63,6 +63,7 @@ class App(blueprints.Blueprint):
         """
         The app at ``package.module.attribute``.
 
+        :param dotted_path: where the app is, e.g. ``myproject.tasks.app``.
         :raises LoadFromPathError: it cannot be imported or is not an App.
         """
         return utils.load_from_path(dotted_path, cls)
@@ -137,6 +138,7 @@ class App(blueprints.Blueprint):
         Configure a job of a task known by name only, e.g. one defined in another
         code base that shares the database.
 
+        :param name: the task's name.
         :param allow_unknown: allow names that are not registered here.
         :param kwargs: options of :meth:`Task.configure`.
         :raises TaskNotFound: the task is unknown and ``allow_unknown`` is false.
@@ -207,6 +209,10 @@ class App(blueprints.Blueprint):
         """
         Open the connection to the database (or adopt ``pool_or_engine``). Use it as
         ``with app.open():`` to close it at the end of the block.
+
+        :param pool_or_engine: a pool (or, for SQLAlchemy, an engine) of the
+            connector's driver, opened and closed by the caller; ``None`` to let the
+            connector create its own.
         """
         self.connector.get_sync_connector().open(pool_or_engine)
         return self
@@ -230,6 +236,9 @@ class App(blueprints.Blueprint):
         """
         Open the connection to the database: ``await app.open_async()``, or
         ``async with app.open_async():`` to close it at the end of the block.
+
+        :param pool: a pool of the connector's driver, opened and closed by the caller;
+            ``None`` to let the connector create its own.
         """
         return utils.AwaitableContext(
             open_coro=functools.partial(self.connector.open_async, pool),

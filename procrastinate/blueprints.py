@@ -78,6 +78,8 @@ class Blueprint:
         Register another name for a task (to rename a task without breaking the jobs
         already stored under the old name).
 
+        :param task: the task.
+        :param alias: its other name.
         :raises TaskAlreadyRegistered: the alias is taken.
         """
         if alias in self.tasks:
@@ -92,6 +94,8 @@ class Blueprint:
         Attach the tasks of ``blueprint`` (and its periodic tasks) to this one, their
         names and aliases prefixed with ``namespace:`` (nothing when empty).
 
+        :param blueprint: the blueprint whose tasks to attach.
+        :param namespace: the prefix of their names.
         :raises TaskAlreadyRegistered: a prefixed name is taken; nothing was added.
         """
         logger.debug(
@@ -175,6 +179,7 @@ class Blueprint:
         """
         Declare a task: use it as ``@app.task`` or ``@app.task(...)`` on a function.
 
+        :param _func: the function, when the decorator is used without parentheses.
         :param name: the task's name (default: ``module.function``). Jobs store it:
             changing it orphans the jobs waiting under the old name, unless the old
             name stays as an alias.

@@ -21,6 +21,7 @@ def first_row(rows: Rows | None) -> dict[str, Any]:
     """
     The first row of a query's result.
 
+    :param rows: the rows a query returned, if any.
     :raises NoResult: the query returned no row.
     """
     if not rows:
@@ -45,7 +46,11 @@ def is_json_argument(value: Any) -> bool:
 class Notify(Protocol):
     """Callback receiving a LISTEN/NOTIFY notification."""
 
-    def __call__(self, *, channel: str, payload: str) -> Awaitable[None]: ...
+    def __call__(self, *, channel: str, payload: str) -> Awaitable[None]:
+        """
+        :param channel: the channel the notification was sent on.
+        :param payload: its payload, as sent (a JSON document for procrastinate's).
+        """
 
 
 class BaseConnector:
@@ -62,7 +67,11 @@ class BaseConnector:
         return self
 
     def open(self, pool: Any = None) -> None:
-        """Open the connector, or adopt an already open ``pool``."""
+        """Open the connector, or adopt an already open ``pool``.
+
+        :param pool: a pool of the connector's driver, opened and closed by the
+            caller; ``None`` to create one.
+        """
         raise NotImplementedError
 
     def close(self) -> None:
@@ -70,7 +79,12 @@ class BaseConnector:
         raise NotImplementedError
 
     def execute_query(self, query: str, **arguments: Any) -> None:
-        """Run a query, ignoring its result."""
+        """Run a query, ignoring its result.
+
+        :param query: the SQL, with ``%(name)s`` placeholders (see
+            :data:`procrastinate.sql.queries`).
+        :param arguments: the values of the placeholders.
+        """
         raise NotImplementedError
 
     def execute_query_one(self, query: str, **arguments: Any) -> dict[str, Any]:
@@ -88,6 +102,9 @@ class BaseConnector:
         Run a query on a connection owned by the caller (who commits), and return
         its first row.
 
+        :param connection: the caller's connection, of the connector's driver.
+        :param query: the SQL, with ``%(name)s`` placeholders.
+        :param arguments: the values of the placeholders.
         :raises ConnectorException: the connector does not support external connections.
         """
         raise self._no_external_connection()
@@ -146,6 +163,8 @@ class BaseConnector:
         Listen to the channels and await ``on_notification`` for each notification;
         reconnect when the connection drops. Never returns: cancel it to stop.
 
+        :param on_notification: called with each notification's channel and payload.
+        :param channels: the channels to ``LISTEN`` to.
         :raises SyncConnectorConfigurationError: the connector is synchronous only.
         """
         raise exceptions.SyncConnectorConfigurationError

@@ -13,7 +13,11 @@ if TYPE_CHECKING:
 
 
 class ProcrastinateException(Exception):
-    """Unexpected Procrastinate error."""
+    """Unexpected Procrastinate error.
+
+    :param message: what went wrong; by default, the first paragraph of the
+        exception's docstring.
+    """
 
     def __init__(self, message: str | None = None) -> None:
         if not message:
@@ -56,6 +60,8 @@ class LoadFromPathError(ImportError, ProcrastinateException):
 class JobRetry(ProcrastinateException):
     """
     Job should be retried.
+
+    :param retry_decision: when and how to retry it.
     """
 
     def __init__(self, retry_decision: RetryDecision) -> None:
@@ -101,6 +107,11 @@ class UniqueViolation(ConnectorException):
     """
     A unique constraint is violated. The constraint name is available in
     ``exception.constraint_name``.
+
+    :param args: the message, as for any exception.
+    :param constraint_name: the name of the violated constraint.
+    :param queueing_lock: the queueing lock of the job that could not be deferred,
+        when that is the constraint.
     """
 
     def __init__(

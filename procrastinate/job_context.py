@@ -75,6 +75,7 @@ class JobContext:
     start_timestamp: float = attr.ib(factory=time.time)
     #: The worker's ``additional_context``, copied for each job
     additional_context: dict[str, Any] = attr.ib(factory=dict)
+    #: Why the job is asked to stop, or ``None`` while it may go on (the worker sets it)
     abort_reason: Callable[[], AbortReason | None] = attr.ib(default=_no_abort)
 
     def should_abort(self) -> bool:
@@ -83,7 +84,10 @@ class JobContext:
         return self.abort_reason() is not None
 
     def evolve(self, **update: Any) -> JobContext:
-        """A copy with some fields changed."""
+        """A copy with some fields changed.
+
+        :param update: the fields to change, with their new values.
+        """
         return attr.evolve(self, **update)
 
     @property

@@ -108,7 +108,10 @@ class Job:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Job:
-        """Build a job from a row of ``procrastinate_jobs``."""
+        """Build a job from a row of ``procrastinate_jobs``.
+
+        :param row: the row, as a dict of its columns.
+        """
         return cls(
             id=row["id"],
             status=row["status"],
@@ -137,7 +140,10 @@ class Job:
         return context
 
     def evolve(self, **kwargs: Any) -> Job:
-        """A copy of the job with some fields changed."""
+        """A copy of the job with some fields changed.
+
+        :param kwargs: the fields to change, with their new values.
+        """
         return attr.evolve(self, **kwargs)
 
     @functools.cached_property
@@ -153,6 +159,11 @@ class JobDeferrer:
     """
     A job that is configured but not deferred yet: calling :meth:`defer` (or one of its
     variants) with the task's keyword arguments stores it in the database.
+
+    :param job_manager: the job manager that stores the jobs.
+    :param job: the configured job, without the task's arguments.
+    :param connection: defer on this connection, owned by the caller (see
+        :meth:`Task.configure <procrastinate.tasks.Task.configure>`).
     """
 
     def __init__(
@@ -163,7 +174,10 @@ class JobDeferrer:
         self.connection = connection
 
     def make_new_job(self, **task_kwargs: types.JSONValue) -> Job:
-        """The job to defer: the configured one with ``task_kwargs`` merged in."""
+        """The job to defer: the configured one with ``task_kwargs`` merged in.
+
+        :param task_kwargs: the task's keyword arguments (JSON values).
+        """
         return self.job.evolve(task_kwargs={**self.job.task_kwargs, **task_kwargs})
 
     def _log_before_defer(self, jobs: Iterable[Job]) -> None:
@@ -199,6 +213,7 @@ class JobDeferrer:
         """
         Defer several jobs in one query.
 
+        :param task_kwargs: the task's keyword arguments for each job, as dicts.
         :returns: the ids of the new jobs, in the order of the arguments.
         :raises AlreadyEnqueued: a queueing lock is taken; no job was deferred.
         """

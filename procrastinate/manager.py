@@ -167,6 +167,7 @@ class JobManager:
         """
         Store a job in the database.
 
+        :param job: the job, without an id.
         :param connection: run the query on this connection, owned by the caller: the
             job exists only once the caller's transaction commits.
         :returns: the job with its id and status.
@@ -181,6 +182,8 @@ class JobManager:
         """
         Store several jobs in one query: all of them, or none.
 
+        :param jobs_to_defer: the jobs, without ids.
+        :param connection: run the query on this connection, owned by the caller.
         :raises AlreadyEnqueued: a queueing lock is taken; no job was stored.
         """
         if not jobs_to_defer:
@@ -235,6 +238,9 @@ class JobManager:
         """
         Defer the job of a periodic task's tick, unless another worker did already.
 
+        :param job: the job, whose ``timestamp`` argument is the tick.
+        :param periodic_id: which of the task's periodic schedules it is for.
+        :param defer_timestamp: the tick, as a Unix timestamp.
         :returns: the new job id, or ``None`` if this tick was deferred already.
         :raises InvalidTimestamp: the job's ``timestamp`` argument is not the tick's.
         :raises AlreadyEnqueued: the periodic task's queueing lock is taken.
@@ -266,6 +272,8 @@ class JobManager:
         Mark up to ``limit`` runnable jobs as ``doing`` for a worker, in one query.
 
         :param queues: the queues to take jobs from; ``None`` for all.
+        :param worker_id: the id of the worker taking them.
+        :param limit: how many jobs to take at most.
         """
         rows = await self.connector.execute_query_all_async(
             sql.queries["fetch_jobs"],
@@ -285,7 +293,12 @@ class JobManager:
     async def finish_job(
         self, job: jobs.Job, status: jobs.Status, delete_job: bool
     ) -> None:
-        """Set a job's final status (succeeded, failed or aborted), or delete it."""
+        """Set a job's final status (succeeded, failed or aborted), or delete it.
+
+        :param job: the running job.
+        :param status: its final status.
+        :param delete_job: delete the job instead of keeping it.
+        """
         assert job.id is not None
         await self.finish_job_by_id_async(job.id, status, delete_job)
 
@@ -294,6 +307,7 @@ class JobManager:
     ) -> None:
         """Set the final status of the job ``job_id``, or delete it.
 
+        :param job_id: the job's id.
         :raises ConnectorException: the job is not waiting or running.
         """
         await self.connector.execute_query_async(
@@ -316,6 +330,12 @@ class JobManager:
         """
         Send a running or failed job back to its queue, to run at ``retry_at`` (now by
         default), optionally with a new priority, queue or lock.
+
+        :param job: the job.
+        :param retry_at: when to run it again; ``None`` for now.
+        :param priority: its new priority; ``None`` keeps it.
+        :param queue: its new queue; ``None`` keeps it.
+        :param lock: its new lock; ``None`` keeps it.
         """
         assert job.id is not None
         await self.retry_job_by_id_async(job.id, retry_at, priority, queue, lock)
@@ -364,6 +384,8 @@ class JobManager:
         """
         Cancel a waiting job; with ``abort``, also ask a running job to stop.
 
+        :param job_id: the job's id.
+        :param abort: also ask the job to stop if it is running.
         :param delete_job: delete a cancelled job instead of keeping it.
         :param connection: run the query in the caller's transaction.
         :returns: whether the job was cancelled or its abort requested.
@@ -403,6 +425,8 @@ class JobManager:
         """
         The status of a job.
 
+        :param job_id: the job's id.
+        :param connection: run the query in the caller's transaction.
         :raises NoResult: there is no such job.
         """
         query = sql.queries["get_job_status"]
@@ -427,7 +451,10 @@ class JobManager:
         return jobs.Status(row["status"])
 
     async def list_jobs_to_abort_async(self, queue: str | None = None) -> list[int]:
-        """Ids of the running jobs whose abort was requested."""
+        """Ids of the running jobs whose abort was requested.
+
+        :param queue: only the jobs of this queue.
+        """
         rows = await self.connector.execute_query_all_async(
             sql.queries["list_jobs_to_abort"], queue=queue
         )
@@ -448,6 +475,9 @@ class JobManager:
 
         :param nb_seconds: deprecated: use the time since the job started instead of
             the worker's heartbeat.
+        :param queue: only the jobs of this queue.
+        :param task_name: only the jobs of this task.
+        :param seconds_since_heartbeat: how long a worker may stay silent.
         """
         if nb_seconds is not None:
             warnings.warn(
@@ -476,6 +506,7 @@ class JobManager:
         Take over the running jobs that lost their worker (see
         :meth:`prune_stalled_workers`), each for exactly one caller.
 
+        :param worker_id: the id of the worker taking them over.
         :returns: the claimed jobs, now attributed to ``worker_id``.
         """
         rows = await self.connector.execute_query_all_async(
@@ -494,6 +525,12 @@ class JobManager:
         """
         Delete the succeeded jobs (and optionally failed, cancelled, aborted ones)
         whose last event is older than ``nb_hours`` hours.
+
+        :param nb_hours: the age, in hours, of the jobs to delete.
+        :param queue: only the jobs of this queue.
+        :param include_failed: also delete failed jobs.
+        :param include_cancelled: also delete cancelled jobs.
+        :param include_aborted: also delete aborted jobs.
         """
         await self.connector.execute_query_async(
             sql.queries["delete_old_jobs"],
@@ -513,6 +550,9 @@ class JobManager:
         """
         Await ``on_notification(channel=..., notification=...)`` for each notification
         about the queues (a job inserted, an abort requested). Never returns.
+
+        :param on_notification: awaited with each notification, decoded.
+        :param queues: the queues to listen to; ``None`` for all.
         """
 
         async def decode(*, channel: str, payload: str) -> None:
@@ -558,7 +598,16 @@ class JobManager:
         queueing_lock: str | None = None,
         worker_id: int | None = None,
     ) -> list[jobs.Job]:
-        """The jobs matching every given filter, by id."""
+        """The jobs matching every given filter, by id.
+
+        :param id: only the job with this id.
+        :param queue: only the jobs of this queue.
+        :param task: only the jobs of this task.
+        :param status: only the jobs in this status.
+        :param lock: only the jobs with this lock.
+        :param queueing_lock: only the jobs with this queueing lock.
+        :param worker_id: only the jobs run by this worker.
+        """
         rows = await self.connector.execute_query_all_async(
             sql.queries["list_jobs"],
             **_list_jobs_arguments(
@@ -593,7 +642,13 @@ class JobManager:
         status: str | jobs.Status | None = None,
         lock: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Per queue: its name, its number of jobs, and the number in each status."""
+        """Per queue: its name, its number of jobs, and the number in each status.
+
+        :param queue: only this queue.
+        :param task: only the jobs of this task.
+        :param status: only the jobs in this status.
+        :param lock: only the jobs with this lock.
+        """
         rows = await self.connector.execute_query_all_async(
             sql.queries["list_queues"],
             **list_filters(queue=queue, task=task, status=status, lock=lock),
@@ -621,7 +676,13 @@ class JobManager:
         status: str | jobs.Status | None = None,
         lock: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Per task: its name, its number of jobs, and the number in each status."""
+        """Per task: its name, its number of jobs, and the number in each status.
+
+        :param queue: only the jobs of this queue.
+        :param task: only this task.
+        :param status: only the jobs in this status.
+        :param lock: only the jobs with this lock.
+        """
         rows = await self.connector.execute_query_all_async(
             sql.queries["list_tasks"],
             **list_filters(queue=queue, task=task, status=status, lock=lock),
@@ -649,7 +710,13 @@ class JobManager:
         status: str | jobs.Status | None = None,
         lock: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Per lock: its name, its number of jobs, and the number in each status."""
+        """Per lock: its name, its number of jobs, and the number in each status.
+
+        :param queue: only the jobs of this queue.
+        :param task: only the jobs of this task.
+        :param status: only the jobs in this status.
+        :param lock: only this lock.
+        """
         rows = await self.connector.execute_query_all_async(
             sql.queries["list_locks"],
             **list_filters(queue=queue, task=task, status=status, lock=lock),
@@ -692,7 +759,10 @@ class JobManager:
         )
 
     async def prune_stalled_workers(self, seconds_since_heartbeat: float) -> list[int]:
-        """Remove the workers silent for that long; returns their ids."""
+        """Remove the workers silent for that long; returns their ids.
+
+        :param seconds_since_heartbeat: how long a worker may stay silent.
+        """
         rows = await self.connector.execute_query_all_async(
             sql.queries["prune_stalled_workers"],
             seconds_since_heartbeat=seconds_since_heartbeat,

@@ -31,7 +31,10 @@ WorkerMiddleware: TypeAlias = AsyncTaskMiddleware
 
 
 def is_async_callable(func: Any) -> bool:
-    """Whether calling ``func`` returns a coroutine (partials and ``__call__`` too)."""
+    """Whether calling ``func`` returns a coroutine (partials and ``__call__`` too).
+
+    :param func: any callable.
+    """
     while isinstance(func, functools.partial):
         func = func.func
     if inspect.iscoroutinefunction(func):
@@ -46,6 +49,8 @@ def check_task_middleware(
     """
     Refuse middleware that cannot wrap the task.
 
+    :param middlewares: the task's middleware.
+    :param task_is_async: whether the task is asynchronous.
     :raises TypeError: a middleware is not callable.
     :raises MiddlewareKindMismatch: a middleware is sync for an async task, or the
         reverse.
@@ -65,6 +70,7 @@ def check_worker_middleware(middlewares: Sequence[WorkerMiddleware]) -> None:
     """
     Refuse worker middleware that is not an async callable.
 
+    :param middlewares: the worker's middleware.
     :raises TypeError: a middleware is not callable.
     :raises MiddlewareKindMismatch: a middleware is not async.
     """
@@ -84,7 +90,13 @@ def compose(
     context: job_context.JobContext,
     worker: worker.Worker,
 ) -> Callable[[], Any]:
-    """``call`` wrapped in the middlewares, the first one outermost."""
+    """``call`` wrapped in the middlewares, the first one outermost.
+
+    :param middlewares: the middleware, outermost first.
+    :param call: what they wrap: runs the job.
+    :param context: the job's context, given to each middleware.
+    :param worker: the worker running the job, given to each middleware.
+    """
     for middleware in reversed(middlewares):
         call = functools.partial(middleware, call, context, worker)
     return call

@@ -90,6 +90,8 @@ class BaseRetryStrategy:
         """
         Deprecated: override :meth:`get_retry_decision` instead.
 
+        :param exception: what the job raised.
+        :param attempts: how many times the job ran.
         :returns: the delay in seconds before the retry, or ``None`` for no retry.
         """
         raise NotImplementedError()
@@ -152,6 +154,8 @@ def get_retry_strategy(retry: RetryValue) -> BaseRetryStrategy | None:
     The strategy for a task's ``retry=`` argument: ``False`` or 0 for none, ``True``
     for unlimited immediate retries, an int ``n`` for ``n`` immediate retries, or a
     strategy instance.
+
+    :param retry: the task's ``retry=`` argument.
     """
     if not retry:
         return None

@@ -23,6 +23,7 @@ class SyncPsycopgConnector(connector.BaseSyncConnector):
 
     :param json_dumps: serializes job arguments to JSON (default: :func:`json.dumps`).
     :param json_loads: reads job arguments back (default: :func:`json.loads`).
+    :param pool_factory: the pool class or factory to use.
     :param kwargs: passed to :class:`psycopg_pool.ConnectionPool` (``conninfo``,
         ``min_size``, ``max_size``, ``kwargs``...).
     """

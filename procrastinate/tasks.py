@@ -54,6 +54,18 @@ def configure_task(
     A deferrer for a job of the task ``name``, which needs not be registered here (it
     may live in another code base that shares the database).
 
+    :param name: the task's name.
+    :param job_manager: the job manager that will store the job.
+    :param lock: jobs with the same lock never run at the same time.
+    :param queueing_lock: at most one job with this queueing lock waits in the queue.
+    :param task_kwargs: arguments of the task, merged under those of ``defer``.
+    :param schedule_at: when to run the job (a timezone-aware datetime).
+    :param schedule_in: the delay before running the job, as
+        :class:`datetime.timedelta` keyword arguments.
+    :param queue: the queue of the job.
+    :param priority: the priority of the job (higher runs first).
+    :param connection: a database connection owned by the caller, to defer in its
+        transaction.
     :raises ValueError: both ``schedule_at`` and ``schedule_in`` are given.
     """
     if schedule_at and schedule_in is not None:
@@ -118,6 +130,11 @@ class Task(Generic[P, R, Args]):
         middleware.check_task_middleware(self.task_middleware, self.is_async)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Call the task's function here and now, without a job.
+
+        :param args: the function's positional arguments.
+        :param kwargs: its keyword arguments.
+        """
         return self.func(*args, **kwargs)
 
     def __repr__(self) -> str:
@@ -134,7 +151,10 @@ class Task(Generic[P, R, Args]):
         return utils.get_full_path(self.func)
 
     def add_namespace(self, namespace: str) -> None:
-        """Prefix the task's name and aliases with ``namespace:``."""
+        """Prefix the task's name and aliases with ``namespace:``.
+
+        :param namespace: the prefix, without the colon.
+        """
         self.name = utils.add_namespace(self.name, namespace)
         self.aliases = [utils.add_namespace(alias, namespace) for alias in self.aliases]
 
@@ -143,6 +163,9 @@ class Task(Generic[P, R, Args]):
         Create a job of this task with the default configuration; the keyword
         arguments are those of the task's function.
 
+        :param _: none: positional arguments raise :class:`TypeError`, since a job
+            stores its arguments by name.
+        :param task_kwargs: the arguments of the task's function, JSON values.
         :returns: the id of the job.
         :raises AlreadyEnqueued: the task's queueing lock is taken.
         """
@@ -159,6 +182,7 @@ class Task(Generic[P, R, Args]):
         Create several jobs of this task in one query, one per dict of keyword
         arguments.
 
+        :param task_kwargs: the arguments of each job, as dicts.
         :returns: the ids of the jobs, in order.
         :raises AlreadyEnqueued: the queueing lock is taken; no job was created.
         """
@@ -173,6 +197,7 @@ class Task(Generic[P, R, Args]):
         Configure the job before deferring it: options left out (or ``None``) take
         the task's defaults.
 
+        :param options: the options below, by name, all optional.
         :param lock: jobs with the same lock never run at the same time.
         :param queueing_lock: at most one job with this queueing lock waits in the
             queue.
@@ -212,7 +237,11 @@ class Task(Generic[P, R, Args]):
     def get_retry_exception(
         self, exception: BaseException, job: jobs.Job
     ) -> exceptions.JobRetry | None:
-        """The retry to perform after ``exception``, if the task has a strategy."""
+        """The retry to perform after ``exception``, if the task has a strategy.
+
+        :param exception: what the job raised.
+        :param job: the job that raised it.
+        """
         if self.retry_strategy is None:
             return None
         return self.retry_strategy.get_retry_exception(exception=exception, job=job)

@@ -14,10 +14,12 @@ set (``docs/_build/screenshots`` is ignored by git), to be looked at by a human.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import functools
 import html
 import http.server
 import itertools
+import json
 import os
 import re
 import shutil
@@ -81,6 +83,27 @@ def browser() -> str:
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves the site, plus the test pages of :data:`EXTRA_PAGES`, and records the
+    requests that failed (a missing asset, a broken link)."""
+
+    failures: list[str] = []
+
+    def do_GET(self) -> None:
+        page = EXTRA_PAGES.get(self.path.partition("?")[0])
+        if page is None:
+            super().do_GET()
+            return
+        body = page.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        if isinstance(code, int) and code >= 400:
+            self.failures.append(f"{code} {self.path}")
+
     def log_message(self, format: str, *args: object) -> None:
         pass
 
@@ -310,3 +333,236 @@ def png_brightness(data: bytes, rows: int = 16) -> float:
         previous = line
         total += sum(line) - (sum(line[3::4]) if channels == 4 else 0)
     return total / (width * rows * 3)
+
+
+# -- Every page, as a reader sees it ----------------------------------------------------
+
+# Chromium logs each console message of a page and of its frames (console.error, an
+# uncaught exception, a script that failed...) with --enable-logging=stderr.
+CONSOLE_LINE = re.compile(r":CONSOLE(?:\(\d+\))?:?\d*\] (.*)")
+
+
+def site_pages(built_site: BuiltSite) -> list[str]:  # noqa: F811
+    """Every page of the site, except those that only redirect elsewhere, and the 404
+    page, whose links are absolute to the published site's root."""
+    pages = []
+    for path in sorted(built_site.html.rglob("*.html")):
+        name = path.relative_to(built_site.html).as_posix()
+        if name == "404.html" or name.startswith("_"):
+            continue
+        if 'http-equiv="refresh"' in path.read_text(encoding="utf-8")[:400]:
+            continue
+        pages.append(name)
+    return pages
+
+
+# A page of the test server that loads the pages of the site one after the other in
+# an iframe of the given width (the site's media queries see that width), and writes
+# down, for each, whether it rendered (its article, the sidebar) and what sticks out
+# horizontally: the page itself, a table that hides columns, a console session that
+# cuts its lines. One browser goes through the whole site.
+LAYOUT_PAGE = """<!doctype html>
+<html><head><link rel="icon" href="data:,"></head>
+<body><pre id="result">pending</pre><iframe id="frame"></iframe>
+<script>
+const [width, ...pages] = decodeURIComponent(location.hash.slice(1)).split(",");
+const frame = document.getElementById("frame");
+frame.style.width = width + "px";
+frame.style.height = "900px";
+frame.style.border = "0";
+const report = {unrendered: [], overflow: {}};
+function measure(page) {
+  const doc = frame.contentDocument;
+  if (!doc.querySelector("article") || !doc.querySelector(".sidebar-tree")) {
+    report.unrendered.push(page);
+  }
+  const root = doc.documentElement;
+  const found = [];
+  if (root.scrollWidth > root.clientWidth + 1) {
+    found.push(`page: ${root.scrollWidth}px wide in ${root.clientWidth}px`);
+  }
+  for (const box of doc.querySelectorAll(".table-wrapper, div.highlight-console pre")) {
+    if (box.scrollWidth > box.clientWidth + 1) {
+      found.push(`${box.className || box.tagName}: ${box.textContent.trim().slice(0, 50)}`);
+    }
+  }
+  if (found.length) report.overflow[page] = found;
+}
+function next() {
+  const page = pages.shift();
+  if (page === undefined) {
+    document.getElementById("result").textContent = JSON.stringify(report);
+    return;
+  }
+  frame.onload = () => setTimeout(() => { measure(page); next(); }, 200);
+  frame.src = "/" + page;
+}
+next();
+</script></body></html>
+"""
+EXTRA_PAGES = {"/__layout__.html": LAYOUT_PAGE}
+WIDTHS = {"desktop": 1280, "phone": 390}
+
+
+@dataclasses.dataclass(frozen=True)
+class SiteTour:
+    """What a browser saw of every page of the site, at one width."""
+
+    unrendered: list[str]
+    overflow: dict[str, list[str]]
+    console: list[str]
+    failed_requests: list[str]
+
+
+def tour(
+    browser: str, site_url: str, pages: list[str], width: int, profile: Path
+) -> SiteTour:
+    _QuietHandler.failures.clear()
+    completed = subprocess.run(
+        [
+            browser,
+            *FLAGS,
+            f"--user-data-dir={profile}",
+            "--enable-logging=stderr",
+            "--v=0",
+            f"--window-size={width + 40},1000",
+            f"--virtual-time-budget={2000 * len(pages)}",
+            "--dump-dom",
+            f"{site_url}__layout__.html#{width},{','.join(pages)}",
+        ],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=BROWSER_TIMEOUT + len(pages),
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    match = re.search(r'<pre id="result">(.*?)</pre>', completed.stdout, re.DOTALL)
+    assert match, completed.stdout[-2000:]
+    assert match.group(1) != "pending", "the pages did not all load"
+    report = json.loads(html.unescape(match.group(1)))
+    console = [
+        found.group(1)
+        for line in completed.stderr.splitlines()
+        if (found := CONSOLE_LINE.search(line))
+    ]
+    return SiteTour(
+        unrendered=report["unrendered"],
+        overflow=report["overflow"],
+        console=console,
+        failed_requests=list(_QuietHandler.failures),
+    )
+
+
+@pytest.mark.timeout(600)
+def test_every_page_renders_without_a_console_error(
+    browser: str,
+    site_url: str,
+    built_site: BuiltSite,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    pages = site_pages(built_site)
+    assert len(pages) > 60
+    seen = tour(browser, site_url, pages, WIDTHS["desktop"], tmp_path / "profile")
+    assert not seen.unrendered
+    assert not seen.console
+    assert not seen.failed_requests
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("device", sorted(WIDTHS))
+def test_no_horizontal_overflow(
+    browser: str,
+    site_url: str,
+    built_site: BuiltSite,  # noqa: F811
+    tmp_path: Path,
+    device: str,
+) -> None:
+    """No page is wider than the screen, no table hides a column, and no console
+    session cuts its lines, on a desktop screen and on a phone."""
+    pages = site_pages(built_site)
+    seen = tour(browser, site_url, pages, WIDTHS[device], tmp_path / "profile")
+    assert seen.overflow == {}
+
+
+def sidebar_links(dom: str) -> dict[str, str]:
+    """The sidebar's links: text -> href."""
+    start = dom.index('<div class="sidebar-tree">')
+    tree = dom[start : dom.index("</div>", start)]
+    return {
+        " ".join(text_of(text).split()): href
+        for href, text in re.findall(
+            r'<a class="reference internal" href="([^"#]+)">(.*?)</a>', tree, re.DOTALL
+        )
+    }
+
+
+@pytest.mark.parametrize(
+    ("link", "page"),
+    [
+        ("Retry failed jobs", "howto/advanced/retry.html"),
+        ("Link your own models to jobs", "howto/django/link_models.html"),
+        ("Error messages (FAQ)", "reference/errors.html"),
+    ],
+)
+def test_the_sidebar_navigates(
+    browser: str, profile: Path, site_url: str, link: str, page: str
+) -> None:
+    links = sidebar_links(dump_dom(browser, profile, site_url + "quickstart.html"))
+    assert links[link] == page
+    target = dump_dom(browser, profile, site_url + page)
+    assert heading(target) == link
+    # The sidebar of the page shows where the reader is.
+    current = re.escape(f'<a class="current reference internal" href="#">{link}</a>')
+    assert re.search(rf'<li class="[^"]*current-page[^"]*">{current}', target)
+
+
+def search_results(browser: str, profile: Path, site_url: str, query: str) -> list[str]:
+    dom = dump_dom(browser, profile, f"{site_url}search.html?q={query}")
+    match = re.search(r'<ul[^>]*class="search"[^>]*>(.*?)</ul>', dom, re.DOTALL)
+    assert match, f"no search results for {query!r}"
+    return re.findall(r'href="([^"#?]+)', match.group(1))
+
+
+@pytest.mark.parametrize(
+    ("query", "guide"),
+    [("lock", "howto/advanced/locks.html"), ("retry", "howto/advanced/retry.html")],
+)
+def test_search_ranks_the_guide_above_the_reference(
+    browser: str, profile: Path, site_url: str, query: str, guide: str
+) -> None:
+    results = search_results(browser, profile, site_url, query)
+    assert guide in results
+    references = [
+        rank for rank, page in enumerate(results) if page.startswith("reference/")
+    ]
+    assert references, results
+    assert results.index(guide) < references[0], results
+
+
+PHONE_SCREENSHOTS = ["index.html", "reference/database.html", "discussions.html"]
+
+
+def test_phone_screenshots(
+    browser: str,
+    site_url: str,
+    screenshots: Path,
+    tmp_path: Path,
+) -> None:
+    """Pages at a phone's width, for a human to look at (the layout itself is checked
+    by :func:`test_no_horizontal_overflow`)."""
+    for page in PHONE_SCREENSHOTS:
+        target = (
+            screenshots / f"{page.removesuffix('.html').replace('/', '_')}-phone.png"
+        )
+        run_browser(
+            browser,
+            tmp_path / "profile",
+            *LIGHT,
+            "--window-size=390,844",
+            "--virtual-time-budget=5000",
+            f"--screenshot={target}",
+            site_url + page,
+        )
+        assert target.stat().st_size > 10_000, target
+        assert png_brightness(target.read_bytes()) > 200, target

@@ -7,6 +7,7 @@ import argparse
 import html
 import inspect
 import re
+from collections.abc import Iterator
 
 import pytest
 
@@ -30,6 +31,7 @@ PAGES = [
             "batch_defer",
             "worker",
             "command_line",
+            "windows",
         )
     ),
     *(
@@ -39,6 +41,7 @@ PAGES = [
             "cancellation",
             "context",
             "cron",
+            "dynamic_cron",
             "custom_json_encoder_decoder",
             "events",
             "locks",
@@ -60,6 +63,7 @@ PAGES = [
             "delete_finished_jobs",
             "deployment",
             "external_connection",
+            "other_drivers",
             "logging",
             "migrations",
             "monitoring",
@@ -68,11 +72,30 @@ PAGES = [
             "testing",
         )
     ),
+    *(
+        f"howto/django/{name}"
+        for name in (
+            "index",
+            "basic_usage",
+            "configuration",
+            "settings",
+            "models_and_admin",
+            "link_models",
+            "migrations",
+            "tests",
+            "scripts",
+            "startup_actions",
+            "logs",
+            "related_libraries",
+        )
+    ),
     "reference/index",
     "reference/api",
     "reference/cli",
     "reference/database",
+    "reference/errors",
     "discussions",
+    "comparison",
     "glossary",
     "contributing",
     "demos",
@@ -148,11 +171,63 @@ def test_page_exists(built_site: BuiltSite, page: str) -> None:  # noqa: F811
     assert "<h1>" in content
 
 
+# Overviews of a section, reached from the text of the home page: the sidebar lists
+# their pages under a caption of their own instead.
+OVERVIEWS = ["howto/index", "reference/index"]
+SIDEBAR_CAPTIONS = [
+    "Tutorial",
+    "How-to: Basics",
+    "How-to: Advanced",
+    "How-to: Production",
+    "How-to: Django",
+    "Reference",
+    "Discussions",
+    "Project",
+]
+
+
+def sidebar(page: str) -> str:
+    start = page.index('<div class="sidebar-tree">')
+    return page[start : page.index("</div>", start)]
+
+
 def test_pages_are_in_the_navigation(built_site: BuiltSite) -> None:  # noqa: F811
-    navigation = built_site.page("index")
-    for page in PAGES:
-        if page != "index":
-            assert f'href="{page}.html"' in navigation, page
+    navigation = sidebar(built_site.page("index"))
+    missing = [
+        page
+        for page in PAGES
+        if page not in ("index", *OVERVIEWS) and f'href="{page}.html"' not in navigation
+    ]
+    assert not missing
+
+
+def test_overviews_are_linked_from_the_home_page(built_site: BuiltSite) -> None:  # noqa: F811
+    article = main_content(built_site.page("index"))
+    for page in OVERVIEWS:
+        assert f'href="{page}.html"' in article, page
+
+
+def test_sidebar_has_a_caption_per_section_in_reading_order(
+    built_site: BuiltSite,  # noqa: F811
+) -> None:
+    captions = re.findall(
+        r'<p class="caption"[^>]*><span class="caption-text">(.*?)</span>',
+        sidebar(built_site.page("quickstart")),
+    )
+    assert [html.unescape(caption) for caption in captions] == SIDEBAR_CAPTIONS
+
+
+def test_advanced_guides_are_in_reading_order(built_site: BuiltSite) -> None:  # noqa: F811
+    navigation = sidebar(built_site.page("index"))
+    advanced = re.findall(r'href="howto/advanced/(\w+)\.html"', navigation)
+    # Retries and locks first, as a reader needs them; not by file name.
+    assert advanced[:3] == ["retry", "locks", "queueing_locks"]
+    assert advanced != sorted(advanced)
+
+
+def main_content(page: str) -> str:
+    start = page.index("<article")
+    return page[start : page.index("</article>", start)]
 
 
 @pytest.mark.parametrize("name", procrastinate.__all__)
@@ -224,11 +299,13 @@ def test_cli_page_lists_every_environment_variable(
 
 
 def test_no_mermaid_nor_remote_assets(built_site: BuiltSite) -> None:  # noqa: F811
-    # The site must work offline: no script or stylesheet from a CDN.
+    # The site must work offline: no script or stylesheet from a CDN (the canonical
+    # link names the published page, and loads nothing).
     for path in built_site.html.rglob("*.html"):
         content = path.read_text(encoding="utf-8")
         remote = re.findall(
-            r'<(?:script|link)[^>]+(?:src|href)="(https?:[^"]+)"', content
+            r'<(?:script|link)(?![^>]*rel="canonical")[^>]+(?:src|href)="(https?:[^"]+)"',
+            content,
         )
         assert not remote, (path, remote)
 
@@ -255,3 +332,162 @@ def test_readthedocs_configuration() -> None:
     (install,) = config["python"]["install"]
     assert install["method"] == "pip"
     assert install["path"] == "."
+
+
+# -- Rendering ------------------------------------------------------------------------
+
+
+def test_shell_output_is_not_highlighted_as_a_prompt(
+    built_site: BuiltSite,  # noqa: F811
+) -> None:
+    # ``#1 tasks.add on sums - [succeeded]`` is output of ``procrastinate shell``, not a
+    # root prompt followed by a command.
+    quickstart = built_site.page("quickstart")
+    assert '<span class="go">#1 tasks.add on sums' in quickstart
+    prompts = {
+        path.relative_to(built_site.html).as_posix(): re.findall(
+            r'<span class="gp">([^<]*)</span>', path.read_text(encoding="utf-8")
+        )
+        for path in built_site.html.rglob("*.html")
+    }
+    odd = {
+        page: sorted(set(found) - {"$ ", "procrastinate&gt; ", "&gt;&gt;&gt; ", "... "})
+        for page, found in prompts.items()
+    }
+    assert not {page: found for page, found in odd.items() if found}
+
+
+API_INTERNALS = ["NOTHING", "&lt;function", "&lt;class", "Bases: object"]
+
+
+@pytest.mark.parametrize("internal", API_INTERNALS)
+def test_api_signatures_show_no_internals(
+    built_site: BuiltSite,  # noqa: F811
+    internal: str,
+) -> None:
+    api = built_site.page("reference/api")
+    assert internal not in text_of(api)
+    assert internal not in api
+
+
+def api_entries(api: str) -> Iterator[tuple[str, list[str], list[tuple[str, str]]]]:
+    """Each documented object: its id, the parameters of its signature, and its
+    "Parameters" field as (name, description) pairs."""
+    for entry in re.split(r'(?=<dt class="sig sig-object py" id=")', api)[1:]:
+        identifier = re.match(r'<dt class="sig sig-object py" id="([^"]+)"', entry)
+        assert identifier
+        signature, _, body = entry.partition("</dt>")
+        following = body.find('<dt class="sig')
+        body = body if following < 0 else body[:following]
+        parameters = re.findall(
+            r'<em class="sig-param"><span class="n"><span class="pre">([^<]+)</span>',
+            signature,
+        )
+        field = re.search(
+            r'<dt class="field-odd">Parameters<.*?</dt>\s*<dd class="field-odd">(.*?)</dd>',
+            body,
+            re.DOTALL,
+        )
+        described = []
+        if field:
+            items = re.findall(r"<li><p>(.*?)</p></li>", field.group(1), re.DOTALL)
+            for item in items or [field.group(1)]:
+                name, _, rest = text_of(item).strip().partition(" ")
+                described.append((name, rest.partition("\u2013")[2].strip()))
+        yield identifier.group(1), parameters, described
+
+
+def test_every_parameter_is_described_in_signature_order(
+    built_site: BuiltSite,  # noqa: F811
+) -> None:
+    undescribed, disordered = [], []
+    for identifier, parameters, described in api_entries(
+        built_site.page("reference/api")
+    ):
+        undescribed += [f"{identifier}({name})" for name, text in described if not text]
+        names = [name for name, _ in described]
+        if [name for name in parameters if name in names] != [
+            name for name in names if name in parameters
+        ]:
+            disordered.append(identifier)
+    assert not undescribed
+    assert not disordered
+
+
+def test_overloaded_decorators_show_their_own_signature(
+    built_site: BuiltSite,  # noqa: F811
+) -> None:
+    api = built_site.page("reference/api")
+    signatures = re.findall(
+        r'<dt class="sig sig-object py" id="procrastinate\.Blueprint\.task">', api
+    )
+    assert len(signatures) == 1
+
+
+def test_private_members_are_not_in_the_index(built_site: BuiltSite) -> None:  # noqa: F811
+    index = text_of(built_site.page("genindex"))
+    assert "_execute" not in index
+
+
+def test_diagrams_are_drawn_at_build_time(built_site: BuiltSite) -> None:  # noqa: F811
+    for page, count in [("reference/database", 1), ("discussions", 2)]:
+        content = built_site.page(page)
+        images = re.findall(r'<object data="[./]*(_images/graphviz-\w+\.svg)"', content)
+        assert len(images) == count, page
+        for image in images:
+            svg = (built_site.html / image).read_text(encoding="utf-8")
+            assert "<svg" in svg, image
+            assert "<text" in svg, image
+    # The ASCII drawing that broke apart at some widths is gone.
+    assert "┌" not in built_site.page("reference/database")
+
+
+def test_version_is_shown_on_every_page(built_site: BuiltSite) -> None:  # noqa: F811
+    version = procrastinate.__version__
+    for page in ("index", "quickstart", "reference/api"):
+        content = built_site.page(page)
+        assert f'<p class="sidebar-version">Version {version}</p>' in content, page
+        assert f"Procrastinate {version}</title>" in content, page
+
+
+def test_404_page_works_at_any_address(built_site: BuiltSite) -> None:  # noqa: F811
+    content = (built_site.html / "404.html").read_text(encoding="utf-8")
+    assert "Page not found" in content
+    # Served in place of any missing page, at any depth: every link and asset of the
+    # site is absolute.
+    relative = [
+        target
+        for target in re.findall(r'(?:href|src)="([^"]+)"', content)
+        if not target.startswith(("/", "#", "http://", "https://", "data:"))
+    ]
+    assert not relative
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("howto_index", "howto/index"),
+        ("reference", "reference/api"),
+        ("howto/django/models", "howto/django/models_and_admin"),
+        ("howto/django/related", "howto/django/related_libraries"),
+    ],
+)
+def test_renamed_pages_redirect(
+    built_site: BuiltSite,  # noqa: F811
+    old: str,
+    new: str,
+) -> None:
+    redirect = (built_site.html / f"{old}.html").read_text(encoding="utf-8")
+    (target,) = set(re.findall(r'url=([^"]+)"', redirect))
+    resolved = (built_site.html / old).parent / target
+    assert resolved.resolve() == (built_site.html / f"{new}.html").resolve()
+
+
+def test_pages_have_open_graph_tags(built_site: BuiltSite) -> None:  # noqa: F811
+    content = built_site.page("howto/advanced/locks")
+    tags = dict(re.findall(r'<meta property="og:(\w+)" content="([^"]*)"', content))
+    assert tags["title"] == "Keep jobs from running at the same time"
+    assert tags["url"].startswith("https://")
+    assert tags["url"].endswith("/howto/advanced/locks.html")
+    assert tags["image"].startswith("https://")
+    assert len(tags["description"]) > 40

@@ -37,6 +37,10 @@ def close_db_connections(
     Task middleware of sync tasks: close the Django connections that are broken or
     older than ``CONN_MAX_AGE`` before and after the job, as Django does around each
     request, and forget the queries logged in ``DEBUG`` mode.
+
+    :param call_next: runs the job.
+    :param context: the job's context.
+    :param worker: the worker running the job.
     """
     _cleanup_before()
     try:
@@ -51,7 +55,12 @@ async def close_db_connections_async(
     worker: worker.Worker,
 ) -> Any:
     """Task middleware of async tasks: like :func:`close_db_connections`, in the
-    thread where ``sync_to_async`` runs Django's database code."""
+    thread where ``sync_to_async`` runs Django's database code.
+
+    :param call_next: runs the job.
+    :param context: the job's context.
+    :param worker: the worker running the job.
+    """
     await sync.sync_to_async(_cleanup_before)()
     try:
         return await call_next()

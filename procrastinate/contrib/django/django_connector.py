@@ -27,6 +27,8 @@ def connector_params(alias: str = "default") -> dict[str, Any]:
     The keyword arguments of :func:`psycopg.connect` that reach the database of the
     Django connection ``alias`` (without Django's cursor class and adapters), e.g. for
     ``PsycopgConnector(kwargs=connector_params())``.
+
+    :param alias: the Django database alias.
     """
     params = dict(db.connections[alias].get_connection_params())
     for name in _DJANGO_ONLY_PARAMS:
@@ -80,7 +82,10 @@ class DjangoConnector(connector.BaseSyncConnector, connector.BaseAsyncConnector)
         return self
 
     def open(self, pool: Any = None) -> None:
-        """Nothing to open: Django manages its connections."""
+        """Nothing to open: Django manages its connections.
+
+        :param pool: ignored.
+        """
 
     def close(self) -> None:
         """Nothing to close: Django manages its connections."""

@@ -78,6 +78,8 @@ class SQLAlchemyPsycopg2Connector(connector.BaseSyncConnector):
         Create the engine and check that the database answers, or adopt ``engine``
         (which is then not disposed by :meth:`close`).
 
+        :param engine: a SQLAlchemy engine using psycopg2, owned by the caller;
+            ``None`` to create one from the connector's ``dsn``.
         :raises ConnectorException: the database cannot be reached, or ``engine``
             does not use psycopg2.
         """
