@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Iterable
@@ -283,10 +284,15 @@ class PsycopgConnector(connector.BaseAsyncConnector):
                 extra={"action": "listen_notify_check_error"},
             )
             return
-        async for notify in conn.notifies(timeout=PROBE_TIMEOUT):
-            if notify.channel == probe:
-                return
-            await on_notification(channel=notify.channel, payload=notify.payload)
+        # Closed at once, not when garbage-collected: the generator holds the
+        # connection's lock, which the listening loop needs next.
+        async with contextlib.aclosing(
+            conn.notifies(timeout=PROBE_TIMEOUT)
+        ) as notifies:
+            async for notify in notifies:
+                if notify.channel == probe:
+                    return
+                await on_notification(channel=notify.channel, payload=notify.payload)
         raise NotificationsLost
 
 
