@@ -42,6 +42,34 @@ class WorkerOptions(TypedDict):
     worker_middleware: NotRequired[list[middleware.WorkerMiddleware] | None]
 
 
+PERIODIC_OPTIONS = {"max_delay"}
+
+
+def check_worker_options(options: dict[str, Any], where: str) -> None:
+    """
+    :raises TypeError: an option that workers do not know (a misspelling would be
+        ignored until a worker starts), or ``queues`` given as one string (a worker
+        would listen to each of its letters).
+    """
+    known = WorkerOptions.__required_keys__ | WorkerOptions.__optional_keys__
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise TypeError(
+            f"Unknown {where} option(s) {', '.join(unknown)}: the options are "
+            f"{', '.join(sorted(known))}"
+        )
+    queues = options.get("queues")
+    if queues is None:
+        return
+    if isinstance(queues, str) or not all(isinstance(queue, str) for queue in queues):
+        raise TypeError(
+            f"queues must be a list of queue names, not {queues!r}: e.g. "
+            f"queues=[{queues!r}]"
+            if isinstance(queues, str)
+            else f"queues must be a list of queue names (strings), not {queues!r}"
+        )
+
+
 class App(blueprints.Blueprint):
     """
     The procrastinate app: declare tasks on it with :meth:`task`, open it, defer jobs,
@@ -56,6 +84,8 @@ class App(blueprints.Blueprint):
     :param periodic_defaults: options of periodic tasks: ``max_delay``, in seconds,
         how old the latest tick may be when a worker starts to still be deferred
         (default 600).
+    :raises TypeError: an unknown option in ``worker_defaults`` or
+        ``periodic_defaults``, or ``queues`` or ``import_paths`` given as a string.
     """
 
     @classmethod
@@ -77,6 +107,18 @@ class App(blueprints.Blueprint):
         periodic_defaults: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
+        if isinstance(import_paths, str):
+            raise TypeError(
+                f"import_paths must be a list of module paths, not a string: e.g. "
+                f"import_paths=[{import_paths!r}]"
+            )
+        check_worker_options(dict(worker_defaults or {}), "worker_defaults")
+        unknown = sorted(set(periodic_defaults or {}) - PERIODIC_OPTIONS)
+        if unknown:
+            raise TypeError(
+                f"Unknown periodic_defaults option(s) {', '.join(unknown)}: the "
+                f"options are {', '.join(sorted(PERIODIC_OPTIONS))}"
+            )
         self.connector = connector
         self.import_paths = list(import_paths or [])
         self.worker_defaults: WorkerOptions = worker_defaults or {}
@@ -170,6 +212,7 @@ class App(blueprints.Blueprint):
     def _worker(self, **kwargs: Unpack[WorkerOptions]) -> worker.Worker:
         from procrastinate import worker
 
+        check_worker_options(dict(kwargs), "worker")
         options: dict[str, Any] = {**self.worker_defaults, **kwargs}
         return worker.Worker(app=self, **options)
 
@@ -178,6 +221,8 @@ class App(blueprints.Blueprint):
         Run a worker until it is stopped (or until the queues are empty with
         ``wait=False``). The app must be open. Options not given come from
         ``worker_defaults``, then from :class:`~procrastinate.worker.Worker`.
+
+        :raises TypeError: an unknown option, or ``queues`` given as a string.
         """
         self.perform_import_paths()
         await self._worker(**kwargs).run()

@@ -12,7 +12,7 @@ from typing_extensions import ParamSpec, Unpack
 from procrastinate import exceptions, jobs, middleware, utils
 from procrastinate import retry as retry_module
 from procrastinate.job_context import JobContext
-from procrastinate.tasks import ConfigureTaskOptions, Task
+from procrastinate.tasks import ConfigureTaskOptions, Task, check_configure_options
 
 if TYPE_CHECKING:
     from procrastinate import periodic
@@ -236,7 +236,12 @@ class Blueprint:
         :param configure_kwargs: options of :meth:`Task.configure` for its jobs.
         :raises InvalidCronExpression: the expression cannot be parsed.
         :raises TaskAlreadyRegistered: the task has a schedule with this id already.
+        :raises TypeError: an unknown option in ``configure_kwargs``.
+        :raises ValueError: ``task_kwargs`` that PostgreSQL would refuse (NaN, a NUL
+            character...): every tick would fail to defer.
         """
+        check_configure_options(dict(configure_kwargs), "periodic")
+        utils.check_json_args(dict(configure_kwargs.get("task_kwargs") or {}))
 
         def wrapper(task: Task[P, R, Any]) -> Task[P, R, Any]:
             self.periodic_registry.register(

@@ -28,7 +28,19 @@ def blueprint() -> blueprints.Blueprint:
         :param remove_failed: also delete failed jobs.
         :param remove_cancelled: also delete cancelled jobs.
         :param remove_aborted: also delete aborted jobs.
+        :raises ValueError: ``max_hours`` is negative (it would delete every
+            finished job), or not a whole number that PostgreSQL's ``integer``
+            holds.
         """
+        if (
+            not isinstance(max_hours, int)
+            or isinstance(max_hours, bool)
+            or not 0 <= max_hours < 2**31
+        ):
+            raise ValueError(
+                f"max_hours must be a whole number of hours, 0 or more, not "
+                f"{max_hours!r}: e.g. max_hours=72"
+            )
         await context.app.job_manager.delete_old_jobs(
             nb_hours=max_hours,
             queue=queue,

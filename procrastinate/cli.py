@@ -14,7 +14,17 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NoReturn
 
 import procrastinate
-from procrastinate import connector, exceptions, jobs, shell, types, utils, worker
+from procrastinate import (
+    connector,
+    exceptions,
+    jobs,
+    shell,
+    tasks,
+    types,
+    utils,
+    worker,
+)
+from procrastinate import schema as schema_module
 
 logger = logging.getLogger(__name__)
 
@@ -353,7 +363,8 @@ def add_defer_command(subparsers: Any) -> None:
         "--at",
         dest="schedule_at",
         type=parse_datetime_argument,
-        help="When to run the job: an ISO 8601 date and time (UTC when no offset)",
+        help="When to run the job: an ISO 8601 date and time, e.g. "
+        f"{utils.DATETIME_EXAMPLE} (UTC when no offset)",
         envvar="DEFER_AT",
     )
     add_argument(
@@ -367,7 +378,7 @@ def add_defer_command(subparsers: Any) -> None:
     add_argument(
         parser,
         "--priority",
-        type=int,
+        type=parse_priority,
         help="Priority of the job (higher runs first)",
         envvar="DEFER_PRIORITY",
     )
@@ -517,21 +528,44 @@ def parse_queues(raw: str) -> list[str] | None:
 
 
 def parse_seconds(raw: str) -> types.TimeDeltaParams:
-    """A number of seconds, for ``--in``."""
+    """A number of seconds, for ``--in``, that leads to a time in range."""
     try:
-        return {"seconds": int(raw)}
-    except ValueError as exc:
+        seconds = int(raw)
+    except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{raw!r} is not a whole number of seconds"
-        ) from exc
+            f"{raw!r} is not a whole number of seconds: e.g. --in 3600"
+        ) from None
+    try:
+        utils.schedule_from_delay({"seconds": seconds})
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{seconds} seconds from now is out of range: schedule "
+            f"{utils.SCHEDULE_RANGE}, e.g. --in 3600"
+        ) from None
+    return {"seconds": seconds}
 
 
 def parse_datetime_argument(raw: str) -> Any:
     """An ISO 8601 date and time, for ``--at``."""
     try:
-        return utils.parse_datetime(raw)
+        return utils.parse_datetime(raw, "--at")
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def parse_priority(raw: str) -> int:
+    """A priority, for ``--priority``: an int that PostgreSQL's ``integer`` holds."""
+    try:
+        priority = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{raw!r} is not a whole number: e.g. --priority 7"
+        ) from None
+    try:
+        tasks.check_priority(priority, "--priority")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return priority
 
 
 def load_json_args(raw: str | None, json_loads: Callable[[str], Any]) -> types.JSONDict:
@@ -691,9 +725,10 @@ async def schema(app: procrastinate.App, action: str) -> None:
 
 
 async def healthchecks(app: procrastinate.App) -> None:
-    """Check the app, the connection and the schema.
+    """Check the app, the connection and the schema, including its migrations.
 
     :raises RuntimeError: the schema is missing.
+    :raises MissingMigrations: the schema lacks a migration that this version needs.
     """
     print("App configuration: OK")
     found = await app.check_connection_async()
@@ -705,6 +740,8 @@ async def healthchecks(app: procrastinate.App) -> None:
             "the migrations?"
         )
     print("Found procrastinate_jobs table: OK")
+    missing = await app.schema_manager.get_missing_migrations_async()
+    print(schema_module.migrations_line(schema_module.check_migrations(missing)))
 
 
 async def shell_command(app: procrastinate.App, shell_command: list[str]) -> None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import attr
 from typing_extensions import TypedDict
 
-from procrastinate import types
+from procrastinate import types, utils
 
 if TYPE_CHECKING:
     from procrastinate import manager
@@ -174,11 +174,16 @@ class JobDeferrer:
         self.connection = connection
 
     def make_new_job(self, **task_kwargs: types.JSONValue) -> Job:
-        """The job to defer: the configured one with ``task_kwargs`` merged in.
+        """
+        The job to defer: the configured one with ``task_kwargs`` merged in.
 
         :param task_kwargs: the task's keyword arguments (JSON values).
+        :raises ValueError: an argument that PostgreSQL or a worker would refuse
+            (NaN, a NUL character...), named in the message.
         """
-        return self.job.evolve(task_kwargs={**self.job.task_kwargs, **task_kwargs})
+        merged = {**self.job.task_kwargs, **task_kwargs}
+        utils.check_json_args(merged)
+        return self.job.evolve(task_kwargs=merged)
 
     def _log_before_defer(self, jobs: Iterable[Job]) -> None:
         logger.debug(

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import re
+import urllib.parse
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 import psycopg
 import psycopg.errors
@@ -64,8 +65,24 @@ SCHEMA_MISSING_HINT = (
 
 
 def error_message(error: psycopg.Error) -> str:
-    """The server's one-line message (without its CONTEXT lines), or the driver's."""
-    return error.diag.message_primary or str(error).strip()
+    """
+    The server's message on one line, with its DETAIL and HINT (they often say what
+    is wrong and what to do) but without its CONTEXT lines; or the driver's message.
+    """
+    diag = error.diag
+    if not diag.message_primary:
+        return " ".join(str(error).split())
+    return server_message(diag.message_primary, diag.message_detail, diag.message_hint)
+
+
+def server_message(primary: str, detail: str | None, hint: str | None) -> str:
+    """One line made of a server error's message, DETAIL and HINT."""
+    parts = [primary]
+    if detail:
+        parts.append(f"DETAIL: {detail}")
+    if hint:
+        parts.append(f"HINT: {hint}")
+    return " ".join(" ".join(parts).split())
 
 
 def translate_error(error: psycopg.Error) -> exceptions.ConnectorException:
@@ -100,9 +117,61 @@ def wrap_exceptions() -> Iterator[None]:
         raise translate_error(error) from error
 
 
-def unreachable(error: Exception) -> exceptions.DatabaseUnavailable:
-    """The error for a database that cannot be reached."""
-    return exceptions.DatabaseUnavailable(
-        f"Could not connect to PostgreSQL: {str(error).strip()}. Check the connection "
+MASK = "***"
+# The password of a URI (``scheme://user:password@host``, up to the last ``@`` since
+# a malformed URI may hold more) or of a ``password=`` setting, quoted or not.
+_URI_PASSWORD = re.compile(r"(?P<keep>[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^\s\"']*@", re.I)
+_SETTING_PASSWORD = re.compile(
+    r"(?P<keep>password\s*=\s*)(?:'(?:[^'\\]|\\.)*'?|[^\s&\"]+)", re.I
+)
+
+
+def conninfo_passwords(conninfo: str) -> set[str]:
+    """
+    The password of a connection string, in every form an error message may quote
+    it (as written, percent-decoded, unquoted). Found by patterns, not by libpq:
+    the strings to mask are precisely those that libpq cannot parse.
+    """
+    found: set[str] = set()
+    uri = re.match(r"\s*[a-z][a-z0-9+.-]*://[^:/@]*:(?P<password>.*)@", conninfo, re.I)
+    if uri:
+        found.add(uri.group("password"))
+    for match in re.finditer(
+        r"password\s*=\s*(?:'(?P<quoted>(?:[^'\\]|\\.)*)'?|(?P<bare>[^\s&]+))",
+        conninfo,
+        re.I,
+    ):
+        found.add(match.group("quoted") or match.group("bare") or "")
+    decoded = {urllib.parse.unquote(secret) for secret in found}
+    unescaped = {re.sub(r"\\(.)", r"\1", secret) for secret in found}
+    return {secret for secret in found | decoded | unescaped if secret}
+
+
+def mask_passwords(text: str, conninfo: str = "") -> str:
+    """
+    ``text`` with ``***`` instead of any password: those in the URIs and
+    ``password=`` settings it quotes, and that of ``conninfo`` wherever it appears.
+    """
+    # Longest first: a password may contain a shorter one's text.
+    for secret in sorted(conninfo_passwords(conninfo), key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    text = _URI_PASSWORD.sub(rf"\g<keep>{MASK}@", text)
+    return _SETTING_PASSWORD.sub(rf"\g<keep>{MASK}", text)
+
+
+def raise_unreachable(error: Exception, conninfo: str = "") -> NoReturn:
+    """
+    Raise the error for a database that cannot be reached, or for connection
+    settings that cannot be read, with any password of ``conninfo`` or of the
+    driver's message masked. The driver's error is chained, unless its message
+    quotes a password (a traceback would show it).
+
+    :raises DatabaseUnavailable: always.
+    """
+    text = " ".join(str(error).split())
+    message = mask_passwords(text, conninfo)
+    unavailable = exceptions.DatabaseUnavailable(
+        f"Could not connect to PostgreSQL: {message}. Check the connection "
         "settings (conninfo, PG* environment variables) and that the server runs."
     )
+    raise unavailable from (error if message == text else None)

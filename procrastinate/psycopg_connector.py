@@ -92,6 +92,10 @@ class PsycopgConnector(connector.BaseAsyncConnector):
             raise exceptions.AppNotOpen
         return self._pool
 
+    @property
+    def _conninfo(self) -> str:
+        return str(self._pool_args.get("conninfo", ""))
+
     def _connection_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = dict(self._pool_args.get("kwargs") or {})
         kwargs.setdefault("autocommit", True)
@@ -117,20 +121,20 @@ class PsycopgConnector(connector.BaseAsyncConnector):
             await new_pool.open(wait=True)
         except psycopg_pool.PoolTimeout as exc:
             await new_pool.close()
-            raise psycopg_common.unreachable(exc) from exc
+            psycopg_common.raise_unreachable(exc, self._conninfo)
         self._pool = new_pool
         self._pool_externally_set = False
 
     async def _check_reachable(self) -> None:
         # The pool would retry an unreachable server for its whole timeout; one
         # direct attempt fails at once, with the server's own explanation.
-        conninfo = self._pool_args.get("conninfo", "")
         try:
             conn = await psycopg.AsyncConnection.connect(
-                conninfo, **self._connection_kwargs()
+                self._conninfo, **self._connection_kwargs()
             )
-        except psycopg.OperationalError as exc:
-            raise psycopg_common.unreachable(exc) from exc
+        except psycopg.Error as exc:
+            # Also a malformed conninfo, whose message may quote the password.
+            psycopg_common.raise_unreachable(exc, self._conninfo)
         await conn.close()
 
     async def close_async(self) -> None:
@@ -162,7 +166,7 @@ class PsycopgConnector(connector.BaseAsyncConnector):
                     raise psycopg_common.translate_error(error) from error
                 await self.pool.check()
             except psycopg_pool.PoolTimeout as error:
-                raise psycopg_common.unreachable(error) from error
+                psycopg_common.raise_unreachable(error, self._conninfo)
             except psycopg.Error as error:
                 raise psycopg_common.translate_error(error) from error
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import cmd
+import shlex
 import traceback
 from typing import Any
 
@@ -13,17 +14,29 @@ STATS_FILTERS = ("queue", "task", "status", "lock")
 STATUSES = ("todo", "doing", "succeeded", "failed", "cancelled", "aborted")
 
 
+# Job ids are PostgreSQL bigints.
+MAX_JOB_ID = 2**63 - 1
+
+
 def parse_argument(
     arg: str, allowed: tuple[str, ...]
 ) -> tuple[dict[str, str], set[str]]:
     """
-    Split ``key=value`` filters from bare words.
+    Split ``key=value`` filters from bare words; quote a value that holds spaces or
+    quotes, as in a POSIX shell (``task="my task"``).
 
-    :raises ValueError: an unknown filter.
+    :raises ValueError: an unknown filter, an unknown status, or unbalanced quotes.
     """
+    try:
+        items = shlex.split(arg)
+    except ValueError as exc:
+        raise ValueError(
+            f"Cannot read {arg!r}: {exc}; quote a value with spaces or quotes, e.g. "
+            "task='my task'"
+        ) from None
     filters: dict[str, str] = {}
     words: set[str] = set()
-    for item in arg.split():
+    for item in items:
         key, sep, value = item.partition("=")
         if not sep:
             words.add(item)
@@ -31,7 +44,25 @@ def parse_argument(
         if key not in allowed:
             raise ValueError(f"Unknown filter {key!r}: use {', '.join(allowed)}")
         filters[key] = value
+    status = filters.get("status")
+    if status is not None and status not in STATUSES:
+        raise ValueError(f"Unknown status {status!r}: use {', '.join(STATUSES)}")
     return filters, words
+
+
+def parse_job_id(raw: str) -> int:
+    """
+    A job id typed by the user.
+
+    :raises ValueError: not a whole number from 1 to the largest bigint.
+    """
+    text = raw.strip()
+    if not text.isdecimal() or not text.isascii():
+        raise ValueError(f"{raw!r} is not a job id: give a number, e.g. 42")
+    job_id = int(text)
+    if not 1 <= job_id <= MAX_JOB_ID:
+        raise ValueError(f"{text} is not a job id: ids go from 1 to {MAX_JOB_ID}")
+    return job_id
 
 
 def format_job(job: jobs.Job, details: bool = False) -> str:
@@ -115,7 +146,7 @@ class ProcrastinateShell(cmd.Cmd):
         filters, words = parse_argument(arg, JOB_FILTERS)
         job_id = filters.get("id")
         found = self.job_manager.list_jobs(
-            id=int(job_id) if job_id else None,
+            id=parse_job_id(job_id) if job_id is not None else None,
             queue=filters.get("queue"),
             task=filters.get("task"),
             status=filters.get("status"),
@@ -156,21 +187,27 @@ class ProcrastinateShell(cmd.Cmd):
         """
         Retry a failed or running job now: retry JOB_ID
         """
-        job_id = int(arg)
+        job_id = parse_job_id(arg)
+        self._get_job(job_id)
         self.job_manager.retry_job_by_id(
             job_id, retry_at=utils.utcnow().replace(microsecond=0)
         )
-        (job,) = self.job_manager.list_jobs(id=job_id)
-        self._print(format_job(job))
+        self._print(format_job(self._get_job(job_id)))
 
     def do_cancel(self, arg: str) -> None:
         """
         Cancel a waiting job: cancel JOB_ID
         """
-        job_id = int(arg)
+        job_id = parse_job_id(arg)
+        self._get_job(job_id)
         if not self.job_manager.cancel_job_by_id(job_id):
             self._print(
                 f"Job {job_id} could not be cancelled: it is not waiting (todo)"
             )
-        (job,) = self.job_manager.list_jobs(id=job_id)
-        self._print(format_job(job))
+        self._print(format_job(self._get_job(job_id)))
+
+    def _get_job(self, job_id: int) -> jobs.Job:
+        found = self.job_manager.list_jobs(id=job_id)
+        if not found:
+            raise ValueError(f"There is no job {job_id}: see list_jobs")
+        return found[0]

@@ -72,10 +72,12 @@ class SyncPsycopgConnector(connector.BaseSyncConnector):
         kwargs.setdefault("autocommit", True)
         # The pool would retry an unreachable server for its whole timeout; one
         # direct attempt fails at once, with the server's own explanation.
+        conninfo = str(self._pool_args.get("conninfo", ""))
         try:
-            psycopg.connect(self._pool_args.get("conninfo", ""), **kwargs).close()
-        except psycopg.OperationalError as exc:
-            raise psycopg_common.unreachable(exc) from exc
+            psycopg.connect(conninfo, **kwargs).close()
+        except psycopg.Error as exc:
+            # Also a malformed conninfo, whose message may quote the password.
+            psycopg_common.raise_unreachable(exc, conninfo)
         new_pool = self._pool_factory(
             **{**self._pool_args, "kwargs": kwargs}, open=False
         )
@@ -83,7 +85,7 @@ class SyncPsycopgConnector(connector.BaseSyncConnector):
             new_pool.open(wait=True)
         except psycopg_pool.PoolTimeout as exc:
             new_pool.close()
-            raise psycopg_common.unreachable(exc) from exc
+            psycopg_common.raise_unreachable(exc, conninfo)
         self._pool = new_pool
         self._pool_externally_set = False
 
@@ -111,7 +113,9 @@ class SyncPsycopgConnector(connector.BaseSyncConnector):
                     raise psycopg_common.translate_error(error) from error
                 self.pool.check()
             except psycopg_pool.PoolTimeout as error:
-                raise psycopg_common.unreachable(error) from error
+                psycopg_common.raise_unreachable(
+                    error, str(self._pool_args.get("conninfo", ""))
+                )
             except psycopg.Error as error:
                 raise psycopg_common.translate_error(error) from error
         return None  # pragma: no cover

@@ -37,6 +37,53 @@ class ConfigureTaskOptions(TypedDict):
     connection: NotRequired[Any]
 
 
+# PostgreSQL's ``integer``, the type of the priority column.
+PRIORITY_RANGE = (-(2**31), 2**31 - 1)
+
+
+def check_configure_options(options: dict[str, Any], where: str = "configure") -> None:
+    """
+    :raises TypeError: an option that :meth:`Task.configure` does not know (a
+        misspelling would otherwise be ignored).
+    """
+    known = (
+        ConfigureTaskOptions.__required_keys__ | ConfigureTaskOptions.__optional_keys__
+    )
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise TypeError(
+            f"{where}() got unknown option(s) {', '.join(unknown)}: the options are "
+            f"{', '.join(sorted(known))}"
+        )
+
+
+def check_text(value: Any, name: str, *, optional: bool = True) -> None:
+    """
+    :raises TypeError: ``value`` is not a string (nor ``None`` when ``optional``).
+    :raises ValueError: it holds a NUL character, which PostgreSQL text cannot store.
+    """
+    if value is None and optional:
+        return
+    if not isinstance(value, str):
+        expected = "a string or None" if optional else "a string"
+        raise TypeError(f"{name} must be {expected}, not {type(value).__name__}")
+    utils.check_text(value, name)
+
+
+def check_priority(value: Any, name: str = "priority") -> None:
+    """
+    :raises TypeError: ``value`` is not an int (a bool or a string is refused).
+    :raises ValueError: it does not fit PostgreSQL's ``integer``.
+    """
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(
+            f"{name} must be an int, not {type(value).__name__}: e.g. {name}=7"
+        )
+    low, high = PRIORITY_RANGE
+    if not low <= value <= high:
+        raise ValueError(f"{name}={value} is out of range: use {low} to {high}")
+
+
 def configure_task(
     *,
     name: str,
@@ -66,12 +113,24 @@ def configure_task(
     :param priority: the priority of the job (higher runs first).
     :param connection: a database connection owned by the caller, to defer in its
         transaction.
-    :raises ValueError: both ``schedule_at`` and ``schedule_in`` are given.
+    :raises TypeError: an option of the wrong type (e.g. a priority given as a
+        string), naming it.
+    :raises ValueError: both ``schedule_at`` and ``schedule_in`` are given, or an
+        option's value cannot be stored (a time out of range, a NUL character...).
     """
-    if schedule_at and schedule_in is not None:
+    check_text(name, "name", optional=False)
+    check_text(queue, "queue", optional=False)
+    check_text(lock, "lock")
+    check_text(queueing_lock, "queueing_lock")
+    check_priority(priority)
+    if task_kwargs is not None and not isinstance(task_kwargs, dict):
+        raise TypeError(f"task_kwargs must be a dict, not {type(task_kwargs).__name__}")
+    if schedule_at is not None and schedule_in is not None:
         raise ValueError("Cannot set both schedule_at and schedule_in")
+    if schedule_at is not None:
+        utils.check_schedule(schedule_at, "schedule_at")
     if schedule_in is not None:
-        schedule_at = utils.datetime_from_timedelta_params(schedule_in)
+        schedule_at = utils.schedule_from_delay(schedule_in)
     job = jobs.Job(
         id=None,
         lock=lock,
@@ -116,6 +175,15 @@ class Task(Generic[P, R, Args]):
         aliases: list[str] | None = None,
         task_middleware: Sequence[middleware.TaskMiddleware] | None = None,
     ) -> None:
+        check_text(queue, "queue", optional=False)
+        check_priority(priority)
+        check_text(lock, "lock")
+        check_text(queueing_lock, "queueing_lock")
+        if isinstance(aliases, str):
+            raise TypeError(
+                f"aliases must be a list of names, not a string: e.g. "
+                f"aliases=[{aliases!r}]"
+            )
         self.queue = queue
         self.priority = priority
         self.blueprint = blueprint
@@ -210,9 +278,12 @@ class Task(Generic[P, R, Args]):
         :param connection: a database connection owned by the caller, to defer in its
             transaction.
         :returns: a :class:`~procrastinate.jobs.JobDeferrer`: call its ``defer``.
-        :raises ValueError: both ``schedule_at`` and ``schedule_in`` are given.
+        :raises TypeError: an unknown option, or one of the wrong type.
+        :raises ValueError: both ``schedule_at`` and ``schedule_in`` are given, or a
+            value that cannot be stored (see :func:`configure_task`).
         :raises UnboundTaskError: the task's blueprint is not attached to an app.
         """
+        check_configure_options(dict(options))
         self.blueprint.will_configure_task()
         job_manager = cast("app_module.App", self.blueprint).job_manager
         lock = options.get("lock")

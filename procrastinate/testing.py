@@ -735,6 +735,14 @@ class InMemoryConnector(connector.BaseAsyncConnector):
         """One row when :attr:`table_exists`, none otherwise."""
         return [{"check": True}] if self.table_exists else []
 
+    def migrations_recorded_one(self) -> Row:
+        """The record exists with the schema (:attr:`table_exists`)."""
+        return {"recorded": self.table_exists}
+
+    def list_migrations_all(self) -> list[Row]:
+        """Every packaged migration: the in-memory schema is always the latest."""
+        return [{"name": name} for name in schema.SchemaManager.get_migration_names()]
+
     def list_jobs_all(
         self,
         id: int | None,

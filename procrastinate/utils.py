@@ -7,6 +7,9 @@ import datetime
 import importlib
 import inspect
 import logging
+import math
+import re
+import sys
 import types
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable
 from typing import Any, Generic, TypeVar
@@ -115,23 +118,190 @@ def datetime_from_timedelta_params(params: TimeDeltaParams) -> datetime.datetime
         return utcmax()
 
 
-def parse_datetime(raw: str) -> datetime.datetime:
-    """
-    Parse a date and time, ISO 8601 first, then any format dateutil understands.
-    A naive value is taken as UTC.
+# PostgreSQL stores times from 4713 BC on, Python only reads years 1 to 9999: a day of
+# margin at each end keeps a stored time readable whatever a session's time zone.
+EARLIEST_SCHEDULE = datetime.datetime(1, 1, 2, tzinfo=datetime.timezone.utc)
+LATEST_SCHEDULE = datetime.datetime(9999, 12, 30, tzinfo=datetime.timezone.utc)
+DATETIME_EXAMPLE = "2030-01-31T09:30:00+01:00"
+SCHEDULE_RANGE = f"between {EARLIEST_SCHEDULE.date()} and {LATEST_SCHEDULE.date()} UTC"
 
-    :raises ValueError: the text is not a date.
+
+def check_schedule(value: Any, name: str) -> datetime.datetime:
     """
+    ``value`` if it is a timezone-aware datetime that both PostgreSQL and Python can
+    hold (see :data:`SCHEDULE_RANGE`).
+
+    :raises TypeError: not a datetime.
+    :raises ValueError: a naive datetime, or one out of range.
+    """
+    if not isinstance(value, datetime.datetime):
+        raise TypeError(
+            f"{name} must be a datetime, not {type(value).__name__}: "
+            f"e.g. datetime.datetime.fromisoformat({DATETIME_EXAMPLE!r})"
+        )
+    if value.utcoffset() is None:
+        raise ValueError(
+            f"{name}={value.isoformat()} has no time zone: give one, "
+            f"e.g. {DATETIME_EXAMPLE}"
+        )
     try:
-        value = datetime.datetime.fromisoformat(raw)
-    except ValueError:
-        try:
-            value = dateutil.parser.parse(raw)
-        except (ValueError, OverflowError) as exc:
-            raise ValueError(f"{raw!r} is not a valid date and time") from exc
+        in_range = EARLIEST_SCHEDULE <= value <= LATEST_SCHEDULE
+    except OverflowError:
+        in_range = False
+    if not in_range:
+        raise ValueError(
+            f"{name}={value.isoformat()} is out of range: schedule {SCHEDULE_RANGE}, "
+            f"e.g. {DATETIME_EXAMPLE}"
+        )
+    return value
+
+
+def schedule_from_delay(params: Any, name: str = "schedule_in") -> datetime.datetime:
+    """
+    Now plus the delay given as :class:`datetime.timedelta` keyword arguments.
+
+    :raises TypeError: ``params`` is not a dict of timedelta arguments.
+    :raises ValueError: the resulting time is out of range (see :func:`check_schedule`).
+    """
+    if not isinstance(params, dict):
+        raise TypeError(
+            f"{name} must be a dict of datetime.timedelta arguments, not "
+            f"{type(params).__name__}: e.g. {name}={{'seconds': 30}}"
+        )
+    try:
+        when = utcnow() + datetime.timedelta(**params)
+    except (OverflowError, ValueError):
+        raise ValueError(
+            f"{name}={params!r} is out of range: schedule {SCHEDULE_RANGE}, "
+            f"e.g. {name}={{'hours': 2}}"
+        ) from None
+    except TypeError as exc:
+        raise TypeError(
+            f"{name}={params!r} is not a valid delay ({exc}): use datetime.timedelta "
+            f"arguments, e.g. {name}={{'seconds': 30}}"
+        ) from None
+    return check_schedule(when, name)
+
+
+# Year, or year and month only: an ISO form, but too vague to schedule a job.
+_PARTIAL_DATE = re.compile(r"\d{4}(-?\d{2})?")
+
+
+def parse_datetime(raw: str, name: str = "time") -> datetime.datetime:
+    """
+    Parse an ISO 8601 date and time (a date alone means midnight); a value without
+    offset is taken as UTC. Other forms are refused, because they are ambiguous (is
+    ``5`` the 5th of this month? which ``PST``?).
+
+    :raises ValueError: not an ISO 8601 date and time, or out of range (see
+        :func:`check_schedule`).
+    """
+    refused = ValueError(
+        f"{raw!r} is not an ISO 8601 date and time: use e.g. {DATETIME_EXAMPLE} "
+        "(a numeric offset, UTC when none is given)"
+    )
+    if _PARTIAL_DATE.fullmatch(raw.strip()):
+        raise refused
+    try:
+        value = dateutil.parser.isoparse(raw.strip())
+    except (ValueError, OverflowError):
+        raise refused from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=datetime.timezone.utc)
-    return value
+    return check_schedule(value, name)
+
+
+def check_text(text: str, name: str) -> None:
+    """
+    :raises ValueError: ``text`` holds what PostgreSQL refuses in text and JSON: a NUL
+        character, or a lone surrogate (not valid Unicode).
+    """
+    if "\x00" in text:
+        raise ValueError(
+            f"{name} contains a NUL character (\\u0000), which PostgreSQL cannot "
+            "store in text or JSON: remove it, or encode the value (e.g. base64)"
+        )
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"{name} contains {text[exc.start]!r}, a lone surrogate that is not valid "
+            "Unicode: PostgreSQL cannot store it; fix the text's decoding"
+        ) from None
+
+
+# Python's json decoder recurses once per level and stops near 1,000 levels (less
+# when called deep in a worker's stack): deeper arguments could be stored, never run.
+MAX_JSON_DEPTH = 500
+
+_JSONPath = tuple[Any, ...]
+
+
+def _json_path(path: _JSONPath) -> str:
+    parts: list[str] = []
+    while path:
+        path, key = path
+        parts.append(f"[{key!r}]" if path else str(key))
+    return "".join(reversed(parts))
+
+
+def _check_json_number(value: int | float, name: str) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        token = "NaN" if math.isnan(value) else f"{'-' if value < 0 else ''}Infinity"
+        raise ValueError(
+            f"Task argument {name} is {token}, which PostgreSQL's JSON cannot hold "
+            "(no NaN nor Infinity): send null, a string or a finite number"
+        )
+    # Beyond this many digits, Python refuses to write (or read back) an int.
+    limit = getattr(sys, "get_int_max_str_digits", lambda: 0)()
+    if isinstance(value, int) and limit and value.bit_length() > limit * 3:
+        try:
+            str(value)
+        except ValueError:
+            raise ValueError(
+                f"Task argument {name} is an integer of more than {limit} digits, "
+                "which JSON cannot carry to Python: send it as a string"
+            ) from None
+
+
+def check_json_args(task_kwargs: dict[str, Any]) -> None:
+    """
+    Refuse, before anything is sent, the task arguments that PostgreSQL's ``jsonb``
+    or a worker's JSON decoder would refuse. The message names the argument (with
+    its path inside the value) and what is wrong with it.
+
+    :raises ValueError: NaN or an infinite float, a string or key holding a NUL
+        character or a lone surrogate, an integer too long for Python's decoder, or
+        nesting deeper than :data:`MAX_JSON_DEPTH` levels.
+    """
+    stack: list[tuple[_JSONPath, Any, int]] = [
+        (((), key), value, 1) for key, value in task_kwargs.items()
+    ]
+    for key in task_kwargs:
+        if isinstance(key, str):
+            check_text(key, f"The name of task argument {key!r}")
+    while stack:
+        path, value, depth = stack.pop()
+        if isinstance(value, str):
+            check_text(value, f"Task argument {_json_path(path)}")
+        elif isinstance(value, (int, float)):
+            _check_json_number(value, _json_path(path))
+        elif isinstance(value, (dict, list, tuple)):
+            if depth >= MAX_JSON_DEPTH:
+                root = path
+                while root[0]:
+                    root = root[0]
+                raise ValueError(
+                    f"Task argument {root[1]} is nested more than "
+                    f"{MAX_JSON_DEPTH} levels deep: flatten it"
+                )
+            items: Iterable[tuple[Any, Any]] = (
+                value.items() if isinstance(value, dict) else enumerate(value)
+            )
+            for item_key, item in items:
+                if isinstance(item_key, str):
+                    check_text(item_key, f"A key of task argument {_json_path(path)}")
+                stack.append(((path, item_key), item, depth + 1))
 
 
 def add_namespace(name: str, namespace: str) -> str:

@@ -17,12 +17,29 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import hypothesis
 import psycopg
 import pytest
 from psycopg import sql
 
 from procrastinate import app as app_module
 from procrastinate import psycopg_connector, schema, sync_psycopg_connector
+
+# Property tests run few examples by default (CI time matters). For a thorough run:
+# PROCRASTINATE_HYPOTHESIS_PROFILE=long scripts/tests --timeout=0 -k properties
+# Their examples share the test's database, hence function-scoped fixtures are fine.
+_HYPOTHESIS_COMMON = {
+    "deadline": None,
+    "suppress_health_check": [
+        hypothesis.HealthCheck.function_scoped_fixture,
+        hypothesis.HealthCheck.too_slow,
+    ],
+}
+hypothesis.settings.register_profile("default", max_examples=12, **_HYPOTHESIS_COMMON)
+hypothesis.settings.register_profile("long", max_examples=500, **_HYPOTHESIS_COMMON)
+hypothesis.settings.load_profile(
+    os.environ.get("PROCRASTINATE_HYPOTHESIS_PROFILE", "default")
+)
 
 
 def _admin_connect() -> psycopg.Connection[Any]:

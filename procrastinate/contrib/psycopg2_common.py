@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 import psycopg2
 import psycopg2.errors
@@ -84,7 +84,12 @@ def translate_error(error: psycopg2.Error) -> exceptions.ConnectorException:
 
 
 def _message(error: psycopg2.Error) -> str:
-    return str(error).strip() or type(error).__name__
+    diag = error.diag
+    if diag.message_primary:
+        return psycopg_common.server_message(
+            diag.message_primary, diag.message_detail, diag.message_hint
+        )
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 @contextlib.contextmanager
@@ -96,9 +101,14 @@ def wrap_exceptions() -> Iterator[None]:
         raise translate_error(error) from error
 
 
-def unreachable(error: Exception) -> exceptions.ConnectorException:
-    """The error for a database that cannot be reached."""
-    return psycopg_common.unreachable(error)
+def raise_unreachable(error: Exception, conninfo: str = "") -> NoReturn:
+    """
+    Raise the error for a database that cannot be reached, or for a dsn that cannot
+    be read, with any password masked.
+
+    :raises DatabaseUnavailable: always.
+    """
+    psycopg_common.raise_unreachable(error, conninfo)
 
 
 def is_connection_lost(error: psycopg2.Error) -> bool:

@@ -117,6 +117,14 @@ LISTEN {channel_name};
 SELECT TRUE AS check FROM pg_catalog.pg_class
 WHERE oid = to_regclass('procrastinate_jobs');
 
+-- migrations_recorded --
+-- Whether the database records its migrations (procrastinate 3.x did not)
+SELECT to_regclass('procrastinate_migrations') IS NOT NULL AS recorded;
+
+-- list_migrations --
+-- The migration files the database records as applied
+SELECT name FROM procrastinate_migrations;
+
 -- list_jobs --
 -- List jobs, optionally filtered
 SELECT id, queue_name, task_name, priority, lock, queueing_lock, args, status,

@@ -81,6 +81,14 @@ CREATE TABLE procrastinate_events (
     at timestamp with time zone DEFAULT NOW() NULL
 );
 
+-- The migration files (procrastinate/sql/migrations/) whose changes the database holds:
+-- each file records its own name here, and healthchecks compare the record with the
+-- files of the installed package.
+CREATE TABLE procrastinate_migrations (
+    name character varying(128) PRIMARY KEY,
+    applied_at timestamp with time zone NOT NULL DEFAULT NOW()
+);
+
 -- Indexes
 --
 -- Every index the worker relies on is partial on the live statuses (todo, doing), so
@@ -557,3 +565,9 @@ CREATE TRIGGER procrastinate_trigger_delete_jobs_v1
     BEFORE DELETE ON procrastinate_jobs
     FOR EACH ROW
     EXECUTE PROCEDURE procrastinate_unlink_periodic_defers_v1();
+
+-- This schema includes every migration file so far.
+
+INSERT INTO procrastinate_migrations (name) VALUES
+    ('03.10.00_01_pre_upgrade_from_3_10.sql'),
+    ('03.10.00_50_post_upgrade_from_3_10.sql');

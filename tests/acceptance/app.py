@@ -15,6 +15,14 @@ import procrastinate
 
 app = procrastinate.App(connector=procrastinate.PsycopgConnector())
 
+# An app whose connection string comes from ACCEPTANCE_CONNINFO, to test what the
+# command says about a malformed one.
+conninfo_app = procrastinate.App(
+    connector=procrastinate.PsycopgConnector(
+        conninfo=os.environ.get("ACCEPTANCE_CONNINFO", "")
+    )
+)
+
 # A module attribute that is not an App, for `--app=tests.acceptance.app.NOT_AN_APP`.
 NOT_AN_APP = "a string, not an App"
 

@@ -78,3 +78,15 @@ def test_failing_one_shot_command_is_one_error_line(cli: Cli, db: Database) -> N
 
     assert "999" in line
     assert db.count_jobs() == 0
+
+
+def test_one_shot_filter_values_keep_their_spaces(cli: Cli, defer: Deferrer) -> None:
+    # The words were shlex-joined, then split on whitespace: "queue=a b" failed.
+    defer("track", queue="a b", lock="it's")
+    defer("track", queue="a")
+
+    by_queue = cli("shell", "list_jobs", "queue=a b").check()
+    by_lock = cli("shell", "list_jobs", "lock=it's").check()
+
+    assert by_queue.stdout.splitlines() == [f"#1 {TASKS}.track on a b - [todo]"]
+    assert by_lock.stdout == by_queue.stdout

@@ -52,5 +52,28 @@ async def test_a_failing_command_does_not_end_the_session(
     )
     assert "Error: Unknown filter 'bogus': use id, queue, task" in output
     assert "Error: Unknown command 'bogus': type help" in output
-    assert "Error: invalid literal for int()" in output
+    assert "Error: 'notanumber' is not a job id: give a number, e.g. 42" in output
     assert output.count("procrastinate> ") == 5
+
+
+async def test_filter_values_with_spaces_and_quotes(app: procrastinate.App) -> None:
+    # Values used to be split on whitespace: these jobs could not be found.
+    await app.configure_task("mod.add", queue="a b", lock="it's").defer_async(a=1)
+    await app.configure_task("mod.add", queue="a").defer_async(a=2)
+
+    output = await run_session(
+        app,
+        'list_jobs queue=\'a b\'\nlist_jobs "lock=it\'s"\nlist_queues queue="a b"\n'
+        "list_jobs task='oops\nexit\n",
+    )
+
+    _, *prompts = output.split("procrastinate> ")
+    printed = [line for prompt in prompts for line in prompt.splitlines()]
+    assert printed == [
+        "#1 mod.add on a b - [todo]",
+        "#1 mod.add on a b - [todo]",
+        "a b: 1 jobs (todo: 1, doing: 0, succeeded: 0, failed: 0, cancelled: 0, "
+        "aborted: 0)",
+        'Error: Cannot read "task=\'oops": No closing quotation; quote a value with '
+        "spaces or quotes, e.g. task='my task'",
+    ]

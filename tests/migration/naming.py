@@ -11,9 +11,11 @@ A migration is named ``xx.yy.zz_ab_description.sql``:
 - ``description`` is short: lowercase ASCII letters, digits and underscores.
 
 Sorting the names gives the order in which the migrations are applied, so versions
-never decrease along it. A migration's version is at most the next minor version after
-the latest release tag: a higher one means a typo, or a migration that would be
-skipped by databases upgraded to the release in between.
+never decrease along it. A new migration is named after the latest released version:
+procrastinate 3.10.0 today, whose databases our migrations start from, later the
+latest release tag of this repository. So no version is above the latest tag (a typo),
+and none is below 3.10.0: such a file would sort among the migrations of procrastinate
+3.x, which 3.10 databases have applied already.
 """
 
 from __future__ import annotations
@@ -183,29 +185,34 @@ def parse_tag(tag: str) -> Version:
     return (major, minor, patch)
 
 
-def next_minor(version: Version) -> Version:
-    major, minor, _ = version
-    return (major, minor + 1, 0)
+# The release of procrastinate 3.x whose databases the migrations start from.
+HISTORY_START: Version = (3, 10, 0)
 
 
-def next_major(version: Version) -> Version:
-    return (version[0] + 1, 0, 0)
+def check_version_floor(names: Iterable[MigrationName]) -> list[str]:
+    """Problems of migrations whose version is below :data:`HISTORY_START`."""
+    return [
+        f"{name.filename!r}: version {format_version(name.version)} is below "
+        f"{format_version(HISTORY_START)}, the procrastinate release our migrations "
+        "start from: the file would sort among the migrations of procrastinate 3.x, "
+        "which its databases have applied already"
+        for name in names
+        if name.version < HISTORY_START
+    ]
 
 
 def check_version_ceiling(names: Iterable[MigrationName], tag: str) -> list[str]:
     """
-    Problems of migrations whose version is above the next release after ``tag``:
-    the next minor, or the next major (which is where future migrations land).
+    Problems of migrations whose version is above ``tag``, the latest release: a new
+    migration is named after the latest released version.
     """
     latest = parse_tag(tag)
-    allowed = (next_minor(latest), next_major(latest))
     return [
         f"{name.filename!r}: version {format_version(name.version)} is above "
-        f"{format_version(allowed[0])}, the next minor version after the latest tag "
-        f"{tag!r}, and is not the next major {format_version(allowed[1])}: a "
-        "migration's version is that of the release that ships it"
+        f"{format_version(latest)}, the latest release tag {tag!r}: a new migration "
+        "is named after the latest released version"
         for name in names
-        if name.version > allowed[0] and name.version != allowed[1]
+        if name.version > latest
     ]
 
 

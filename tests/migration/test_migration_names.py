@@ -7,9 +7,10 @@
   (applied after; the description starts with ``post_``);
 - ``description``: short, lowercase ASCII letters, digits and underscores.
 
-Sorting the names gives the applying order, so versions never decrease along it; and a
-migration's version is at most the next minor version after the latest git tag (not
-checked when there is no tag, or no git checkout, as in a source tarball).
+Sorting the names gives the applying order, so versions never decrease along it. A new
+migration is named after the latest released version, so no version is above the latest
+git tag (not checked when there is no tag, or no git checkout, as in a source tarball)
+nor below 3.10.0, the procrastinate release whose databases the migrations start from.
 """
 
 from __future__ import annotations
@@ -52,9 +53,15 @@ def test_versions_do_not_decrease_in_name_order(
     assert problems == [], "\n".join(problems)
 
 
-def test_versions_are_at_most_the_next_minor_after_the_latest_tag(
+def test_versions_are_not_below_the_release_the_history_starts_from(
     migrations_dir: Path,
 ) -> None:
+    problems = naming.check_version_floor(_parsed(migrations_dir))
+
+    assert problems == [], "\n".join(problems)
+
+
+def test_versions_are_at_most_the_latest_tag(migrations_dir: Path) -> None:
     try:
         tag = naming.latest_git_tag(migrations_dir)
     except naming.TagUnavailable as exc:
@@ -68,7 +75,7 @@ def test_versions_are_at_most_the_next_minor_after_the_latest_tag(
 @pytest.mark.parametrize(
     "name",
     [
-        "00.01.00_01_pre_initial.sql",
+        "03.10.00_01_pre_upgrade_from_3_10.sql",
         "01.02.03_49_pre_add_index_2.sql",
         "01.02.03_50_post_drop_old_functions.sql",
         "10.20.30_99_post_x.sql",
@@ -154,12 +161,8 @@ def test_check_order_rejects_a_decreasing_version() -> None:
     assert "versions must not decrease" in problem
 
 
-@pytest.mark.parametrize(
-    ("tag", "expected"),
-    [("1.2.3", (1, 3, 0)), ("0.1.0", (0, 2, 0)), ("v2.0.1", (2, 1, 0))],
-)
-def test_next_minor_of_a_tag(tag: str, expected: naming.Version) -> None:
-    assert naming.next_minor(naming.parse_tag(tag)) == expected
+def test_parse_tag_reads_the_version() -> None:
+    assert naming.parse_tag("v2.0.1rc1") == (2, 0, 1)
 
 
 def test_parse_tag_rejects_a_tag_that_is_no_version() -> None:
@@ -167,24 +170,36 @@ def test_parse_tag_rejects_a_tag_that_is_no_version() -> None:
         naming.parse_tag("latest")
 
 
-def test_version_ceiling_allows_up_to_the_next_minor_and_the_next_major() -> None:
-    names = _names(
-        "01.02.03_01_pre_a.sql", "01.03.00_01_pre_b.sql", "02.00.00_01_pre_c.sql"
-    )
+def test_version_ceiling_allows_the_latest_release_and_older_ones() -> None:
+    names = _names("01.02.03_01_pre_a.sql", "01.02.00_01_pre_b.sql")
 
     assert naming.check_version_ceiling(names, "1.2.3") == []
 
 
 @pytest.mark.parametrize(
     "filename",
-    ["01.03.01_01_pre_a.sql", "01.04.00_01_pre_a.sql", "02.00.01_01_pre_a.sql"],
+    ["01.02.04_01_pre_a.sql", "01.03.00_01_pre_a.sql", "02.00.00_01_pre_a.sql"],
 )
-def test_version_ceiling_rejects_a_version_past_the_next_release(filename: str) -> None:
+def test_version_ceiling_rejects_a_version_past_the_latest_release(
+    filename: str,
+) -> None:
     [problem] = naming.check_version_ceiling(_names(filename), "1.2.3")
 
-    assert "the release that ships it" in problem
-    assert "01.03.00" in problem
-    assert "02.00.00" in problem
+    assert "named after the latest released version" in problem
+    assert "01.02.03" in problem
+
+
+def test_version_floor_accepts_3_10_and_later() -> None:
+    names = _names("03.10.00_01_pre_a.sql", "04.00.00_50_post_b.sql")
+
+    assert naming.check_version_floor(names) == []
+
+
+def test_version_floor_rejects_a_version_among_those_of_3_x() -> None:
+    [problem] = naming.check_version_floor(_names("03.04.00_01_pre_a.sql"))
+
+    assert "below 03.10.00" in problem
+    assert "'03.04.00_01_pre_a.sql'" in problem
 
 
 def test_latest_git_tag_outside_a_checkout_is_unavailable(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import psycopg
 import pytest
 
 from procrastinate import schema
@@ -105,3 +106,27 @@ def test_migration_folders_hold_only_sql_files(
         f"{folder}/ may only hold .sql files, README.md and __init__.py: "
         "migration tools would skip or choke on the others"
     )
+
+
+def _recorded(dbname: str) -> list[str]:
+    with psycopg.connect(dbname=dbname, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT name FROM procrastinate_migrations ORDER BY name"
+        ).fetchall()
+    return [name for (name,) in rows]
+
+
+def test_each_migration_records_its_own_name(
+    empty_db_name: str, migrations_dir: Path, apply_migration_files: ApplyFiles
+) -> None:
+    applied = apply_migration_files(empty_db_name, migrations_dir)
+
+    assert _recorded(empty_db_name) == applied
+
+
+def test_schema_sql_records_every_migration(
+    template_db: str, migrations_dir: Path
+) -> None:
+    # Healthchecks compare this record with the packaged files: a new database must
+    # not look as if it lacked a migration.
+    assert _recorded(template_db) == naming.migration_files(migrations_dir)

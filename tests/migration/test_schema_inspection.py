@@ -322,3 +322,16 @@ def test_long_body_difference_is_cut() -> None:
     [difference] = diff_schemas(body("old"), body("new"))
 
     assert difference.splitlines()[-1].endswith("more diff lines)")
+
+
+def test_without_column_order_keeps_everything_else(
+    scratch_db: str,
+    template_description: schema_inspection.Description,
+    describe_after: DescribeAfter,
+) -> None:
+    moved = describe_after(scratch_db, MUTATIONS["column_order"].on_b)
+    retyped = describe_after(scratch_db, MUTATIONS["column_type"].on_b)
+    a = schema_inspection.without_column_order(template_description)
+
+    assert diff_schemas(a, schema_inspection.without_column_order(moved)) == []
+    assert diff_schemas(a, schema_inspection.without_column_order(retyped)) != []

@@ -135,12 +135,18 @@ def test_configure_takes_task_defaults_and_overrides(
     assert job.task_kwargs == {"a": 1}
 
 
-def test_schedule_in_overflow_is_clamped(unopened_app: procrastinate.App) -> None:
+@pytest.mark.parametrize(
+    "schedule_in", [{"weeks": 10**9}, {"days": -(10**9)}, {"seconds": -99999999999}]
+)
+def test_schedule_in_out_of_range_is_refused(
+    unopened_app: procrastinate.App, schedule_in: dict[str, int]
+) -> None:
+    # It used to become 9999-12-31 silently: a job that never runs.
     @unopened_app.task
     def my_task() -> None: ...
 
-    job = my_task.configure(schedule_in={"weeks": 10**9}).job
-    assert job.scheduled_at == procrastinate.utils.utcmax()
+    with pytest.raises(ValueError, match=r"^schedule_in=.* is out of range: .*UTC"):
+        my_task.configure(schedule_in=schedule_in)  # type: ignore[typeddict-item]
 
 
 def test_configure_task_unknown(unopened_app: procrastinate.App) -> None:

@@ -142,8 +142,9 @@ class AiopgConnector(connector.BaseAsyncConnector):
             self._pool = await aiopg.create_pool(
                 **self._pool_args, on_connect=self._on_connect
             )
-        except psycopg2.OperationalError as exc:
-            raise psycopg2_common.unreachable(exc) from exc
+        except (psycopg2.OperationalError, psycopg2.ProgrammingError) as exc:
+            # ProgrammingError: a malformed dsn, whose message may quote the password.
+            psycopg2_common.raise_unreachable(exc, self._pool_args["dsn"])
         self._pool_externally_set = False
 
     async def close_async(self) -> None:

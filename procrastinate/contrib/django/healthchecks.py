@@ -6,10 +6,12 @@ Each check prints one ``...: OK`` line, or raises an exception saying what is wr
 from __future__ import annotations
 
 from django import db
+from django.db import migrations
 from django.db.migrations import executor
 
 from procrastinate import app as app_module
-from procrastinate import exceptions
+from procrastinate import exceptions, schema
+from procrastinate.contrib.django import django_connector, migrations_utils
 
 APP_LABEL = "procrastinate"
 
@@ -18,8 +20,8 @@ class HealthcheckFailed(exceptions.ProcrastinateException):
     """A healthcheck failed."""
 
 
-def pending_migrations(alias: str) -> list[str]:
-    """The names of this app's Django migrations not yet applied to ``alias``."""
+def pending_migrations(alias: str) -> list[migrations.Migration]:
+    """This app's Django migrations not yet applied to ``alias``, in applying order."""
     migration_executor = executor.MigrationExecutor(db.connections[alias])
     targets = [
         key
@@ -28,10 +30,23 @@ def pending_migrations(alias: str) -> list[str]:
     ]
     plan = migration_executor.migration_plan(targets)
     return [
-        migration.name
+        migration
         for migration, backwards in plan
         if migration.app_label == APP_LABEL and not backwards
     ]
+
+
+def runs_only_post_sql(migration: migrations.Migration) -> bool:
+    """Whether a migration only runs "post" SQL migrations, which remove what the
+    previous version of procrastinate used: the code runs without them."""
+    names = [
+        operation.name
+        for operation in migration.operations
+        if isinstance(operation, migrations_utils.RunProcrastinateSQL)
+    ]
+    return len(names) == len(migration.operations) and all(
+        schema.is_post_migration(name) for name in names
+    )
 
 
 def check_database(alias: str) -> None:
@@ -41,15 +56,35 @@ def check_database(alias: str) -> None:
 
 
 def check_migrations(alias: str) -> None:
-    """:raises HealthcheckFailed: procrastinate's migrations are not all applied."""
+    """
+    Check that the database of ``alias`` has every migration this version of
+    procrastinate needs: in Django's history, and in the schema's own record (which
+    ``migrate --fake`` would not fill). Post migrations may wait, with a note.
+
+    :raises HealthcheckFailed: a needed migration is missing; the message names the
+        first missing one.
+    """
     pending = pending_migrations(alias)
-    if pending:
+    if not all(runs_only_post_sql(migration) for migration in pending):
         raise HealthcheckFailed(
-            f"Procrastinate migrations are not applied to the database {alias!r}: "
-            f"{', '.join(pending)}. Apply them with `./manage.py migrate "
-            f"{APP_LABEL}`."
+            f"The database {alias!r} lacks the procrastinate migration "
+            f"{pending[0].name}, which this version needs: apply it with "
+            f"`./manage.py migrate {APP_LABEL}`"
         )
-    print("Migrations: OK")
+    manager = schema.SchemaManager(django_connector.DjangoConnector(alias=alias))
+    try:
+        missing_post = schema.check_migrations(manager.get_missing_migrations())
+    except schema.MissingMigrations as exc:
+        raise HealthcheckFailed(
+            f"The database {alias!r} lacks the SQL migration {exc.missing[0]}, which "
+            "this version of procrastinate needs, although Django's history records "
+            "it (as `migrate --fake` does): run its SQL on the database (`./manage.py "
+            f"sqlmigrate {APP_LABEL}` with the Django migration that wraps it prints "
+            "it)"
+        ) from exc
+    # Django users apply Django migrations: name those, when Django knows them.
+    names = [migration.name for migration in pending] or missing_post
+    print(schema.migrations_line(names))
 
 
 def check_django_app(app: app_module.App) -> None:

@@ -25,7 +25,7 @@ class RunProcrastinateSQL(migrations.RunSQL):
     Irreversible, like the SQL migrations themselves.
 
     :param name: a file name of ``procrastinate/sql/migrations``, e.g.
-        ``"00.01.00_01_pre_initial.sql"``.
+        ``"03.10.00_01_pre_upgrade_from_3_10.sql"``.
     """
 
     def __init__(self, name: str) -> None:

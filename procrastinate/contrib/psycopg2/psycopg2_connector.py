@@ -83,8 +83,9 @@ class Psycopg2Connector(connector.BaseSyncConnector):
             return
         try:
             self._pool = psycopg2.pool.ThreadedConnectionPool(**self._pool_args)
-        except psycopg2.OperationalError as exc:
-            raise psycopg2_common.unreachable(exc) from exc
+        except (psycopg2.OperationalError, psycopg2.ProgrammingError) as exc:
+            # ProgrammingError: a malformed dsn, whose message may quote the password.
+            psycopg2_common.raise_unreachable(exc, self._pool_args["dsn"])
         self._pool_externally_set = False
 
     def close(self) -> None:
@@ -101,7 +102,7 @@ class Psycopg2Connector(connector.BaseSyncConnector):
         try:
             conn = pool.getconn()
         except psycopg2.OperationalError as exc:
-            raise psycopg2_common.unreachable(exc) from exc
+            psycopg2_common.raise_unreachable(exc, self._pool_args["dsn"])
         except psycopg2.pool.PoolError as exc:
             raise exceptions.ConnectorException(str(exc)) from exc
         if not self._pool_externally_set and not conn.autocommit:

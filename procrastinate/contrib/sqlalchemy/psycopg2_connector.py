@@ -96,7 +96,9 @@ class SQLAlchemyPsycopg2Connector(connector.BaseSyncConnector):
                 pass
         except sqlalchemy.exc.DBAPIError as exc:
             new_engine.dispose()
-            raise psycopg2_common.unreachable(exc.orig or exc) from exc
+            psycopg2_common.raise_unreachable(
+                exc.orig or exc, self._url.render_as_string(hide_password=False)
+            )
         self._engine = new_engine
         self._engine_externally_set = False
 

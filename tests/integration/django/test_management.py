@@ -73,11 +73,91 @@ def test_healthchecks_with_pending_migrations(
         conn.execute("DELETE FROM django_migrations WHERE app = 'procrastinate'")
     use_other_database(name)
 
-    with pytest.raises(management.CommandError, match="0001_pre_initial") as info:
+    with pytest.raises(management.CommandError, match="0041_squashed_3_10") as info:
         management.call_command("procrastinate", "healthchecks")
 
     assert "manage.py migrate procrastinate" in str(info.value)
     assert capsys.readouterr().out.splitlines() == ["Database connection: OK"]
+
+
+def _database_with(db_factory: Callable[..., str], template: str, change: str) -> str:
+    name = db_factory(template=template)
+    with psycopg.connect(dbname=name, autocommit=True) as conn:
+        conn.execute(change)
+    return name
+
+
+def test_healthchecks_let_post_migrations_wait(
+    capsys: pytest.CaptureFixture[str],
+    db_factory: Callable[..., str],
+    django_template_db: str,
+    use_other_database: Callable[[str], None],
+) -> None:
+    # A rolling upgrade: `migrate procrastinate 0042_pre_upgrade_from_3_10`, deploy,
+    # and only then the post migration.
+    use_other_database(
+        _database_with(
+            db_factory,
+            django_template_db,
+            "DELETE FROM django_migrations WHERE name = '0043_post_upgrade_from_3_10'",
+        )
+    )
+
+    management.call_command("procrastinate", "healthchecks")
+
+    assert capsys.readouterr().out.splitlines()[1] == (
+        "Migrations: OK, but apply the post migrations once no worker of the "
+        "previous version runs: 0043_post_upgrade_from_3_10"
+    )
+
+
+def test_healthchecks_name_post_sql_migrations_missing_from_the_record(
+    capsys: pytest.CaptureFixture[str],
+    db_factory: Callable[..., str],
+    django_template_db: str,
+    use_other_database: Callable[[str], None],
+) -> None:
+    use_other_database(
+        _database_with(
+            db_factory,
+            django_template_db,
+            "DELETE FROM procrastinate_migrations "
+            "WHERE name = '03.10.00_50_post_upgrade_from_3_10.sql'",
+        )
+    )
+
+    management.call_command("procrastinate", "healthchecks")
+
+    assert (
+        capsys.readouterr()
+        .out.splitlines()[1]
+        .endswith("runs: 03.10.00_50_post_upgrade_from_3_10.sql")
+    )
+
+
+def test_healthchecks_read_the_schema_record_too(
+    capsys: pytest.CaptureFixture[str],
+    db_factory: Callable[..., str],
+    django_template_db: str,
+    use_other_database: Callable[[str], None],
+) -> None:
+    # What `migrate --fake` leaves: Django's history says applied, the SQL never ran.
+    use_other_database(
+        _database_with(
+            db_factory,
+            django_template_db,
+            "DELETE FROM procrastinate_migrations "
+            "WHERE name = '03.10.00_01_pre_upgrade_from_3_10.sql'",
+        )
+    )
+
+    with pytest.raises(management.CommandError) as info:
+        management.call_command("procrastinate", "healthchecks")
+
+    assert "lacks the SQL migration 03.10.00_01_pre_upgrade_from_3_10.sql" in str(
+        info.value
+    )
+    assert "\n" not in str(info.value)
 
 
 def test_healthchecks_from_the_command_line(manage: Manage) -> None:

@@ -3,6 +3,8 @@ same schema as ``schema.sql``, and in step with the models."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from django.db.migrations import loader
 
 from procrastinate import schema
 from procrastinate.contrib.django import migrations_utils
+from tests import procrastinate_310
 from tests.migration import schema_inspection
 
 APP_LABEL = "procrastinate"
@@ -80,21 +83,21 @@ def test_one_django_migration_per_sql_migration() -> None:
 
 
 def test_missing_twin_message_says_what_to_add() -> None:
-    wrapped = [("0001_pre_initial", "00.01.00_01_pre_initial.sql")]
-    sql_files = ["00.01.00_01_pre_initial.sql", "00.02.00_01_pre_add_things.sql"]
+    wrapped = [("0042_pre_upgrade", "03.10.00_01_pre_upgrade.sql")]
+    sql_files = ["03.10.00_01_pre_upgrade.sql", "04.00.00_01_pre_add_things.sql"]
 
     assert missing_twins(sql_files, wrapped) == [
-        "00.02.00_01_pre_add_things.sql has no Django migration: add "
-        "procrastinate/contrib/django/migrations/0002_pre_add_things.py, depending "
-        'on ("procrastinate", "0001_pre_initial"), with the operation '
-        'RunProcrastinateSQL(name="00.02.00_01_pre_add_things.sql")'
+        "04.00.00_01_pre_add_things.sql has no Django migration: add "
+        "procrastinate/contrib/django/migrations/0043_pre_add_things.py, depending "
+        'on ("procrastinate", "0042_pre_upgrade"), with the operation '
+        'RunProcrastinateSQL(name="04.00.00_01_pre_add_things.sql")'
     ]
 
 
 def test_operation_reads_the_packaged_file() -> None:
     operation = migrations_utils.RunProcrastinateSQL(name=sql_migration_files()[0])
 
-    assert "CREATE TABLE procrastinate_jobs" in operation.script
+    assert "CREATE TABLE IF NOT EXISTS procrastinate_jobs" in operation.script
     assert operation.deconstruct() == (
         "procrastinate.contrib.django.migrations_utils.RunProcrastinateSQL",
         [],
@@ -150,8 +153,77 @@ def test_django_migrations_build_the_schema_of_schema_sql(
 def test_sqlmigrate_shows_the_sql(
     capsys: pytest.CaptureFixture[str], django_db: str
 ) -> None:
-    (first, *_) = django_migrations_in_order()
+    (first, *_) = sql_operations(django_migrations_in_order())
 
-    management.call_command("sqlmigrate", APP_LABEL, first.name)
+    management.call_command("sqlmigrate", APP_LABEL, first[0])
 
-    assert "CREATE TABLE procrastinate_jobs" in capsys.readouterr().out
+    assert "CREATE TABLE IF NOT EXISTS procrastinate_jobs" in capsys.readouterr().out
+
+
+SQUASHED = "0041_squashed_3_10"
+PEER_SETTINGS = {"DJANGO_SETTINGS_MODULE": "peer_settings"}
+
+
+def test_squashed_migration_replaces_every_migration_of_3_10() -> None:
+    migration_loader = loader.MigrationLoader(None, ignore_no_migrations=True)
+    squashed = migration_loader.disk_migrations[(APP_LABEL, SQUASHED)]
+
+    assert [name for _, name in squashed.replaces] == (
+        procrastinate_310.django_migration_names()
+    )
+
+
+def _our_django(dbname: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "django", *args],
+        cwd=procrastinate_310.PEER_APP_DIR,
+        env=procrastinate_310.peer_env(dbname, **PEER_SETTINGS),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=procrastinate_310.TIMEOUT,
+        check=False,
+    )
+
+
+def _job_statuses(dbname: str) -> list[tuple[int, str]]:
+    with psycopg.connect(dbname=dbname, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT id, status::text FROM procrastinate_jobs ORDER BY id"
+        ).fetchall()
+    return [(job_id, status) for job_id, status in rows]
+
+
+def test_a_project_migrated_by_3_10_upgrades_with_migrate(
+    db_factory: Callable[[], str], db_name: str
+) -> None:
+    project_db = db_factory()
+    procrastinate_310.run(["-m", "django", "migrate"], project_db, PEER_SETTINGS)
+    defer = "from peer_django.tasks import double; print(double.defer(n=21))"
+    procrastinate_310.run(
+        ["-m", "django", "shell", "-c", defer], project_db, PEER_SETTINGS
+    )
+    assert _job_statuses(project_db) == [(1, "todo")]
+
+    migrate = _our_django(project_db, "migrate")
+    shown = _our_django(project_db, "showmigrations", APP_LABEL)
+    check = _our_django(project_db, "makemigrations", "--check", "--dry-run")
+    worker = _our_django(project_db, "procrastinate", "worker", "--one-shot")
+
+    assert migrate.returncode == 0, migrate.stdout
+    assert "[ ]" not in shown.stdout, shown.stdout
+    assert f"[X] {SQUASHED} (41 squashed migrations)" in shown.stdout, shown.stdout
+    assert "[X] 0043_post_upgrade_from_3_10" in shown.stdout, shown.stdout
+    assert check.returncode == 0, check.stdout
+    assert worker.returncode == 0, worker.stdout
+    assert _job_statuses(project_db) == [(1, "succeeded")]
+    # 3.10's Django migrations added the columns of procrastinate_jobs in the order
+    # of its history: only that differs.
+    differences = schema_inspection.diff_schemas(
+        schema_inspection.without_column_order(_describe_procrastinate(db_name)),
+        schema_inspection.without_column_order(_describe_procrastinate(project_db)),
+        a_name="schema.sql",
+        b_name="3.10's Django migrations + ours",
+    )
+    assert differences == []

@@ -1,48 +1,88 @@
--- Initial schema of procrastinate 0.1.0.
+-- From procrastinate 3.10 to this version: the part applied BEFORE deploying the new
+-- code.
+--
+-- It starts from a database created by procrastinate 3.10 (no release since 3.4
+-- changed the schema) or from an empty one, and creates what is missing: the
+-- migration record, the new functions and indexes; it replaces the functions and
+-- triggers whose code changed. Procrastinate 3.10 keeps working on the result (its fetch function and
+-- indexes stay until 03.10.00_50_post_upgrade_from_3_10.sql), so that 3.10 workers
+-- and ours can run side by side while the new code is deployed.
+--
+-- Every statement only creates what is missing, so that a run stopped halfway (by a
+-- tool that does not wrap the file in a transaction) can be started again.
+--
+-- It takes locks on procrastinate_jobs while it builds indexes and cleans rows up:
+-- workers and deferrers wait for it, and it is quicker when old finished jobs have
+-- been deleted first.
+
+DO $$
+BEGIN
+    -- 3.4 added procrastinate_retry_job_v2; a schema without it is older and would
+    -- only be half upgraded by what follows.
+    IF to_regclass('procrastinate_jobs') IS NOT NULL
+        AND to_regprocedure(
+            'procrastinate_retry_job_v2(bigint, timestamp with time zone, integer, '
+            'character varying, character varying)'
+        ) IS NULL
+    THEN
+        RAISE EXCEPTION 'This database holds the schema of a procrastinate older '
+            'than 3.10: upgrade it to procrastinate 3.10 first (its own migrations), '
+            'then apply this file';
+    END IF;
+END;
+$$;
 
 -- Types
 
-CREATE TYPE procrastinate_job_status AS ENUM (
-    'todo',       -- waiting to be fetched by a worker
-    'doing',      -- fetched, running on a worker
-    'succeeded',  -- ended without error
-    'failed',     -- ended with an error, no retry left
-    'cancelled',  -- cancelled before it started
-    'aborting',   -- kept for older databases; no longer used
-    'aborted'     -- stopped while running, on request
-);
+DO $$
+BEGIN
+    IF to_regtype('procrastinate_job_status') IS NULL THEN
+        CREATE TYPE procrastinate_job_status AS ENUM (
+            'todo',       -- waiting to be fetched by a worker
+            'doing',      -- fetched, running on a worker
+            'succeeded',  -- ended without error
+            'failed',     -- ended with an error, no retry left
+            'cancelled',  -- cancelled before it started
+            'aborting',   -- kept for older databases; no longer used
+            'aborted'     -- stopped while running, on request
+        );
+    END IF;
+    IF to_regtype('procrastinate_job_event_type') IS NULL THEN
+        CREATE TYPE procrastinate_job_event_type AS ENUM (
+            'deferred',
+            'started',
+            'deferred_for_retry',
+            'failed',
+            'succeeded',
+            'cancelled',
+            'abort_requested',
+            'aborted',
+            'scheduled',
+            'retried'
+        );
+    END IF;
+    IF to_regtype('procrastinate_job_to_defer_v1') IS NULL THEN
+        CREATE TYPE procrastinate_job_to_defer_v1 AS (
+            queue_name character varying,
+            task_name character varying,
+            priority integer,
+            lock text,
+            queueing_lock text,
+            args jsonb,
+            scheduled_at timestamp with time zone
+        );
+    END IF;
+END;
+$$;
 
-CREATE TYPE procrastinate_job_event_type AS ENUM (
-    'deferred',
-    'started',
-    'deferred_for_retry',
-    'failed',
-    'succeeded',
-    'cancelled',
-    'abort_requested',
-    'aborted',
-    'scheduled',
-    'retried'
-);
+-- Tables (3.10 has the same ones)
 
-CREATE TYPE procrastinate_job_to_defer_v1 AS (
-    queue_name character varying,
-    task_name character varying,
-    priority integer,
-    lock text,
-    queueing_lock text,
-    args jsonb,
-    scheduled_at timestamp with time zone
-);
-
--- Tables
-
-CREATE TABLE procrastinate_workers (
+CREATE TABLE IF NOT EXISTS procrastinate_workers (
     id bigint PRIMARY KEY GENERATED ALWAYS AS IDENTITY,
     last_heartbeat timestamp with time zone NOT NULL DEFAULT NOW()
 );
 
-CREATE TABLE procrastinate_jobs (
+CREATE TABLE IF NOT EXISTS procrastinate_jobs (
     id bigserial PRIMARY KEY,
     queue_name character varying(128) NOT NULL,
     task_name character varying(128) NOT NULL,
@@ -59,7 +99,7 @@ CREATE TABLE procrastinate_jobs (
         CHECK (NOT (status = 'todo' AND abort_requested = true))
 );
 
-CREATE TABLE procrastinate_periodic_defers (
+CREATE TABLE IF NOT EXISTS procrastinate_periodic_defers (
     id bigserial PRIMARY KEY,
     task_name character varying(128) NOT NULL,
     defer_timestamp bigint,
@@ -69,50 +109,42 @@ CREATE TABLE procrastinate_periodic_defers (
         UNIQUE (task_name, periodic_id, defer_timestamp)
 );
 
-CREATE TABLE procrastinate_events (
+CREATE TABLE IF NOT EXISTS procrastinate_events (
     id bigserial PRIMARY KEY,
     job_id bigint NOT NULL REFERENCES procrastinate_jobs ON DELETE CASCADE,
     type procrastinate_job_event_type,
     at timestamp with time zone DEFAULT NOW() NULL
 );
 
--- Indexes
---
--- Every index the worker relies on is partial on the live statuses (todo, doing), so
--- that fetching stays as fast with millions of finished jobs as with none.
+CREATE TABLE IF NOT EXISTS procrastinate_migrations (
+    name character varying(128) PRIMARY KEY,
+    applied_at timestamp with time zone NOT NULL DEFAULT NOW()
+);
 
--- At most one waiting job per queueing lock.
-CREATE UNIQUE INDEX procrastinate_jobs_queueing_lock_idx_v1
+-- Indexes that 3.10 has too
+
+CREATE UNIQUE INDEX IF NOT EXISTS procrastinate_jobs_queueing_lock_idx_v1
     ON procrastinate_jobs (queueing_lock) WHERE status = 'todo';
--- At most one running job per lock, whatever the code that fetched it.
-CREATE UNIQUE INDEX procrastinate_jobs_lock_idx_v1
+CREATE UNIQUE INDEX IF NOT EXISTS procrastinate_jobs_lock_idx_v1
     ON procrastinate_jobs (lock) WHERE status = 'doing';
--- Fetch order among waiting jobs.
-CREATE INDEX procrastinate_jobs_priority_idx_v1
+CREATE INDEX IF NOT EXISTS procrastinate_jobs_priority_idx_v1
     ON procrastinate_jobs (priority DESC, id ASC) WHERE status = 'todo';
--- The lock rule of fetch: is another live job of the same lock ahead of this one?
-CREATE INDEX procrastinate_jobs_lock_live_idx_v1
-    ON procrastinate_jobs (lock, priority DESC, id ASC)
-    WHERE status IN ('todo', 'doing') AND lock IS NOT NULL;
--- Only running jobs keep their worker_id, so this index stays small and makes both the
--- stalled-jobs query and the ON DELETE SET NULL of pruned workers cheap.
-CREATE INDEX procrastinate_jobs_worker_id_idx_v1
-    ON procrastinate_jobs (worker_id) WHERE worker_id IS NOT NULL;
--- Running jobs: what stalled-job recovery and abort checks look at.
-CREATE INDEX procrastinate_jobs_doing_idx_v1
-    ON procrastinate_jobs (id) WHERE status = 'doing';
-CREATE INDEX procrastinate_jobs_queue_name_idx_v1
+CREATE INDEX IF NOT EXISTS procrastinate_jobs_queue_name_idx_v1
     ON procrastinate_jobs (queue_name);
-CREATE INDEX procrastinate_events_job_id_fkey_v1
+CREATE INDEX IF NOT EXISTS procrastinate_events_job_id_fkey_v1
     ON procrastinate_events (job_id);
-CREATE INDEX procrastinate_periodic_defers_job_id_fkey_v1
+CREATE INDEX IF NOT EXISTS procrastinate_periodic_defers_job_id_fkey_v1
     ON procrastinate_periodic_defers (job_id);
-CREATE INDEX procrastinate_workers_last_heartbeat_idx_v1
+-- The same index under the name of our convention: no code refers to index names,
+-- so renaming it now is safe for 3.10, and cheaper than building it again.
+ALTER INDEX IF EXISTS idx_procrastinate_workers_last_heartbeat
+    RENAME TO procrastinate_workers_last_heartbeat_idx_v1;
+CREATE INDEX IF NOT EXISTS procrastinate_workers_last_heartbeat_idx_v1
     ON procrastinate_workers (last_heartbeat);
 
 -- Functions called by the library
 
-CREATE FUNCTION procrastinate_defer_jobs_v1(jobs procrastinate_job_to_defer_v1[])
+CREATE OR REPLACE FUNCTION procrastinate_defer_jobs_v1(jobs procrastinate_job_to_defer_v1[])
     RETURNS bigint[]
     LANGUAGE plpgsql
 AS $$
@@ -142,7 +174,7 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION procrastinate_defer_periodic_job_v2(
+CREATE OR REPLACE FUNCTION procrastinate_defer_periodic_job_v2(
     _queue_name character varying,
     _lock character varying,
     _queueing_lock character varying,
@@ -187,7 +219,7 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION procrastinate_fetch_jobs_v1(
+CREATE OR REPLACE FUNCTION procrastinate_fetch_jobs_v1(
     target_queue_names character varying[],
     p_worker_id bigint,
     p_limit integer
@@ -234,7 +266,7 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION procrastinate_finish_job_v1(
+CREATE OR REPLACE FUNCTION procrastinate_finish_job_v1(
     job_id bigint,
     end_status procrastinate_job_status,
     delete_job boolean
@@ -270,7 +302,7 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION procrastinate_retry_job_v2(
+CREATE OR REPLACE FUNCTION procrastinate_retry_job_v2(
     job_id bigint,
     retry_at timestamp with time zone,
     new_priority integer,
@@ -317,7 +349,7 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION procrastinate_cancel_job_v1(job_id bigint, abort boolean, delete_job boolean)
+CREATE OR REPLACE FUNCTION procrastinate_cancel_job_v1(job_id bigint, abort boolean, delete_job boolean)
     RETURNS bigint
     LANGUAGE plpgsql
 AS $$
@@ -348,7 +380,7 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION procrastinate_register_worker_v1()
+CREATE OR REPLACE FUNCTION procrastinate_register_worker_v1()
     RETURNS TABLE(worker_id bigint)
     LANGUAGE plpgsql
 AS $$
@@ -359,7 +391,7 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION procrastinate_unregister_worker_v1(worker_id bigint)
+CREATE OR REPLACE FUNCTION procrastinate_unregister_worker_v1(worker_id bigint)
     RETURNS void
     LANGUAGE plpgsql
 AS $$
@@ -368,7 +400,7 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION procrastinate_update_heartbeat_v1(worker_id bigint)
+CREATE OR REPLACE FUNCTION procrastinate_update_heartbeat_v1(worker_id bigint)
     RETURNS void
     LANGUAGE plpgsql
 AS $$
@@ -377,7 +409,7 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION procrastinate_prune_stalled_workers_v1(seconds_since_heartbeat float)
+CREATE OR REPLACE FUNCTION procrastinate_prune_stalled_workers_v1(seconds_since_heartbeat float)
     RETURNS TABLE(worker_id bigint)
     LANGUAGE plpgsql
 AS $$
@@ -389,7 +421,7 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION procrastinate_queue_channel_v1(queue_name character varying)
+CREATE OR REPLACE FUNCTION procrastinate_queue_channel_v1(queue_name character varying)
     RETURNS text
     LANGUAGE plpgsql
     IMMUTABLE
@@ -409,7 +441,7 @@ $$;
 
 -- Trigger functions
 
-CREATE FUNCTION procrastinate_notify_queue_job_inserted_v1()
+CREATE OR REPLACE FUNCTION procrastinate_notify_queue_job_inserted_v1()
     RETURNS trigger
     LANGUAGE plpgsql
 AS $$
@@ -423,7 +455,7 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION procrastinate_notify_queue_abort_job_v1()
+CREATE OR REPLACE FUNCTION procrastinate_notify_queue_abort_job_v1()
     RETURNS trigger
     LANGUAGE plpgsql
 AS $$
@@ -437,7 +469,7 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION procrastinate_trigger_function_status_events_insert_v1()
+CREATE OR REPLACE FUNCTION procrastinate_trigger_function_status_events_insert_v1()
     RETURNS trigger
     LANGUAGE plpgsql
 AS $$
@@ -447,7 +479,7 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION procrastinate_trigger_function_status_events_update_v1()
+CREATE OR REPLACE FUNCTION procrastinate_trigger_function_status_events_update_v1()
     RETURNS trigger
     LANGUAGE plpgsql
 AS $$
@@ -472,7 +504,7 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION procrastinate_trigger_function_scheduled_events_v1()
+CREATE OR REPLACE FUNCTION procrastinate_trigger_function_scheduled_events_v1()
     RETURNS trigger
     LANGUAGE plpgsql
 AS $$
@@ -483,7 +515,7 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION procrastinate_trigger_abort_requested_events_procedure_v1()
+CREATE OR REPLACE FUNCTION procrastinate_trigger_abort_requested_events_procedure_v1()
     RETURNS trigger
     LANGUAGE plpgsql
 AS $$
@@ -493,7 +525,7 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION procrastinate_unlink_periodic_defers_v1()
+CREATE OR REPLACE FUNCTION procrastinate_unlink_periodic_defers_v1()
     RETURNS trigger
     LANGUAGE plpgsql
 AS $$
@@ -505,14 +537,14 @@ $$;
 
 -- Triggers
 
-CREATE TRIGGER procrastinate_jobs_notify_queue_job_inserted_v1
+CREATE OR REPLACE TRIGGER procrastinate_jobs_notify_queue_job_inserted_v1
     AFTER INSERT ON procrastinate_jobs
     FOR EACH ROW WHEN (NEW.status = 'todo')
     EXECUTE PROCEDURE procrastinate_notify_queue_job_inserted_v1();
 
 -- A job sent back to the queue by a retry wakes listening workers too, so that an
 -- immediate retry does not wait for the polling interval.
-CREATE TRIGGER procrastinate_jobs_notify_queue_job_retried_v1
+CREATE OR REPLACE TRIGGER procrastinate_jobs_notify_queue_job_retried_v1
     AFTER UPDATE OF status ON procrastinate_jobs
     FOR EACH ROW WHEN (
         OLD.status <> 'todo' AND NEW.status = 'todo'
@@ -520,7 +552,7 @@ CREATE TRIGGER procrastinate_jobs_notify_queue_job_retried_v1
     )
     EXECUTE PROCEDURE procrastinate_notify_queue_job_inserted_v1();
 
-CREATE TRIGGER procrastinate_jobs_notify_queue_job_aborted_v1
+CREATE OR REPLACE TRIGGER procrastinate_jobs_notify_queue_job_aborted_v1
     AFTER UPDATE OF abort_requested ON procrastinate_jobs
     FOR EACH ROW WHEN (
         OLD.abort_requested = false AND NEW.abort_requested = true
@@ -528,27 +560,63 @@ CREATE TRIGGER procrastinate_jobs_notify_queue_job_aborted_v1
     )
     EXECUTE PROCEDURE procrastinate_notify_queue_abort_job_v1();
 
-CREATE TRIGGER procrastinate_trigger_status_events_update_v1
+CREATE OR REPLACE TRIGGER procrastinate_trigger_status_events_update_v1
     AFTER UPDATE OF status ON procrastinate_jobs
     FOR EACH ROW
     EXECUTE PROCEDURE procrastinate_trigger_function_status_events_update_v1();
 
-CREATE TRIGGER procrastinate_trigger_status_events_insert_v1
+CREATE OR REPLACE TRIGGER procrastinate_trigger_status_events_insert_v1
     AFTER INSERT ON procrastinate_jobs
     FOR EACH ROW WHEN (NEW.status = 'todo')
     EXECUTE PROCEDURE procrastinate_trigger_function_status_events_insert_v1();
 
-CREATE TRIGGER procrastinate_trigger_scheduled_events_v1
+CREATE OR REPLACE TRIGGER procrastinate_trigger_scheduled_events_v1
     AFTER UPDATE OR INSERT ON procrastinate_jobs
     FOR EACH ROW WHEN (NEW.scheduled_at IS NOT NULL AND NEW.status = 'todo')
     EXECUTE PROCEDURE procrastinate_trigger_function_scheduled_events_v1();
 
-CREATE TRIGGER procrastinate_trigger_abort_requested_events_v1
+CREATE OR REPLACE TRIGGER procrastinate_trigger_abort_requested_events_v1
     AFTER UPDATE OF abort_requested ON procrastinate_jobs
     FOR EACH ROW WHEN (OLD.abort_requested = false AND NEW.abort_requested = true)
     EXECUTE PROCEDURE procrastinate_trigger_abort_requested_events_procedure_v1();
 
-CREATE TRIGGER procrastinate_trigger_delete_jobs_v1
+CREATE OR REPLACE TRIGGER procrastinate_trigger_delete_jobs_v1
     BEFORE DELETE ON procrastinate_jobs
     FOR EACH ROW
     EXECUTE PROCEDURE procrastinate_unlink_periodic_defers_v1();
+
+-- Rows written by 3.10 that our code sees differently
+
+-- Our jobs let go of their worker when they leave 'doing', and 3.10 refused to retry
+-- a job whose abort was requested by marking it failed with the flag still set (a
+-- manual retry of it would then break check_not_todo_abort_requested). The triggers
+-- above are ours already, so none of them records an event for this clean-up but the
+-- scheduled one, which fires on any update of a scheduled waiting job: it is turned
+-- off meanwhile, in the same statement, so that it cannot stay off.
+DO $$
+BEGIN
+    ALTER TABLE procrastinate_jobs
+        DISABLE TRIGGER procrastinate_trigger_scheduled_events_v1;
+    UPDATE procrastinate_jobs
+    SET worker_id = NULL,
+        abort_requested = abort_requested AND status = 'cancelled'
+    WHERE status <> 'doing'
+        AND (worker_id IS NOT NULL OR (abort_requested AND status <> 'cancelled'));
+    ALTER TABLE procrastinate_jobs
+        ENABLE TRIGGER procrastinate_trigger_scheduled_events_v1;
+END;
+$$;
+
+-- Indexes of this version (3.10's stay until the post migration)
+
+CREATE INDEX IF NOT EXISTS procrastinate_jobs_lock_live_idx_v1
+    ON procrastinate_jobs (lock, priority DESC, id ASC)
+    WHERE status IN ('todo', 'doing') AND lock IS NOT NULL;
+CREATE INDEX IF NOT EXISTS procrastinate_jobs_worker_id_idx_v1
+    ON procrastinate_jobs (worker_id) WHERE worker_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS procrastinate_jobs_doing_idx_v1
+    ON procrastinate_jobs (id) WHERE status = 'doing';
+
+INSERT INTO procrastinate_migrations (name)
+VALUES ('03.10.00_01_pre_upgrade_from_3_10.sql')
+ON CONFLICT DO NOTHING;
