@@ -9,11 +9,10 @@ worker keeps running and every job ends with a final status (issue 12 items 1, 2
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import psycopg
@@ -23,6 +22,7 @@ import procrastinate
 from procrastinate import exceptions, manager, sql
 from procrastinate import worker as worker_module
 from procrastinate.job_context import AbortReason
+from tests.integration.test_worker import running_worker, wait_until
 
 WORKER = {"install_signal_handlers": False}
 
@@ -45,30 +45,6 @@ HOSTILE_PAYLOADS = [
     '{"a": ' + "1" * 5000 + "}",
     "x" * 7999,
 ]
-
-
-async def wait_until(
-    predicate: Callable[[], Awaitable[bool]], timeout: float = 5.0
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not await predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
-
-
-@contextlib.asynccontextmanager
-async def running_worker(
-    app: procrastinate.App, **options: Any
-) -> AsyncIterator[asyncio.Task[None]]:
-    task = asyncio.ensure_future(app.run_worker_async(**WORKER, **options))
-    try:
-        yield task
-    finally:
-        if not task.done():
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def listening(connection: psycopg.Connection[Any]) -> Callable[[], Awaitable[bool]]:
