@@ -18,12 +18,16 @@ from typing import Any
 import attr
 
 from procrastinate import connector, exceptions, jobs, sql, utils
+from procrastinate.sql import facts
 
 logger = logging.getLogger(__name__)
 
-QUEUEING_LOCK_CONSTRAINT = "procrastinate_jobs_queueing_lock_idx_v1"
-ANY_QUEUE_CHANNEL = "procrastinate_any_queue_v1"
-QUEUE_CHANNEL_PREFIX = "procrastinate_queue_v1#"
+# Re-exported: 3.x code and tests read them here.
+QUEUEING_LOCK_CONSTRAINT = facts.QUEUEING_LOCK_CONSTRAINT
+ANY_QUEUE_CHANNEL = facts.ANY_QUEUE_CHANNEL
+QUEUE_CHANNEL_PREFIX = facts.QUEUE_CHANNEL_PREFIX
+MAX_CHANNEL_BYTES = facts.MAX_CHANNEL_BYTES
+queue_channel = facts.queue_channel
 
 NotificationCallback = Callable[..., Awaitable[None]]
 NOTIFICATION_TYPES = ("job_inserted", "abort_job_requested")
@@ -74,26 +78,7 @@ def parse_notification(payload: str) -> jobs.Notification | None:
     return jobs.AbortJobRequested(type="abort_job_requested", job_id=job_id)
 
 
-# PostgreSQL identifiers, hence channel names, are at most 63 bytes.
-MAX_CHANNEL_BYTES = 63
-
-
-def queue_channel(queue: str) -> str:
-    """
-    The notification channel of a queue, truncated to 63 bytes (on a character
-    boundary) like the database's ``procrastinate_queue_channel_v1`` does.
-    """
-    channel = f"{QUEUE_CHANNEL_PREFIX}{queue}"
-    while len(channel.encode()) > MAX_CHANNEL_BYTES:
-        channel = channel[:-1]
-    return channel
-
-
-def get_channel_for_queues(queues: Iterable[str] | None = None) -> list[str]:
-    """The LISTEN channels of a worker listening to ``queues`` (``None``: all)."""
-    if queues is None:
-        return [ANY_QUEUE_CHANNEL]
-    return list(dict.fromkeys(queue_channel(queue) for queue in queues))
+get_channel_for_queues = facts.channels_for_queues
 
 
 def defer_jobs_arguments(

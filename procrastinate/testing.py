@@ -22,7 +22,8 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from procrastinate import connector, exceptions, jobs, manager, schema, sql, utils
+from procrastinate import connector, exceptions, jobs, schema, sql, utils
+from procrastinate.sql import facts
 
 Row = dict[str, Any]
 
@@ -35,7 +36,7 @@ LIVE_STATUSES = frozenset({TODO, DOING})
 FINAL_STATUSES = frozenset({jobs.Status.SUCCEEDED.value, FAILED, CANCELLED, ABORTED})
 END_STATUSES = (jobs.Status.SUCCEEDED.value, FAILED, ABORTED)
 ALL_STATUSES = frozenset(status.value for status in jobs.Status)
-MAX_NAME_LENGTH = 128
+MAX_NAME_LENGTH = facts.MAX_NAME_LENGTH
 
 # The event that procrastinate_trigger_function_status_events_update_v1 records for
 # each (old status, new status).
@@ -66,7 +67,7 @@ def _schema_text() -> str:
 def query_names() -> dict[str, str]:
     """The name of each query text :class:`InMemoryConnector` knows: the named
     queries of :mod:`procrastinate.sql`, and the schema as ``apply_schema``."""
-    names = {text: name for name, text in sql.queries.items()}
+    names: dict[str, str] = {str(text): name for name, text in sql.queries.items()}
     names[_schema_text()] = "apply_schema"
     return names
 
@@ -294,8 +295,8 @@ class InMemoryConnector(connector.BaseAsyncConnector):
     def _notify(self, queue_name: str, kind: str, job_id: int) -> None:
         # The same text as jsonb_build_object(...)::text in the SQL triggers.
         payload = json.dumps({"type": kind, "job_id": job_id})
-        self._pending.append((manager.queue_channel(queue_name), payload))
-        self._pending.append((manager.ANY_QUEUE_CHANNEL, payload))
+        self._pending.append((facts.queue_channel(queue_name), payload))
+        self._pending.append((facts.ANY_QUEUE_CHANNEL, payload))
 
     def _send_pending(self) -> None:
         pending, self._pending = self._pending, []
@@ -1054,8 +1055,8 @@ def _queueing_lock_error(job: Row, taken: set[str]) -> Exception | None:
         return None
     return exceptions.UniqueViolation(
         "duplicate key value violates unique constraint "
-        f'"{manager.QUEUEING_LOCK_CONSTRAINT}": Key (queueing_lock)=({queueing_lock}) '
+        f'"{facts.QUEUEING_LOCK_CONSTRAINT}": Key (queueing_lock)=({queueing_lock}) '
         "already exists.",
-        constraint_name=manager.QUEUEING_LOCK_CONSTRAINT,
+        constraint_name=facts.QUEUEING_LOCK_CONSTRAINT,
         queueing_lock=queueing_lock,
     )

@@ -5,18 +5,38 @@ from __future__ import annotations
 
 import re
 from importlib import resources
+from typing import Any
 
 _HEADER = re.compile(r"^-- (?P<name>[a-z0-9_]+) --$", re.MULTILINE)
 
 
-def parse_query_file(text: str) -> dict[str, str]:
+class Query(str):
+    """
+    The SQL text of a named query of ``queries.sql``. It is a plain string to a
+    connector (3.x custom connectors receive the SQL as before), and carries its
+    ``name`` so that a connector that does not speak SQL (the in-memory one) can
+    dispatch on it.
+    """
+
+    name: str
+
+    def __new__(cls, name: str, text: str) -> Query:
+        query = super().__new__(cls, text)
+        query.name = name
+        return query
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Query, (self.name, str(self)))
+
+
+def parse_query_file(text: str) -> dict[str, Query]:
     """
     Split a query file into named queries. Each query starts with a line
     ``-- name --``; the comment lines right after it describe it and are dropped.
 
     :raises ValueError: a name is used twice.
     """
-    queries: dict[str, str] = {}
+    queries: dict[str, Query] = {}
     headers = list(_HEADER.finditer(text))
     for header, following in zip(headers, [*headers[1:], None]):
         body = text[header.end() : following.start() if following else len(text)]
@@ -26,7 +46,7 @@ def parse_query_file(text: str) -> dict[str, str]:
         name = header.group("name")
         if name in queries:
             raise ValueError(f"Query {name!r} is defined twice")
-        queries[name] = "\n".join(lines).strip()
+        queries[name] = Query(name, "\n".join(lines).strip())
     return queries
 
 
