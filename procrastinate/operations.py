@@ -1,0 +1,555 @@
+"""Database operations as data, and the two runners that perform any of them.
+
+An :class:`Operation` names a query of ``queries.sql``, builds its arguments from the
+caller's (a pure function), and reads its rows (a pure function). Calling it binds the
+caller's values into a :class:`Call`; :func:`run_async` and :func:`run` perform a
+call, on the connector's connections or on one that the caller owns. The job manager
+is a list of one-line methods over them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any, Generic, Literal, TypeVar
+
+from typing_extensions import ParamSpec
+
+from procrastinate import connector, exceptions, jobs, sql, utils
+from procrastinate.sql import facts
+
+logger = logging.getLogger("procrastinate.manager")
+
+P = ParamSpec("P")
+T = TypeVar("T")
+Rows = list[dict[str, Any]]
+Arguments = dict[str, Any]
+#: What a query returns: nothing (``execute_query``), its first row (``..._one``, which
+#: raises :class:`~procrastinate.exceptions.NoResult` without one) or all its rows.
+Fetch = Literal["none", "one", "all"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    """What a row reader sees: the rows, the query's arguments, and the app's JSON
+    decoder for job arguments.
+
+    :param rows: the rows (the first one alone for a ``one`` query, none for ``none``).
+    :param arguments: the arguments the query ran with.
+    :param json_loads: the connector's JSON decoder, ``None`` for :func:`json.loads`.
+    """
+
+    rows: Rows
+    arguments: Arguments
+    json_loads: Callable[[str], Any] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Call(Generic[T]):
+    """
+    One operation with the caller's values bound: ready to run.
+
+    :param query: the named query.
+    :param arguments: its arguments; ``None`` when there is nothing to ask the
+        database (an empty batch): the reader then sees no row.
+    :param fetch: what the query returns.
+    :param read: turns the result into the operation's value.
+    :param unique_violation: turns a unique violation into the caller's error.
+    """
+
+    query: sql.Query
+    arguments: Arguments | None
+    fetch: Fetch
+    read: Callable[[Result], T]
+    unique_violation: Callable[[exceptions.UniqueViolation], Exception] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Operation(Generic[P, T]):
+    """
+    A database operation, declared once for the sync and the async API.
+
+    :param query_name: the name of its query in ``queries.sql``.
+    :param arguments: builds the query's arguments from the caller's values (pure;
+        ``None`` to skip the query).
+    :param read: reads the result; given the caller's values too, after it (pure).
+    :param fetch: what the query returns.
+    :param unique_violation: the error to raise instead of a unique violation.
+    """
+
+    query_name: str
+    arguments: Callable[P, Arguments | None]
+    # Readers take ``(result, *values)`` and most ignore the values: ``...`` spares
+    # each of them the builder's whole signature.
+    read: Callable[..., T]
+    fetch: Fetch = "all"
+    unique_violation: Callable[[exceptions.UniqueViolation], Exception] | None = None
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Call[T]:
+        """Bind the caller's values.
+
+        :raises Exception: whatever the arguments builder raises for bad values.
+        """
+        return Call(
+            query=sql.queries[self.query_name],
+            arguments=self.arguments(*args, **kwargs),
+            fetch=self.fetch,
+            read=lambda result: self.read(result, *args, **kwargs),
+            unique_violation=self.unique_violation,
+        )
+
+
+def _method_name(fetch: Fetch, asynchronous: bool, with_connection: bool) -> str:
+    # The connector methods, named as in procrastinate 3.x (custom connectors
+    # override these names): there is no "none" variant on a caller's connection.
+    if with_connection and fetch == "none":
+        fetch = "all"
+    suffix = "" if fetch == "none" else f"_{fetch}"
+    return (
+        f"execute_query{suffix}{'_async' if asynchronous else ''}"
+        f"{'_with_connection' if with_connection else ''}"
+    )
+
+
+def _prepare(
+    target: connector.BaseConnector, call: Call[Any], connection: Any, asyncio: bool
+) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+    method = getattr(target, _method_name(call.fetch, asyncio, connection is not None))
+    head = (call.query,) if connection is None else (connection, call.query)
+    return method, head
+
+
+def _read(call: Call[T], returned: Any, json_loads: Any) -> T:
+    if call.fetch == "one":
+        returned = [returned]
+    return call.read(
+        Result(
+            rows=returned or [], arguments=call.arguments or {}, json_loads=json_loads
+        )
+    )
+
+
+def _translate(call: Call[Any], error: exceptions.UniqueViolation) -> Exception:
+    return error if call.unique_violation is None else call.unique_violation(error)
+
+
+async def run_async(
+    target: connector.BaseConnector, call: Call[T], connection: Any = None
+) -> T:
+    """
+    Perform a call on the connector, or on the caller's ``connection``.
+
+    :param target: the app's connector.
+    :param call: the operation, bound to the caller's values.
+    :param connection: a connection of the connector's driver, owned by the caller
+        (who commits); ``None`` to use the connector's own.
+    :raises ConnectorException: the database refused the query.
+    """
+    if call.arguments is None:
+        return _read(call, [], target.json_loads)
+    method, head = _prepare(target, call, connection, asyncio=True)
+    try:
+        returned = await method(*head, **call.arguments)
+    except exceptions.UniqueViolation as error:
+        translated = _translate(call, error)
+        if translated is error:
+            raise
+        raise translated from error
+    return _read(call, returned, target.json_loads)
+
+
+def run(target: connector.BaseConnector, call: Call[T], connection: Any = None) -> T:
+    """Synchronous :func:`run_async`, on the connector's sync connector."""
+    sync_target = target.get_sync_connector()
+    if call.arguments is None:
+        return _read(call, [], sync_target.json_loads)
+    method, head = _prepare(sync_target, call, connection, asyncio=False)
+    try:
+        returned = method(*head, **call.arguments)
+    except exceptions.UniqueViolation as error:
+        translated = _translate(call, error)
+        if translated is error:
+            raise
+        raise translated from error
+    return _read(call, returned, sync_target.json_loads)
+
+
+# Argument builders and row readers.
+
+
+def defer_jobs_arguments(
+    jobs_to_defer: Iterable[jobs.Job], json_dumps: Callable[[Any], str] | None = None
+) -> Arguments | None:
+    """
+    The arguments of the ``defer_jobs`` query for a batch of jobs (``None`` for an
+    empty one). The batch goes as JSON text, serialized here with ``json_dumps``: a
+    plain string parameter, that every connector passes alike (one written for
+    procrastinate 3.x included).
+    """
+    batch = [
+        {
+            "queue_name": job.queue,
+            "task_name": job.task_name,
+            "priority": job.priority,
+            "lock": job.lock,
+            "queueing_lock": job.queueing_lock,
+            "args": job.task_kwargs,
+            "scheduled_at": job.scheduled_at.isoformat() if job.scheduled_at else None,
+        }
+        for job in jobs_to_defer
+    ]
+    return {"jobs": (json_dumps or json.dumps)(batch)} if batch else None
+
+
+def deferred_jobs(
+    result: Result, jobs_to_defer: list[jobs.Job], json_dumps: Any = None
+) -> list[jobs.Job]:
+    """The jobs as stored: with their new id and the ``todo`` status."""
+    return [
+        job.evolve(id=row["id"], status=jobs.Status.TODO.value)
+        for job, row in zip(jobs_to_defer, result.rows)
+    ]
+
+
+def defer_error(error: exceptions.UniqueViolation) -> Exception:
+    """The user-facing error for a taken queueing lock; other violations as they are."""
+    if error.constraint_name != facts.QUEUEING_LOCK_CONSTRAINT:
+        return error
+    return exceptions.AlreadyEnqueued(
+        "Job cannot be enqueued: there is already a job in the queue with the "
+        f"queueing lock {error.queueing_lock!r}"
+    )
+
+
+def periodic_arguments(
+    job: jobs.Job, periodic_id: str, defer_timestamp: int
+) -> Arguments:
+    """
+    The arguments of ``defer_periodic_job``.
+
+    :raises InvalidTimestamp: the job's ``timestamp`` argument is not the tick's.
+    """
+    if job.task_kwargs.get("timestamp") != defer_timestamp:
+        raise exceptions.InvalidTimestamp
+    return {
+        "task_name": job.task_name,
+        "periodic_id": periodic_id,
+        "defer_timestamp": defer_timestamp,
+        "queue": job.queue,
+        "priority": job.priority,
+        "lock": job.lock,
+        "queueing_lock": job.queueing_lock,
+        "args": job.task_kwargs,
+    }
+
+
+def list_filters(
+    queue: str | None = None,
+    task: str | None = None,
+    status: str | jobs.Status | None = None,
+    lock: str | None = None,
+) -> Arguments:
+    """The filter arguments shared by the ``list_*`` queries."""
+    return {
+        "queue_name": queue,
+        "task_name": task,
+        "status": status.value if isinstance(status, jobs.Status) else status,
+        "lock": lock,
+    }
+
+
+def list_jobs_arguments(
+    id: int | None = None,
+    queue: str | None = None,
+    task: str | None = None,
+    status: str | jobs.Status | None = None,
+    lock: str | None = None,
+    queueing_lock: str | None = None,
+    worker_id: int | None = None,
+) -> Arguments:
+    """The arguments of ``list_jobs``: :func:`list_filters` and three more."""
+    return {
+        "id": id,
+        **list_filters(queue, task, status, lock),
+        "queueing_lock": queueing_lock,
+        "worker_id": worker_id,
+    }
+
+
+def stats_rows(result: Result, *_: Any, **__: Any) -> list[dict[str, Any]]:
+    """Rows of ``list_queues``/``list_tasks``/``list_locks``: one count per status."""
+    statuses = [
+        status.value for status in jobs.Status if status != jobs.Status.ABORTING
+    ]
+    return [
+        {
+            "name": row["name"],
+            "jobs_count": row["jobs_count"],
+            **{status: row["stats"].get(status, 0) for status in statuses},
+        }
+        for row in result.rows
+    ]
+
+
+def retry_arguments(
+    job_id: int,
+    retry_at: datetime.datetime | None = None,
+    priority: int | None = None,
+    queue: str | None = None,
+    lock: str | None = None,
+    worker_id: int | None = None,
+) -> Arguments:
+    """The arguments of the ``retry_job`` query (``worker_id``: the worker storing
+    its outcome; ``None`` for a manual retry)."""
+    return {
+        "job_id": job_id,
+        "worker_id": worker_id,
+        "retry_at": retry_at or utils.utcnow(),
+        "new_priority": priority,
+        "new_queue_name": queue,
+        "new_lock": lock,
+    }
+
+
+def finish_arguments(
+    job_id: int, status: jobs.Status, delete_job: bool, worker_id: int | None
+) -> Arguments:
+    """The arguments of ``finish_job``."""
+    return {
+        "job_id": job_id,
+        "status": status.value,
+        "delete_job": delete_job,
+        "worker_id": worker_id,
+    }
+
+
+def check_owned(result: Result, *_: Any, **__: Any) -> None:
+    """
+    :raises JobLost: the outcome of the worker's run was not stored (no row).
+    """
+    if result.rows:
+        return
+    raise exceptions.JobLost(
+        f"Job {result.arguments['job_id']} is no longer run by worker "
+        f"{result.arguments['worker_id']}: another worker recovered it, or it was "
+        "retried or finished meanwhile"
+    )
+
+
+def delete_old_jobs_arguments(
+    nb_hours: int,
+    queue: str | None = None,
+    include_failed: bool = False,
+    include_cancelled: bool = False,
+    include_aborted: bool = False,
+) -> Arguments:
+    """The arguments of the ``delete_old_jobs`` query."""
+    statuses = [jobs.Status.SUCCEEDED.value]
+    if include_failed:
+        statuses.append(jobs.Status.FAILED.value)
+    if include_cancelled:
+        statuses.append(jobs.Status.CANCELLED.value)
+    if include_aborted:
+        statuses.append(jobs.Status.ABORTED.value)
+    return {"nb_hours": nb_hours, "queue": queue, "statuses": statuses}
+
+
+def cancelled(result: Result, *_: Any, **__: Any) -> bool:
+    """Whether the job was cancelled (or its abort requested)."""
+    done = bool(result.rows) and result.rows[0]["id"] is not None
+    job_id = result.arguments["job_id"]
+    if done:
+        logger.debug(
+            f"Cancelled job {job_id}",
+            extra={"action": "job_cancelled", "job_id": job_id},
+        )
+    return done
+
+
+def fetched_jobs(result: Result, *_: Any, **__: Any) -> list[jobs.FetchedJob]:
+    """The jobs of worker rows; an unloadable one carries its ``load_error``."""
+    return [jobs.load_fetched_row(row, result.json_loads) for row in result.rows]
+
+
+def stalled_jobs(result: Result, *_: Any, **__: Any) -> list[jobs.Job]:
+    """The stalled jobs; one that cannot be loaded has its plain columns, and a
+    warning says why."""
+    stalled = fetched_jobs(result)
+    for item in stalled:
+        if item.load_error is not None:
+            logger.warning(
+                f"Stalled job {item.job.call_string} cannot be loaded: "
+                f"{item.load_error}",
+                extra={"action": "job_unloadable", "job": item.job.log_context()},
+            )
+    return [item.job for item in stalled]
+
+
+def listed_jobs(result: Result, *_: Any, **__: Any) -> list[jobs.Job]:
+    """The listed jobs; one that cannot be loaded has its plain columns (logged)."""
+    listed = fetched_jobs(result)
+    for item in listed:
+        if item.load_error:
+            logger.warning(
+                "Job %s is listed without its arguments and schedule: %s",
+                item.job.id,
+                item.load_error,
+                extra={"action": "unloadable_job_listed", "job_id": item.job.id},
+            )
+    return [item.job for item in listed]
+
+
+def new_id(result: Result, *_: Any, **__: Any) -> int | None:
+    """A reader: the id of the new job; ``None`` when the query made none."""
+    job_id: int | None = result.rows[0]["id"]
+    return job_id
+
+
+def first_int(name: str) -> Callable[..., int]:
+    """A reader: the integer column ``name`` of the first row."""
+    return lambda result, *_, **__: int(result.rows[0][name])
+
+
+def column_list(name: str) -> Callable[..., list[Any]]:
+    """A reader: the column ``name`` of every row."""
+    return lambda result, *_, **__: [row[name] for row in result.rows]
+
+
+def any_row(result: Result, *_: Any, **__: Any) -> bool:
+    """A reader: whether the query returned a row."""
+    return bool(result.rows)
+
+
+def nothing(result: Result, *_: Any, **__: Any) -> None:
+    """A reader for the queries that return nothing."""
+
+
+def no_arguments() -> Arguments:
+    """The arguments of a query without parameters."""
+    return {}
+
+
+def jobs_to_stop(result: Result, *_: Any, **__: Any) -> tuple[list[int], list[int]]:
+    """The ids to abort (abort requested, not lost) and the ids lost."""
+    lost = [row["id"] for row in result.rows if row["lost"]]
+    to_abort = [
+        row["id"] for row in result.rows if row["abort_requested"] and not row["lost"]
+    ]
+    return to_abort, lost
+
+
+def reregistered(result: Result, *_: Any, **__: Any) -> tuple[int, list[int]]:
+    """The new worker id and the ids of the jobs given back."""
+    row = result.rows[0]
+    return row["worker_id"], list(row["job_ids"])
+
+
+# The declarations.
+
+defer_jobs = Operation(
+    "defer_jobs", defer_jobs_arguments, deferred_jobs, unique_violation=defer_error
+)
+defer_periodic_job = Operation(
+    "defer_periodic_job",
+    periodic_arguments,
+    new_id,
+    fetch="one",
+    unique_violation=defer_error,
+)
+
+
+def _fetch_arguments(
+    queues: Iterable[str] | None, worker_id: int, limit: int = 1
+) -> Arguments:
+    return {
+        "queues": list(queues) if queues is not None else None,
+        "worker_id": worker_id,
+        "limit": limit,
+    }
+
+
+fetch_jobs = Operation("fetch_jobs", _fetch_arguments, fetched_jobs)
+finish_job = Operation("finish_job", finish_arguments, check_owned)
+#: A worker's retry: stored only while the worker owns the job.
+retry_owned_job = Operation("retry_job", retry_arguments, check_owned)
+#: A manual retry, whoever runs the job.
+retry_job_by_id = Operation("retry_job", retry_arguments, nothing, fetch="none")
+cancel_job = Operation(
+    "cancel_job",
+    lambda job_id, abort=False, delete_job=False: {
+        "job_id": job_id,
+        "abort": abort,
+        "delete_job": delete_job,
+    },
+    cancelled,
+)
+get_job_status = Operation(
+    "get_job_status",
+    lambda job_id: {"job_id": job_id},
+    lambda result, *_: jobs.Status(result.rows[0]["status"]),
+    fetch="one",
+)
+list_jobs_to_abort = Operation(
+    "list_jobs_to_abort", lambda queue=None: {"queue": queue}, column_list("id")
+)
+list_jobs_to_stop = Operation(
+    "list_jobs_to_stop",
+    lambda worker_id, job_ids: {"worker_id": worker_id, "job_ids": list(job_ids)},
+    jobs_to_stop,
+)
+stalled_by_started = Operation(
+    "select_stalled_jobs_by_started",
+    lambda nb_seconds, queue, task_name: {
+        "nb_seconds": nb_seconds,
+        "queue": queue,
+        "task_name": task_name,
+    },
+    stalled_jobs,
+)
+stalled_by_heartbeat = Operation(
+    "select_stalled_jobs_by_heartbeat",
+    lambda seconds_since_heartbeat, queue, task_name: {
+        "seconds_since_heartbeat": seconds_since_heartbeat,
+        "queue": queue,
+        "task_name": task_name,
+    },
+    stalled_jobs,
+)
+claim_orphaned_jobs = Operation(
+    "claim_orphaned_jobs", lambda worker_id: {"worker_id": worker_id}, fetched_jobs
+)
+delete_old_jobs = Operation(
+    "delete_old_jobs", delete_old_jobs_arguments, nothing, fetch="none"
+)
+check_connection = Operation("check_connection", no_arguments, any_row)
+list_jobs = Operation("list_jobs", list_jobs_arguments, listed_jobs)
+#: ``list_queues``, ``list_tasks`` and ``list_locks``: one count per status, by name.
+list_stats = {
+    kind: Operation(f"list_{kind}", list_filters, stats_rows)
+    for kind in ("queues", "tasks", "locks")
+}
+register_worker = Operation(
+    "register_worker", no_arguments, first_int("worker_id"), fetch="one"
+)
+unregister_worker = Operation(
+    "unregister_worker", lambda worker_id: {"worker_id": worker_id}, nothing, "none"
+)
+update_heartbeat = Operation(
+    "update_heartbeat", lambda worker_id: {"worker_id": worker_id}, any_row
+)
+reregister_worker = Operation(
+    "reregister_worker",
+    lambda job_ids: {"job_ids": list(job_ids)},
+    reregistered,
+    fetch="one",
+)
+prune_stalled_workers = Operation(
+    "prune_stalled_workers",
+    lambda seconds_since_heartbeat: {
+        "seconds_since_heartbeat": seconds_since_heartbeat
+    },
+    column_list("worker_id"),
+)
