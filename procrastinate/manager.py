@@ -7,19 +7,15 @@ and performed by its two runners: each method here is one line over them.
 
 from __future__ import annotations
 
-import contextvars
 import datetime
 import functools
-import json
 import logging
 import warnings
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
-import attr
-
-from procrastinate import connector, jobs, operations
-from procrastinate.operations import Call
+from procrastinate import connector, jobs, notifications, operations, runner
+from procrastinate.runner import Call
 from procrastinate.sql import facts
 
 logger = logging.getLogger(__name__)
@@ -31,54 +27,12 @@ QUEUE_CHANNEL_PREFIX = facts.QUEUE_CHANNEL_PREFIX
 MAX_CHANNEL_BYTES = facts.MAX_CHANNEL_BYTES
 queue_channel = facts.queue_channel
 
-NotificationCallback = Callable[..., Awaitable[None]]
-NOTIFICATION_TYPES = ("job_inserted", "abort_job_requested")
-# How much of a malformed notification a warning shows.
-PAYLOAD_PREVIEW = 100
-
-
-@attr.dataclass(kw_only=True)
-class RunningJobMarker:
-    """What a worker's running job tells the worker from inside its own task."""
-
-    job_id: int
-    #: The job requested its own abort: it stops by itself (or raises), so the
-    #: worker does not interrupt it, and its own error decides its outcome.
-    aborted_itself: bool = False
-
-
-#: Set by the worker in each job's task (and inherited by the threads of sync tasks).
-running_job: contextvars.ContextVar[RunningJobMarker | None] = contextvars.ContextVar(
-    "procrastinate_running_job", default=None
-)
-
-
-def note_abort_request(job_id: int, abort: bool) -> None:
-    """Record that the job running in this context asks for its own abort."""
-    marker = running_job.get()
-    if abort and marker is not None and marker.job_id == job_id:
-        marker.aborted_itself = True
-
-
-def parse_notification(payload: str) -> jobs.Notification | None:
-    """
-    The notification a LISTEN payload carries, or ``None`` when it is not one that
-    procrastinate sends: any database user can NOTIFY, so a payload is only a hint.
-    """
-    try:
-        data = json.loads(payload)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(data, dict):
-        return None
-    kind, job_id = data.get("type"), data.get("job_id")
-    # bool is an int subclass, but true is no job id.
-    if kind not in NOTIFICATION_TYPES or type(job_id) is not int:
-        return None
-    if kind == "job_inserted":
-        return jobs.JobInserted(type="job_inserted", job_id=job_id)
-    return jobs.AbortJobRequested(type="abort_job_requested", job_id=job_id)
-
+# Re-exported: the worker and 3.x code read them here.
+NotificationCallback = notifications.NotificationCallback
+RunningJobMarker = notifications.RunningJobMarker
+running_job = notifications.running_job
+note_abort_request = notifications.note_abort_request
+parse_notification = notifications.parse_notification
 
 get_channel_for_queues = facts.channels_for_queues
 
@@ -97,10 +51,10 @@ class JobManager:
         self.connector = connector
 
     async def _run_async(self, call: Call[T], connection: Any = None) -> T:
-        return await operations.run_async(self.connector, call, connection)
+        return await runner.run_async(self.connector, call, connection)
 
     def _run(self, call: Call[T], connection: Any = None) -> T:
-        return operations.run(self.connector, call, connection)
+        return runner.run(self.connector, call, connection)
 
     # Defer
 
@@ -456,21 +410,9 @@ class JobManager:
         :param queues: the queues to listen to; ``None`` for all.
         """
 
-        async def decode(*, channel: str, payload: str) -> None:
-            notification = parse_notification(payload)
-            if notification is None:
-                preview = payload[:PAYLOAD_PREVIEW]
-                logger.warning(
-                    f"Ignoring a notification on {channel} that procrastinate did not "
-                    f"send: {preview!r}"
-                    + ("..." if len(payload) > PAYLOAD_PREVIEW else ""),
-                    extra={"action": "malformed_notification", "payload": preview},
-                )
-                return
-            await on_notification(channel=channel, notification=notification)
-
         await self.connector.listen_notify(
-            on_notification=decode, channels=get_channel_for_queues(queues)
+            on_notification=notifications.decoder(on_notification),
+            channels=get_channel_for_queues(queues),
         )
 
     # Connection check
