@@ -449,7 +449,10 @@ class JobManager:
         """
         return await self._run_async(
             operations.list_jobs(
-                id, queue, task, status, lock, queueing_lock, worker_id
+                id,
+                operations.list_filters(queue, task, status, lock),
+                queueing_lock,
+                worker_id,
             )
         )
 
@@ -466,7 +469,10 @@ class JobManager:
         """Synchronous version of :meth:`list_jobs_async`."""
         return self._run(
             operations.list_jobs(
-                id, queue, task, status, lock, queueing_lock, worker_id
+                id,
+                operations.list_filters(queue, task, status, lock),
+                queueing_lock,
+                worker_id,
             )
         )
 

@@ -101,18 +101,13 @@ def list_filters(
 
 
 def list_jobs_arguments(
-    id: int | None = None,
-    queue: str | None = None,
-    task: str | None = None,
-    status: str | jobs.Status | None = None,
-    lock: str | None = None,
-    queueing_lock: str | None = None,
-    worker_id: int | None = None,
+    id: int | None, filters: Arguments, queueing_lock: str | None, worker_id: int | None
 ) -> Arguments:
-    """The arguments of ``list_jobs``: :func:`list_filters` and three more."""
+    """The arguments of ``list_jobs``: ``filters`` (see :func:`list_filters`) and
+    three more."""
     return {
         "id": id,
-        **list_filters(queue, task, status, lock),
+        **filters,
         "queueing_lock": queueing_lock,
         "worker_id": worker_id,
     }
@@ -339,22 +334,23 @@ list_jobs_to_stop = Operation(
     lambda worker_id, job_ids: {"worker_id": worker_id, "job_ids": list(job_ids)},
     jobs_to_stop,
 )
-stalled_by_started = Operation(
-    "select_stalled_jobs_by_started",
-    lambda nb_seconds, queue, task_name: {
-        "nb_seconds": nb_seconds,
+
+
+def stalled_filters(age: str) -> Callable[[float, str | None, str | None], Arguments]:
+    """The arguments builder of a stalled-jobs query, whose age argument is ``age``."""
+    return lambda value, queue, task_name: {
+        age: value,
         "queue": queue,
         "task_name": task_name,
-    },
-    stalled_jobs,
+    }
+
+
+stalled_by_started = Operation(
+    "select_stalled_jobs_by_started", stalled_filters("nb_seconds"), stalled_jobs
 )
 stalled_by_heartbeat = Operation(
     "select_stalled_jobs_by_heartbeat",
-    lambda seconds_since_heartbeat, queue, task_name: {
-        "seconds_since_heartbeat": seconds_since_heartbeat,
-        "queue": queue,
-        "task_name": task_name,
-    },
+    stalled_filters("seconds_since_heartbeat"),
     stalled_jobs,
 )
 claim_orphaned_jobs = Operation(

@@ -9,8 +9,9 @@ call, on the connector's connections or on one that the caller owns.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Generic, Literal, TypeVar
 
 from typing_extensions import ParamSpec
@@ -126,8 +127,19 @@ def _read(call: Call[T], returned: Any, json_loads: Any) -> T:
     )
 
 
-def _translate(call: Call[Any], error: exceptions.UniqueViolation) -> Exception:
-    return error if call.unique_violation is None else call.unique_violation(error)
+@contextlib.contextmanager
+def _translated_errors(call: Call[Any]) -> Iterator[None]:
+    try:
+        yield
+    except exceptions.UniqueViolation as error:
+        translated = (call.unique_violation or _same)(error)
+        if translated is error:
+            raise
+        raise translated from error
+
+
+def _same(error: exceptions.UniqueViolation) -> Exception:
+    return error
 
 
 async def run_async(
@@ -145,13 +157,8 @@ async def run_async(
     if call.arguments is None:
         return _read(call, [], target.json_loads)
     method, head = _prepare(target, call, connection, asyncio=True)
-    try:
+    with _translated_errors(call):
         returned = await method(*head, **call.arguments)
-    except exceptions.UniqueViolation as error:
-        translated = _translate(call, error)
-        if translated is error:
-            raise
-        raise translated from error
     return _read(call, returned, target.json_loads)
 
 
@@ -161,11 +168,6 @@ def run(target: connector.BaseConnector, call: Call[T], connection: Any = None) 
     if call.arguments is None:
         return _read(call, [], sync_target.json_loads)
     method, head = _prepare(sync_target, call, connection, asyncio=False)
-    try:
+    with _translated_errors(call):
         returned = method(*head, **call.arguments)
-    except exceptions.UniqueViolation as error:
-        translated = _translate(call, error)
-        if translated is error:
-            raise
-        raise translated from error
     return _read(call, returned, sync_target.json_loads)
