@@ -281,6 +281,31 @@ def reregistered(result: Result, *_: Any, **__: Any) -> tuple[int, list[int]]:
     return row["worker_id"], list(row["job_ids"])
 
 
+def fetch_arguments(
+    queues: Iterable[str] | None, worker_id: int, limit: int = 1
+) -> Arguments:
+    """The arguments of ``fetch_jobs``."""
+    return {
+        "queues": list(queues) if queues is not None else None,
+        "worker_id": worker_id,
+        "limit": limit,
+    }
+
+
+def stalled_filters(age: str) -> Callable[[float, str | None, str | None], Arguments]:
+    """The arguments builder of a stalled-jobs query, whose age argument is ``age``."""
+    return lambda value, queue, task_name: {
+        age: value,
+        "queue": queue,
+        "task_name": task_name,
+    }
+
+
+def by_worker(worker_id: int) -> Arguments:
+    """The arguments of the queries about one worker."""
+    return {"worker_id": worker_id}
+
+
 # The declarations.
 
 defer_jobs = Operation(
@@ -295,17 +320,7 @@ defer_periodic_job = Operation(
 )
 
 
-def _fetch_arguments(
-    queues: Iterable[str] | None, worker_id: int, limit: int = 1
-) -> Arguments:
-    return {
-        "queues": list(queues) if queues is not None else None,
-        "worker_id": worker_id,
-        "limit": limit,
-    }
-
-
-fetch_jobs = Operation("fetch_jobs", _fetch_arguments, fetched_jobs)
+fetch_jobs = Operation("fetch_jobs", fetch_arguments, fetched_jobs)
 finish_job = Operation("finish_job", finish_arguments, check_owned)
 #: A worker's retry: stored only while the worker owns the job.
 retry_owned_job = Operation("retry_job", retry_arguments, check_owned)
@@ -336,15 +351,6 @@ list_jobs_to_stop = Operation(
 )
 
 
-def stalled_filters(age: str) -> Callable[[float, str | None, str | None], Arguments]:
-    """The arguments builder of a stalled-jobs query, whose age argument is ``age``."""
-    return lambda value, queue, task_name: {
-        age: value,
-        "queue": queue,
-        "task_name": task_name,
-    }
-
-
 stalled_by_started = Operation(
     "select_stalled_jobs_by_started", stalled_filters("nb_seconds"), stalled_jobs
 )
@@ -353,9 +359,7 @@ stalled_by_heartbeat = Operation(
     stalled_filters("seconds_since_heartbeat"),
     stalled_jobs,
 )
-claim_orphaned_jobs = Operation(
-    "claim_orphaned_jobs", lambda worker_id: {"worker_id": worker_id}, fetched_jobs
-)
+claim_orphaned_jobs = Operation("claim_orphaned_jobs", by_worker, fetched_jobs)
 delete_old_jobs = Operation(
     "delete_old_jobs", delete_old_jobs_arguments, nothing, fetch="none"
 )
@@ -369,12 +373,8 @@ list_stats = {
 register_worker = Operation(
     "register_worker", no_arguments, first_int("worker_id"), fetch="one"
 )
-unregister_worker = Operation(
-    "unregister_worker", lambda worker_id: {"worker_id": worker_id}, nothing, "none"
-)
-update_heartbeat = Operation(
-    "update_heartbeat", lambda worker_id: {"worker_id": worker_id}, any_row
-)
+unregister_worker = Operation("unregister_worker", by_worker, nothing, "none")
+update_heartbeat = Operation("update_heartbeat", by_worker, any_row)
 reregister_worker = Operation(
     "reregister_worker",
     lambda job_ids: {"job_ids": list(job_ids)},
