@@ -409,7 +409,6 @@ class JobManager:
         :param on_notification: awaited with each notification, decoded.
         :param queues: the queues to listen to; ``None`` for all.
         """
-
         await self.connector.listen_notify(
             on_notification=notifications.decoder(on_notification),
             channels=get_channel_for_queues(queues),
@@ -487,7 +486,9 @@ class JobManager:
         """
         Per queue, task or lock (``kind``: ``queues``, ``tasks`` or ``locks``): its
         name, its number of jobs, and the number in each status. The jobs without a
-        lock are left out of ``locks``.
+        lock are left out of ``locks``. ``list_queues_async``, ``list_tasks_async``
+        and ``list_locks_async`` (and their sync versions) are this method for one
+        kind, with the other parameters.
 
         :param kind: what to count the jobs by.
         :param queue: only the jobs of this queue.
