@@ -110,9 +110,14 @@ def _method_name(fetch: Fetch, asynchronous: bool, with_connection: bool) -> str
 
 
 def _prepare(
-    target: connector.BaseConnector, call: Call[Any], connection: Any, asyncio: bool
+    target: connector.BaseConnector,
+    call: Call[Any],
+    connection: Any,
+    asynchronous: bool,
 ) -> tuple[Callable[..., Any], tuple[Any, ...]]:
-    method = getattr(target, _method_name(call.fetch, asyncio, connection is not None))
+    method = getattr(
+        target, _method_name(call.fetch, asynchronous, connection is not None)
+    )
     head = (call.query,) if connection is None else (connection, call.query)
     return method, head
 
@@ -156,7 +161,7 @@ async def run_async(
     """
     if call.arguments is None:
         return _read(call, [], target.json_loads)
-    method, head = _prepare(target, call, connection, asyncio=True)
+    method, head = _prepare(target, call, connection, asynchronous=True)
     with _translated_errors(call):
         returned = await method(*head, **call.arguments)
     return _read(call, returned, target.json_loads)
@@ -167,7 +172,7 @@ def run(target: connector.BaseConnector, call: Call[T], connection: Any = None) 
     sync_target = target.get_sync_connector()
     if call.arguments is None:
         return _read(call, [], sync_target.json_loads)
-    method, head = _prepare(sync_target, call, connection, asyncio=False)
+    method, head = _prepare(sync_target, call, connection, asynchronous=False)
     with _translated_errors(call):
         returned = method(*head, **call.arguments)
     return _read(call, returned, sync_target.json_loads)
