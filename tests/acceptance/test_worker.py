@@ -11,14 +11,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from tests.acceptance.conftest import (
-        Cli,
-        Database,
-        Deferrer,
-        Span,
-        WaitUntil,
-        Workers,
-    )
+    from tests.support.commands import Cli, Workers
+    from tests.support.jobs import Deferrer
+    from tests.support.records import Database, Span
+    from tests.support.waiting import WaitUntil
 
 TRACK = "tests.acceptance.app.track"
 
