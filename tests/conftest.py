@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import hypothesis
@@ -37,6 +38,42 @@ hypothesis.settings.register_profile("long", max_examples=500, **_HYPOTHESIS_COM
 hypothesis.settings.load_profile(
     os.environ.get("PROCRASTINATE_HYPOTHESIS_PROFILE", "default")
 )
+
+
+# The slow lane, which `scripts/tests --fast` leaves out: the folders and modules whose
+# tests start processes, build something big or wait on purpose (each takes seconds;
+# measured with --durations), and the tests using a fixture that starts a process. A
+# slow test elsewhere carries @pytest.mark.slow itself.
+SLOW = {
+    "acceptance": "the real command, in subprocesses",
+    "faults": "workers through database and process faults",
+    "benchmarks/test_compare.py": "the comparison harness, in subprocesses",
+    "docs/test_browser.py": "headless Chromium",
+    "docs/test_examples.py": "the examples of the documentation, run in a shell",
+    "docs/test_site.py": "a build of the documentation site",
+    "integration/django/test_migrations.py": "Django migrations, from 3.10's too",
+    "migration/test_upgrade_from_3_10.py": "procrastinate 3.10, in its own venv",
+    "repo/test_packaging.py": "builds of the sdist and the wheel",
+    "tooling/test_lint.py": "the linters, over the whole repository",
+    "unit/test_typing.py": "mypy, over typing examples",
+    "docs/test_browser_skip.py": "pytest, in subprocesses",
+    "integration/django/test_demo.py": "the demo project's commands, in subprocesses",
+}
+SLOW_FIXTURES = {"manage": "python -m django, in a subprocess"}
+TESTS_ROOT = Path(__file__).parent
+
+
+def is_slow(path: Path) -> bool:
+    """Whether the test file at ``path`` belongs to the slow lane (:data:`SLOW`)."""
+    relative = path.relative_to(TESTS_ROOT).as_posix()
+    return any(relative == slow or relative.startswith(f"{slow}/") for slow in SLOW)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if is_slow(item.path) or fixtures & SLOW_FIXTURES.keys():
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -66,9 +103,14 @@ def database_supply(
 
 
 @pytest.fixture
-def db_factory(run_id: str) -> Iterator[databases.Factory]:
-    """Create databases (empty, or cloned from a template) dropped after the test."""
-    factory = databases.Factory(prefix=f"procrastinate_test_{run_id}")
+def db_factory(
+    run_id: str, database_supply: databases.DatabaseSupply
+) -> Iterator[databases.Factory]:
+    """Create databases (empty, or cloned from a template) dropped after the test,
+    in the background."""
+    factory = databases.Factory(
+        prefix=f"procrastinate_test_{run_id}", discard=database_supply.give_back
+    )
     yield factory
     factory.close()
 

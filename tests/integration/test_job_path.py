@@ -448,6 +448,8 @@ async def test_self_abort_then_raise_ends_failed_after_one_attempt(
     assert row == ("failed", 1)
 
 
+# Slow: many one-shot workers in a row, for up to 30 s.
+@pytest.mark.slow
 async def test_self_abort_then_raise_stress(
     app: procrastinate.App, connection: psycopg.Connection[Any]
 ) -> None:

@@ -297,6 +297,8 @@ async def test_middleware_order(app: procrastinate.App) -> None:
     assert calls == ["worker", "worker-wide task", "task", "job"]
 
 
+# Slow: three ticks of a once-a-second periodic task.
+@pytest.mark.slow
 async def test_two_workers_defer_one_job_per_periodic_tick(
     app: procrastinate.App, conninfo: str
 ) -> None:

@@ -159,6 +159,8 @@ async def test_a_worker_late_with_its_own_heartbeat_does_not_recover_its_own_job
     assert [event for (event,) in events] == ["deferred", "started", "succeeded"]
 
 
+# Slow: a storm of three seconds, then a tick.
+@pytest.mark.slow
 async def test_the_periodic_deferrer_rides_out_terminated_connections(
     app: procrastinate.App, connection: psycopg.Connection[Any]
 ) -> None:

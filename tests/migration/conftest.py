@@ -92,7 +92,9 @@ def cloned_pair(db_factory: databases.Factory, template_db: str) -> tuple[str, s
 
 
 @pytest.fixture(scope="module")
-def scratch_db(template_db: str, run_id: str) -> Iterator[str]:
+def scratch_db(
+    template_db: str, run_id: str, database_supply: databases.DatabaseSupply
+) -> Iterator[str]:
     """A clone of the template shared by the tests of a module, which change it only in
     transactions they roll back.
 
@@ -100,8 +102,10 @@ def scratch_db(template_db: str, run_id: str) -> Iterator[str]:
     checkpoint of the whole server: on a busy server that was most of the suite's time.
     """
     name = databases.unique_name(f"procrastinate_test_{run_id}_scratch")
-    with databases.temporary_database(name, template=template_db):
-        yield name
+    databases.create_database(name, template=template_db)
+    yield name
+    # Dropped in the background: the drop waits for a checkpoint.
+    database_supply.give_back(name)
 
 
 def _describe_after(dbname: str, change: Change) -> schema_inspection.Description:
