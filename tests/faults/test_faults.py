@@ -72,6 +72,7 @@ def test_sessions_terminated_while_draining(
     deadline = time.monotonic() + 4
     while time.monotonic() < deadline:
         terminate_sessions(db.connection)
+        # About time: the pace of a storm of four seconds.
         time.sleep(0.2)
 
     drained(db, len(job_ids))
