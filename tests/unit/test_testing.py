@@ -18,6 +18,7 @@ import pytest
 
 import procrastinate
 from procrastinate import exceptions, jobs, manager, schema, sql, testing, utils
+from procrastinate.testing import connector as connector_module
 
 
 def make_job(**kwargs: Any) -> jobs.Job:
@@ -83,13 +84,14 @@ def inserted(job_id: int) -> str:
 
 
 @pytest.mark.parametrize("name", sorted(set(sql.queries) - {"listen_queue"}))
-def test_every_named_query_has_a_method(name: str) -> None:
-    methods = [
-        f"{name}_{kind}"
-        for kind in ("run", "one", "all")
-        if hasattr(testing.InMemoryConnector, f"{name}_{kind}")
-    ]
-    assert methods, f"no method for query {name}"
+def test_every_named_query_has_a_handler(name: str) -> None:
+    assert name in connector_module.HANDLERS, f"no handler for query {name}"
+
+
+def test_every_handler_is_for_a_named_query() -> None:
+    assert set(connector_module.HANDLERS) == set(sql.queries) - {"listen_queue"} | {
+        "apply_schema"
+    }
 
 
 def test_query_names_include_the_schema() -> None:
