@@ -5,9 +5,11 @@ What the queries do is checked against PostgreSQL by tests/scenarios.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
 import json
+import pathlib
 import subprocess
 import sys
 import threading
@@ -293,6 +295,65 @@ def test_import_loads_no_database_driver() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+# The modules of procrastinate below the connector layer, which a connector may use.
+CONNECTOR_LAYER = {
+    "procrastinate.connector",
+    "procrastinate.exceptions",
+    "procrastinate.jobs",
+    "procrastinate.sql",
+    "procrastinate.sql.facts",
+    "procrastinate.types",
+    "procrastinate.utils",
+}
+
+
+def imported_modules(path: pathlib.Path) -> set[str]:
+    """The procrastinate modules a file imports, type-only imports included."""
+    modules: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module == "procrastinate":
+            modules.update(f"procrastinate.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            modules.add(node.module)
+    return {module for module in modules if module.startswith("procrastinate")}
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(pathlib.Path(testing.__file__).parent.glob("*.py")),
+    ids=lambda path: path.name,
+)
+def test_package_imports_nothing_above_the_connector_layer(
+    path: pathlib.Path,
+) -> None:
+    above = {
+        module
+        for module in imported_modules(path)
+        if module not in CONNECTOR_LAYER
+        and not module.startswith("procrastinate.testing")
+    }
+    assert above == set()
+
+
+def test_imported_modules_sees_every_form_of_import(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "module.py"
+    path.write_text(
+        "import procrastinate.app\n"
+        "from procrastinate import manager\n"
+        "from procrastinate.worker import Worker\n"
+        "if TYPE_CHECKING:\n"
+        "    from procrastinate import blueprints\n"
+    )
+    assert imported_modules(path) == {
+        "procrastinate.app",
+        "procrastinate.manager",
+        "procrastinate.worker",
+        "procrastinate.blueprints",
+    }
 
 
 # Notifications
