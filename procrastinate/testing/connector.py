@@ -71,7 +71,9 @@ class InMemoryConnector(connector.BaseAsyncConnector):
     - :attr:`jobs`: job id → row, with the columns of ``procrastinate_jobs``;
     - :attr:`events`: job id → list of ``{"type": ..., "at": ...}``;
     - :attr:`workers`: worker id → last heartbeat;
-    - :attr:`periodic_defers`: ``(task name, periodic id)`` → latest deferred tick.
+    - :attr:`periodic_defers`: ``(task name, periodic id)`` → latest deferred tick;
+    - ``tables``: the object holding all of these (attributes of the connector are its
+      attributes, to read and to assign), replaced by :meth:`reset`.
 
     The synchronous query methods run the asynchronous ones through
     ``async_to_sync``, like other asynchronous connectors (``open`` and ``close`` only

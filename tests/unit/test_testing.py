@@ -102,6 +102,23 @@ def test_query_names_include_the_schema() -> None:
     assert names[schema.SchemaManager.get_schema()] == "apply_schema"
 
 
+async def test_named_query_is_run_by_its_name_whatever_its_text(
+    connector: testing.InMemoryConnector,
+) -> None:
+    query = sql.Query("check_connection", "SELECT 'another text'")
+    assert await connector.execute_query_all_async(query) == [{"check": True}]
+    assert connector.queries == [("check_connection", {})]
+
+
+async def test_plain_text_of_a_named_query_is_run_by_its_name(
+    connector: testing.InMemoryConnector,
+) -> None:
+    text = str(sql.queries["check_connection"])
+    assert type(text) is str
+    assert await connector.execute_query_all_async(text) == [{"check": True}]
+    assert connector.queries == [("check_connection", {})]
+
+
 async def test_unknown_query_is_named(connector: testing.InMemoryConnector) -> None:
     with pytest.raises(testing.UnknownQuery, match="unknown query: 'SELECT 42;'"):
         await connector.execute_query_all_async("\nSELECT 42;\nSELECT 43;")
