@@ -266,6 +266,16 @@ async def test_json_hooks_are_used() -> None:
     assert calls == ["dumps", "loads"]
 
 
+async def test_reset_keeps_the_json_hooks() -> None:
+    def loads(raw: str | bytes) -> Any:
+        return {"loaded": json.loads(raw)}
+
+    connector = testing.InMemoryConnector(json_loads=loads)
+    connector.reset()
+    await manager.JobManager(connector).defer_job_async(make_job())
+    assert connector.jobs[1]["args"] == {"loaded": {}}
+
+
 async def test_helpers_and_reset(
     job_manager: manager.JobManager, connector: testing.InMemoryConnector
 ) -> None:
