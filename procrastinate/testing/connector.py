@@ -90,15 +90,15 @@ class InMemoryConnector(connector.BaseAsyncConnector):
     :param json_loads: reads job arguments back (default: :func:`json.loads`).
     """
 
-    json_dumps: _TableState[Callable[[Any], str] | None] = _TableState()
-    json_loads: _TableState[Callable[[str | bytes], Any] | None] = _TableState()
-    jobs: _TableState[dict[int, Row]] = _TableState()
-    events: _TableState[dict[int, list[Row]]] = _TableState()
-    workers: _TableState[dict[int, datetime.datetime]] = _TableState()
-    periodic_defers: _TableState[dict[PeriodicKey, int]] = _TableState()
-    job_counter: _TableState[int] = _TableState()
-    worker_counter: _TableState[int] = _TableState()
-    table_exists: _TableState[bool] = _TableState()
+    json_dumps = _TableState[Callable[[Any], str] | None]()
+    json_loads = _TableState[Callable[[str | bytes], Any] | None]()
+    jobs = _TableState[dict[int, Row]]()
+    events = _TableState[dict[int, list[Row]]]()
+    workers = _TableState[dict[int, datetime.datetime]]()
+    periodic_defers = _TableState[dict[PeriodicKey, int]]()
+    job_counter = _TableState[int]()
+    worker_counter = _TableState[int]()
+    table_exists = _TableState[bool]()
 
     def __init__(
         self,
