@@ -142,6 +142,8 @@ def create_parser() -> ArgumentParser:
     add_schema_command(subparsers)
     add_healthchecks_command(subparsers)
     add_shell_command(subparsers)
+    add_metrics_command(subparsers)
+    add_web_command(subparsers)
     return parser
 
 
@@ -300,6 +302,19 @@ def add_worker_command(subparsers: Any) -> None:
         "the app's worker_defaults say otherwise)",
         envvar="WORKER_DELETE_JOBS",
     )
+    add_argument(
+        parser,
+        "--metrics-port",
+        type=parse_port,
+        help="Serve Prometheus metrics on this port (needs procrastinate[metrics])",
+        envvar="WORKER_METRICS_PORT",
+    )
+    add_argument(
+        parser,
+        "--metrics-host",
+        help="Address the metrics are served on (default: 0.0.0.0, all interfaces)",
+        envvar="WORKER_METRICS_HOST",
+    )
 
 
 def add_defer_command(subparsers: Any) -> None:
@@ -437,6 +452,74 @@ def add_shell_command(subparsers: Any) -> None:
         nargs="*",
         help="A shell command to run instead of starting the interactive shell",
     )
+
+
+def add_metrics_command(subparsers: Any) -> None:
+    """``procrastinate metrics``."""
+    parser = subparsers.add_parser(
+        "metrics",
+        help="Serve the queue-level Prometheus metrics",
+        description="Serve the Prometheus metrics of the database's queues (jobs per "
+        "queue and status, oldest ready job, workers alive) until interrupted; needs "
+        "procrastinate[metrics]. Run one per database.",
+        formatter_class=HelpFormatter,
+    )
+    parser.set_defaults(func=serve_metrics)
+    add_argument(
+        parser,
+        "--port",
+        type=parse_port,
+        default=9090,
+        help="Port to serve the metrics on",
+        envvar="METRICS_PORT",
+    )
+    add_argument(
+        parser,
+        "--host",
+        default="0.0.0.0",
+        help="Address to serve the metrics on",
+        envvar="METRICS_HOST",
+    )
+
+
+def add_web_command(subparsers: Any) -> None:
+    """``procrastinate web``."""
+    parser = subparsers.add_parser(
+        "web",
+        help="Serve the web dashboard",
+        description="Serve the web dashboard of the queues until interrupted; needs "
+        "procrastinate[web]. Any address but a loopback one needs a credential in "
+        "PROCRASTINATE_WEB_CREDENTIAL (user:password), asked with HTTP Basic "
+        "authentication.",
+        formatter_class=HelpFormatter,
+    )
+    parser.set_defaults(func=serve_web)
+    add_argument(
+        parser,
+        "--port",
+        type=parse_port,
+        default=8080,
+        help="Port to serve the dashboard on",
+        envvar="WEB_PORT",
+    )
+    add_argument(
+        parser,
+        "--host",
+        default="127.0.0.1",
+        help="Address to serve the dashboard on",
+        envvar="WEB_HOST",
+    )
+
+
+def parse_port(raw: str) -> int:
+    """A TCP port number (0 picks a free one)."""
+    try:
+        port = int(raw)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a port number (0 to 65535)")
+    return port
 
 
 def parse_queues(raw: str) -> list[str] | None:
@@ -612,8 +695,39 @@ class MissingAppConnector(connector.BaseAsyncConnector):
 async def run_worker(app: procrastinate.App, **kwargs: Any) -> None:
     """Run a worker until stopped."""
     queues = kwargs.get("queues")
+    metrics_port = kwargs.pop("metrics_port", None)
+    metrics_host = kwargs.pop("metrics_host", None)
+    if metrics_port is None and metrics_host is not None:
+        raise ValueError("--metrics-host needs --metrics-port: give both")
     print(f"Launching a worker on {utils.queues_display(queues)}", file=sys.stderr)
-    await app.run_worker_async(**kwargs)
+    if metrics_port is None:
+        await app.run_worker_async(**kwargs)
+        return
+    from procrastinate import metrics
+
+    await metrics.run_worker_with_metrics(
+        app, port=metrics_port, host=metrics_host or metrics.DEFAULT_HOST, **kwargs
+    )
+
+
+async def serve_web(app: procrastinate.App, port: int, host: str) -> None:
+    """Serve the dashboard until interrupted.
+
+    :raises ValueError: the credential variable is malformed, or missing for a
+        non-loopback address.
+    """
+    from procrastinate.contrib.web import security, server
+
+    raw = os.environ.get(security.CREDENTIAL_VARIABLE)
+    credential = security.Credential.parse(raw) if raw else None
+    await server.serve(app, host=host, port=port, credential=credential)
+
+
+async def serve_metrics(app: procrastinate.App, port: int, host: str) -> None:
+    """Serve the queue-level metrics until interrupted."""
+    from procrastinate import metrics
+
+    await metrics.serve_queue_metrics(app, port=port, host=host)
 
 
 async def defer(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
@@ -14,7 +15,7 @@ import psycopg.sql
 import psycopg_pool
 from psycopg.rows import dict_row
 
-from procrastinate import connector, exceptions, psycopg_common, sql
+from procrastinate import connector, exceptions, ops, psycopg_common, sql
 from procrastinate.sync_psycopg_connector import SyncPsycopgConnector
 
 logger = logging.getLogger(__name__)
@@ -22,6 +23,8 @@ logger = logging.getLogger(__name__)
 # How long a query waits for a connection of the pool while the pool recovers from
 # lost connections, before it takes a connection of its own.
 RECOVERING_WAIT = 0.1
+# Seconds a listener behind a proxy waits for the notification it sends itself.
+PROBE_TIMEOUT = 5.0
 
 
 class PsycopgConnector(connector.BaseAsyncConnector):
@@ -35,6 +38,9 @@ class PsycopgConnector(connector.BaseAsyncConnector):
         use it to store types that :mod:`json` does not know.
     :param json_loads: reads job arguments back (default: :func:`json.loads`).
     :param pool_factory: the pool class or factory to use.
+    :param listen_conninfo: where the worker's LISTEN connection goes, when the pool's
+        ``conninfo`` leads to a transaction-pooling proxy (PgBouncer) that would lose
+        its notifications: a direct connection to PostgreSQL. Default: ``conninfo``.
     :param kwargs: passed to the pool factory: ``conninfo``, ``min_size``,
         ``max_size``, ``kwargs`` (connection arguments), and so on. See
         :class:`psycopg_pool.AsyncConnectionPool`.
@@ -48,9 +54,11 @@ class PsycopgConnector(connector.BaseAsyncConnector):
         pool_factory: Callable[
             ..., psycopg_pool.AsyncConnectionPool[Any]
         ] = psycopg_pool.AsyncConnectionPool,
+        listen_conninfo: str | None = None,
         **kwargs: Any,
     ) -> None:
         self.json_dumps = json_dumps
+        self._listen_conninfo = listen_conninfo
         self.json_loads = json_loads
         self._pool_factory = pool_factory
         self._pool_args = kwargs
@@ -287,7 +295,7 @@ class PsycopgConnector(connector.BaseAsyncConnector):
         channels: list[str],
         backoff: connector.Backoff,
     ) -> None:
-        conninfo = self._pool_args.get("conninfo", "")
+        conninfo = self._listen_conninfo or self._conninfo
         kwargs = {**self._connection_kwargs(), "autocommit": True}
         async with await psycopg.AsyncConnection.connect(conninfo, **kwargs) as conn:
             for channel in channels:
@@ -296,6 +304,7 @@ class PsycopgConnector(connector.BaseAsyncConnector):
                 )
                 await conn.execute(query)
             backoff.reset()
+            await self._poll_if_notifications_lost(conn, on_notification)
             logger.debug(
                 f"Listening to {', '.join(channels)}",
                 extra={"action": "listen_notify_started", "channels": channels},
@@ -310,6 +319,56 @@ class PsycopgConnector(connector.BaseAsyncConnector):
                 if not received:
                     # A silent connection may be a dead one: a query finds out.
                     await conn.execute("SELECT 1")
+
+    async def _poll_if_notifications_lost(
+        self, conn: psycopg.AsyncConnection[Any], on_notification: connector.Notify
+    ) -> None:
+        """
+        Return at once when ``conn`` reaches PostgreSQL directly: the server's process
+        id is the one the connection was given at connect. Behind a proxy (PgBouncer
+        gives its own), check that a notification sent through the pool reaches
+        ``conn``, passing on the others that come meanwhile. When it does not (the
+        proxy pools transactions), say so, close ``conn`` and never return: the worker
+        then finds new jobs by polling.
+
+        :raises psycopg.Error: ``conn`` failed.
+        """
+        cursor = await conn.execute(ops.queries["listener_server_pid"])
+        if await cursor.fetchone() == (conn.info.backend_pid,):
+            return
+        probe = f"procrastinate_probe_{uuid.uuid4().hex}"
+        await conn.execute(
+            psycopg.sql.SQL(sql.queries["listen_queue"]).format(
+                channel_name=psycopg.sql.Identifier(probe)
+            )
+        )
+        try:
+            await self.execute_query_async(ops.queries["notify_probe"], channel=probe)
+        except exceptions.ConnectorException as exc:
+            # Not worth stopping the worker for: its polling finds the jobs anyway.
+            logger.warning(
+                f"Could not check that notifications reach the LISTEN connection: {exc}",
+                extra={"action": "listen_notify_check_error"},
+            )
+            return
+        # Closed at once, not when garbage-collected: the generator holds the
+        # connection's lock, which the listening loop needs next.
+        async with contextlib.aclosing(
+            conn.notifies(timeout=PROBE_TIMEOUT)
+        ) as notifies:
+            async for notify in notifies:
+                if notify.channel == probe:
+                    return
+                await on_notification(channel=notify.channel, payload=notify.payload)
+        logger.warning(
+            "Notifications do not reach the LISTEN connection, which goes through a "
+            "transaction-pooling proxy such as PgBouncer: new jobs are found by "
+            "polling only. Give the connector a direct listen_conninfo to be woken up "
+            "at once.",
+            extra={"action": "listen_notify_lost"},
+        )
+        await conn.close()
+        await asyncio.Event().wait()
 
 
 async def _fetch_none(cursor: psycopg.AsyncCursor[Any]) -> None:
