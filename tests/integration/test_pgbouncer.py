@@ -6,6 +6,10 @@ any server connection of its pool, so nothing may rely on session state, prepare
 statements included (PgBouncer 1.21 and later can track them; Debian 12 has 1.18:
 the connections disable them with ``prepare_threshold=None``), and a LISTEN through it
 loses its notifications.
+
+Without the ``pgbouncer`` executable, these tests are skipped (one line in the summary,
+saying how to run them), unless ``PROCRASTINATE_REQUIRE_PGBOUNCER=1``, set by
+``.ci/run`` after it installs it, makes them mandatory.
 """
 
 from __future__ import annotations
@@ -28,9 +32,10 @@ import pytest
 from procrastinate import app as app_module
 from procrastinate import psycopg_connector, sync_psycopg_connector
 
-PGBOUNCER = shutil.which("pgbouncer") or (
-    "/usr/sbin/pgbouncer" if Path("/usr/sbin/pgbouncer").exists() else None
-)
+REPO = Path(__file__).resolve().parents[2]
+# Debian installs it in /usr/sbin, which is not on every user's PATH.
+PGBOUNCER = shutil.which("pgbouncer", path=f"{os.environ.get('PATH', '')}:/usr/sbin")
+REQUIRE_VARIABLE = "PROCRASTINATE_REQUIRE_PGBOUNCER"
 STARTUP_TIMEOUT = 15.0
 # Server connections of PgBouncer's pool: fewer than the clients, so that they are
 # shared between them.
@@ -54,12 +59,32 @@ def pgbouncer_folder() -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def pgbouncer_or_skip() -> str:
+    """The path of ``pgbouncer``; without it, skip the test, or fail it when required."""
+    if PGBOUNCER is not None:
+        return PGBOUNCER
+    if os.environ.get(REQUIRE_VARIABLE) == "1":
+        pytest.fail(
+            f"The PgBouncer tests need pgbouncer ({REQUIRE_VARIABLE}=1), which is not "
+            "installed: apt-get install pgbouncer.",
+            pytrace=False,
+        )
+    pytest.skip(
+        "pgbouncer is not installed: install it (apt-get install pgbouncer) to run "
+        "the PgBouncer tests, as .ci/run does"
+    )
+
+
 @pytest.fixture
-def pgbouncer(db_name: str, pgbouncer_folder: Path) -> Iterator[str]:
-    """A PgBouncer in transaction pooling mode in front of the test database; its
-    conninfo."""
-    if PGBOUNCER is None:
-        pytest.skip("pgbouncer is not installed (apt-get install pgbouncer)")
+def pool_mode() -> str:
+    """PgBouncer's pooling mode; transaction pooling is the one that needs care."""
+    return "transaction"
+
+
+@pytest.fixture
+def pgbouncer(db_name: str, pgbouncer_folder: Path, pool_mode: str) -> Iterator[str]:
+    """A PgBouncer in front of the test database, in ``pool_mode``; its conninfo."""
+    executable = pgbouncer_or_skip()
     port = free_port()
     folder = pgbouncer_folder
     user = os.environ.get("PGUSER", "postgres")
@@ -75,14 +100,14 @@ listen_port = {port}
 unix_socket_dir =
 auth_type = trust
 auth_file = {folder}/users.txt
-pool_mode = transaction
+pool_mode = {pool_mode}
 default_pool_size = {POOL_SIZE}
 max_client_conn = 200
 logfile = {folder}/pgbouncer.log
 ignore_startup_parameters = extra_float_digits,options
 """
     )
-    command = [PGBOUNCER]
+    command = [executable]
     if os.geteuid() == 0:
         # PgBouncer refuses to run as root.
         folder.chmod(0o777)
@@ -278,3 +303,89 @@ async def test_listen_conninfo_goes_around_pgbouncer(
     assert not [
         r for r in caplog.records if getattr(r, "action", None) == "listen_notify_lost"
     ]
+
+
+async def listener_log(
+    app: app_module.App,
+    connection: psycopg.Connection[Any],
+    caplog: pytest.LogCaptureFixture,
+) -> list[str]:
+    """Run a worker until its listener has started or given up, and a job deferred
+    then has run without polling; the actions of the connector's log records."""
+    caplog.set_level(logging.DEBUG, logger="procrastinate.psycopg_connector")
+
+    @app.task(queue="q")
+    async def ping() -> None: ...
+
+    def actions() -> list[str]:
+        return [
+            getattr(r, "action", "")
+            for r in caplog.records
+            if r.name == "procrastinate.psycopg_connector"
+        ]
+
+    async with app.open_async():
+        # Polling alone would take a minute: only a notification can be this fast.
+        worker = asyncio.ensure_future(
+            app.run_worker_async(
+                install_signal_handlers=False, fetch_job_polling_interval=60
+            )
+        )
+        try:
+            await wait_for(
+                lambda: (
+                    "listen_notify_started" in actions()
+                    or "listen_notify_lost" in actions()
+                ),
+                psycopg_connector.PROBE_TIMEOUT + 10,
+                "the listener",
+            )
+            job_id = await ping.defer_async()
+            await wait_for(
+                lambda: job_status(connection, job_id) == "succeeded", 10, "the job"
+            )
+        finally:
+            worker.cancel()
+            await asyncio.gather(worker, return_exceptions=True)
+    return actions()
+
+
+@pytest.mark.parametrize("pool_mode", ["session"])
+async def test_listen_through_session_pooling_keeps_notifications(
+    pgbouncer: str,
+    connection: psycopg.Connection[Any],
+    caplog: pytest.LogCaptureFixture,
+):
+    # Behind a proxy, the listener checks that notifications reach it: with session
+    # pooling they do, and it goes on listening.
+    app = app_module.App(connector=through(pgbouncer))
+    actions = await listener_log(app, connection, caplog)
+    assert "listen_notify_started" in actions
+    assert "listen_notify_lost" not in actions
+
+
+async def test_a_direct_listener_sends_no_probe(
+    conninfo: str,
+    connection: psycopg.Connection[Any],
+    caplog: pytest.LogCaptureFixture,
+):
+    connector = psycopg_connector.PsycopgConnector(conninfo=conninfo)
+    sent: list[str] = []
+    execute = connector.execute_query_async
+
+    async def recording(query: str, **arguments: Any) -> None:
+        sent.append(getattr(query, "name", query))
+        await execute(query, **arguments)
+
+    connector.execute_query_async = recording  # type: ignore[method-assign]
+    started = time.monotonic()
+    actions = await listener_log(
+        app_module.App(connector=connector), connection, caplog
+    )
+    assert "listen_notify_started" in actions
+    assert "notify_probe" not in sent
+    assert time.monotonic() - started < psycopg_connector.PROBE_TIMEOUT
+
+
+def test_ci_requires_pgbouncer() -> None:
+    assert f"export {REQUIRE_VARIABLE}=1" in (REPO / ".ci/run").read_text()
