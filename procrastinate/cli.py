@@ -465,21 +465,7 @@ def add_metrics_command(subparsers: Any) -> None:
         formatter_class=HelpFormatter,
     )
     parser.set_defaults(func=serve_metrics)
-    add_argument(
-        parser,
-        "--port",
-        type=parse_port,
-        default=9090,
-        help="Port to serve the metrics on",
-        envvar="METRICS_PORT",
-    )
-    add_argument(
-        parser,
-        "--host",
-        default="0.0.0.0",
-        help="Address to serve the metrics on",
-        envvar="METRICS_HOST",
-    )
+    add_server_arguments(parser, "the metrics", "METRICS", port=9090, host="0.0.0.0")
 
 
 def add_web_command(subparsers: Any) -> None:
@@ -494,20 +480,28 @@ def add_web_command(subparsers: Any) -> None:
         formatter_class=HelpFormatter,
     )
     parser.set_defaults(func=serve_web)
+    add_server_arguments(parser, "the dashboard", "WEB", port=8080, host="127.0.0.1")
+
+
+def add_server_arguments(
+    parser: argparse.ArgumentParser, what: str, envvar: str, *, port: int, host: str
+) -> None:
+    """``--port`` and ``--host`` of a command that serves ``what`` over HTTP, also
+    read from ``PROCRASTINATE_<envvar>_PORT`` and ``..._HOST``."""
     add_argument(
         parser,
         "--port",
         type=parse_port,
-        default=8080,
-        help="Port to serve the dashboard on",
-        envvar="WEB_PORT",
+        default=port,
+        help=f"Port to serve {what} on",
+        envvar=f"{envvar}_PORT",
     )
     add_argument(
         parser,
         "--host",
-        default="127.0.0.1",
-        help="Address to serve the dashboard on",
-        envvar="WEB_HOST",
+        default=host,
+        help=f"Address to serve {what} on",
+        envvar=f"{envvar}_HOST",
     )
 
 
