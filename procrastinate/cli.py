@@ -19,6 +19,7 @@ from procrastinate import (
     connector,
     exceptions,
     jobs,
+    ops_commands,
     shell,
     tasks,
     types,
@@ -305,7 +306,7 @@ def add_worker_command(subparsers: Any) -> None:
     add_argument(
         parser,
         "--metrics-port",
-        type=parse_port,
+        type=ops_commands.parse_port,
         help="Serve Prometheus metrics on this port (needs procrastinate[metrics])",
         envvar="WORKER_METRICS_PORT",
     )
@@ -464,7 +465,7 @@ def add_metrics_command(subparsers: Any) -> None:
         "procrastinate[metrics]. Run one per database.",
         formatter_class=HelpFormatter,
     )
-    parser.set_defaults(func=serve_metrics)
+    parser.set_defaults(func=ops_commands.serve_metrics)
     add_server_arguments(parser, "the metrics", "METRICS", port=9090, host="0.0.0.0")
 
 
@@ -479,7 +480,7 @@ def add_web_command(subparsers: Any) -> None:
         "authentication.",
         formatter_class=HelpFormatter,
     )
-    parser.set_defaults(func=serve_web)
+    parser.set_defaults(func=ops_commands.serve_web)
     add_server_arguments(parser, "the dashboard", "WEB", port=8080, host="127.0.0.1")
 
 
@@ -491,7 +492,7 @@ def add_server_arguments(
     add_argument(
         parser,
         "--port",
-        type=parse_port,
+        type=ops_commands.parse_port,
         default=port,
         help=f"Port to serve {what} on",
         envvar=f"{envvar}_PORT",
@@ -503,17 +504,6 @@ def add_server_arguments(
         help=f"Address to serve {what} on",
         envvar=f"{envvar}_HOST",
     )
-
-
-def parse_port(raw: str) -> int:
-    """A TCP port number (0 picks a free one)."""
-    try:
-        port = int(raw)
-    except ValueError:
-        port = -1
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{raw!r} is not a port number (0 to 65535)")
-    return port
 
 
 def parse_queues(raw: str) -> list[str] | None:
@@ -689,39 +679,9 @@ class MissingAppConnector(connector.BaseAsyncConnector):
 async def run_worker(app: procrastinate.App, **kwargs: Any) -> None:
     """Run a worker until stopped."""
     queues = kwargs.get("queues")
-    metrics_port = kwargs.pop("metrics_port", None)
-    metrics_host = kwargs.pop("metrics_host", None)
-    if metrics_port is None and metrics_host is not None:
-        raise ValueError("--metrics-host needs --metrics-port: give both")
+    ops_commands.check_worker_options(kwargs)
     print(f"Launching a worker on {utils.queues_display(queues)}", file=sys.stderr)
-    if metrics_port is None:
-        await app.run_worker_async(**kwargs)
-        return
-    from procrastinate import metrics
-
-    await metrics.run_worker_with_metrics(
-        app, port=metrics_port, host=metrics_host or metrics.DEFAULT_HOST, **kwargs
-    )
-
-
-async def serve_web(app: procrastinate.App, port: int, host: str) -> None:
-    """Serve the dashboard until interrupted.
-
-    :raises ValueError: the credential variable is malformed, or missing for a
-        non-loopback address.
-    """
-    from procrastinate.contrib.web import security, server
-
-    raw = os.environ.get(security.CREDENTIAL_VARIABLE)
-    credential = security.Credential.parse(raw) if raw else None
-    await server.serve(app, host=host, port=port, credential=credential)
-
-
-async def serve_metrics(app: procrastinate.App, port: int, host: str) -> None:
-    """Serve the queue-level metrics until interrupted."""
-    from procrastinate import metrics
-
-    await metrics.serve_queue_metrics(app, port=port, host=host)
+    await ops_commands.run_worker(app, **kwargs)
 
 
 async def defer(
