@@ -298,13 +298,13 @@ class PsycopgConnector(connector.BaseAsyncConnector):
         conninfo = self._listen_conninfo or self._conninfo
         kwargs = {**self._connection_kwargs(), "autocommit": True}
         async with await psycopg.AsyncConnection.connect(conninfo, **kwargs) as conn:
+            await self._poll_if_notifications_lost(conn)
             for channel in channels:
                 query = psycopg.sql.SQL(sql.queries["listen_queue"]).format(
                     channel_name=psycopg.sql.Identifier(channel)
                 )
                 await conn.execute(query)
             backoff.reset()
-            await self._poll_if_notifications_lost(conn, on_notification)
             logger.debug(
                 f"Listening to {', '.join(channels)}",
                 extra={"action": "listen_notify_started", "channels": channels},
@@ -321,15 +321,16 @@ class PsycopgConnector(connector.BaseAsyncConnector):
                     await conn.execute("SELECT 1")
 
     async def _poll_if_notifications_lost(
-        self, conn: psycopg.AsyncConnection[Any], on_notification: connector.Notify
+        self, conn: psycopg.AsyncConnection[Any]
     ) -> None:
         """
         Return at once when ``conn`` reaches PostgreSQL directly: the server's process
         id is the one the connection was given at connect. Behind a proxy (PgBouncer
         gives its own), check that a notification sent through the pool reaches
-        ``conn``, passing on the others that come meanwhile. When it does not (the
-        proxy pools transactions), say so, close ``conn`` and never return: the worker
-        then finds new jobs by polling.
+        ``conn``. When it does not (the proxy pools transactions), say so, close
+        ``conn`` and never return: the worker then finds new jobs by polling. Run
+        before any LISTEN: through transaction pooling, a LISTEN would stay on a
+        server connection that other clients get.
 
         :raises psycopg.Error: ``conn`` failed.
         """
@@ -356,10 +357,9 @@ class PsycopgConnector(connector.BaseAsyncConnector):
         async with contextlib.aclosing(
             conn.notifies(timeout=PROBE_TIMEOUT)
         ) as notifies:
-            async for notify in notifies:
-                if notify.channel == probe:
-                    return
-                await on_notification(channel=notify.channel, payload=notify.payload)
+            # Nothing else is listened to yet: any notification is the probe.
+            async for _ in notifies:
+                return
         logger.warning(
             "Notifications do not reach the LISTEN connection, which goes through a "
             "transaction-pooling proxy such as PgBouncer: new jobs are found by "
