@@ -21,16 +21,7 @@ import pytest
 import procrastinate
 from procrastinate import exceptions, jobs, manager, schema, sql, testing, utils
 from procrastinate.testing import connector as connector_module
-
-
-def make_job(**kwargs: Any) -> jobs.Job:
-    defaults: dict[str, Any] = {
-        "queue": "default",
-        "lock": None,
-        "queueing_lock": None,
-        "task_name": "t",
-    }
-    return jobs.Job(**{**defaults, **kwargs})
+from tests.support.jobs import make_job
 
 
 @pytest.fixture
