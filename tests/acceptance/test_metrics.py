@@ -7,10 +7,15 @@ import signal
 import socket
 import urllib.error
 import urllib.request
+from typing import TYPE_CHECKING
 
 import pytest
 
-from .conftest import Cli, Database, Deferrer, WaitUntil, Workers
+if TYPE_CHECKING:
+    from tests.support.commands import Cli, Workers
+    from tests.support.jobs import Deferrer
+    from tests.support.records import Database
+    from tests.support.waiting import WaitUntil
 
 pytest.importorskip(
     "prometheus_client", reason="install procrastinate[metrics] to test the metrics"

@@ -9,10 +9,14 @@ import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from .conftest import Cli, Deferrer, WaitUntil
+if TYPE_CHECKING:
+    from tests.support.commands import Cli
+    from tests.support.jobs import Deferrer
+    from tests.support.waiting import WaitUntil
 
 pytest.importorskip("starlette", reason="install procrastinate[web]")
 

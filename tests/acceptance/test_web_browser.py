@@ -17,7 +17,7 @@ import socket
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -28,7 +28,11 @@ playwright_sync = pytest.importorskip(
 
 from tests.docs.test_browser import browser  # noqa: E402, F401
 
-from .conftest import Cli, Database, Deferrer, WaitUntil, Workers  # noqa: E402
+if TYPE_CHECKING:
+    from tests.support.commands import Cli, Workers
+    from tests.support.jobs import Deferrer
+    from tests.support.records import Database
+    from tests.support.waiting import WaitUntil
 
 pytestmark = pytest.mark.browser
 
