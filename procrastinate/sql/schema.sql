@@ -487,12 +487,34 @@ CREATE FUNCTION procrastinate_trigger_function_jobs_updated_v1()
     RETURNS trigger
     LANGUAGE plpgsql
 AS $$
+DECLARE
+    ids bigint[];
+    previous_statuses procrastinate_job_status[];
+    statuses procrastinate_job_status[];
+    schedules timestamp with time zone[];
+    queue_names character varying[];
 BEGIN
+    -- The old and new rows are paired by sorting both on id, not by a join: the plan
+    -- of this function is cached, and a join planned for the one-row statements of a
+    -- session would be quadratic for its statements of many rows.
+    SELECT previous.statuses, job.ids, job.statuses, job.schedules, job.queue_names
+    INTO previous_statuses, ids, statuses, schedules, queue_names
+    FROM (
+        SELECT array_agg(status ORDER BY id) AS statuses FROM old_jobs
+    ) AS previous,
+    (
+        SELECT array_agg(id ORDER BY id) AS ids,
+            array_agg(status ORDER BY id) AS statuses,
+            array_agg(scheduled_at ORDER BY id) AS schedules,
+            array_agg(queue_name ORDER BY id) AS queue_names
+        FROM new_jobs
+    ) AS job;
+
     -- Any update of a scheduled waiting job records its schedule again, as 3.x did.
     INSERT INTO procrastinate_events (job_id, type, at)
     SELECT job.id, event.type, event.at
-    FROM old_jobs AS previous
-    JOIN new_jobs AS job ON job.id = previous.id
+    FROM unnest(ids, previous_statuses, statuses, schedules)
+        WITH ORDINALITY AS job(id, previous_status, status, scheduled_at, rank)
     CROSS JOIN LATERAL (
         VALUES
             (
@@ -504,38 +526,39 @@ BEGIN
             (
                 2,
                 CASE
-                    WHEN previous.status = 'todo' AND job.status = 'doing'
+                    WHEN job.previous_status = 'todo' AND job.status = 'doing'
                         THEN 'started'
-                    WHEN previous.status = 'doing' AND job.status = 'todo'
+                    WHEN job.previous_status = 'doing' AND job.status = 'todo'
                         THEN 'deferred_for_retry'
-                    WHEN previous.status = 'doing' AND job.status = 'failed'
+                    WHEN job.previous_status = 'doing' AND job.status = 'failed'
                         THEN 'failed'
-                    WHEN previous.status = 'doing' AND job.status = 'succeeded'
+                    WHEN job.previous_status = 'doing' AND job.status = 'succeeded'
                         THEN 'succeeded'
-                    WHEN previous.status = 'doing' AND job.status = 'aborted'
+                    WHEN job.previous_status = 'doing' AND job.status = 'aborted'
                         THEN 'aborted'
-                    WHEN previous.status = 'todo'
+                    WHEN job.previous_status = 'todo'
                         AND job.status IN ('cancelled', 'failed', 'succeeded')
                         THEN 'cancelled'
-                    WHEN previous.status = 'failed' AND job.status = 'todo'
+                    WHEN job.previous_status = 'failed' AND job.status = 'todo'
                         THEN 'retried'
                 END::procrastinate_job_event_type,
                 NOW()
             )
     ) AS event(rank, type, at)
     WHERE event.type IS NOT NULL
-    ORDER BY job.id, event.rank;
+    ORDER BY job.rank, event.rank;
 
     -- A job sent back to the queue by a retry wakes listening workers too, so that an
     -- immediate retry does not wait for the polling interval.
     PERFORM procrastinate_notify_jobs_v1(
         'job_inserted',
-        array_agg(job.id ORDER BY job.id),
-        array_agg(job.queue_name ORDER BY job.id)
+        array_agg(job.id ORDER BY job.rank),
+        array_agg(job.queue_name ORDER BY job.rank)
     )
-    FROM old_jobs AS previous
-    JOIN new_jobs AS job ON job.id = previous.id
-    WHERE previous.status <> 'todo' AND job.status = 'todo'
+    FROM unnest(ids, previous_statuses, statuses, schedules, queue_names)
+        WITH ORDINALITY
+        AS job(id, previous_status, status, scheduled_at, queue_name, rank)
+    WHERE job.previous_status <> 'todo' AND job.status = 'todo'
         AND (job.scheduled_at IS NULL OR job.scheduled_at <= NOW())
     HAVING count(*) > 0;
     RETURN NULL;
