@@ -15,14 +15,18 @@
   batched completion (doing to succeeded) run: what the event and notification
   triggers cost per statement.
 
-Every database is created here and dropped at the end; the server is the one the
-PG* variables name.
+``--schema FILE``, given once or more, measures those schema files instead of the
+package's, interleaved: main's against this branch's, for instance. Every database
+is created here and dropped at the end; the server is the one the PG* variables name
+(filling needs a superuser, to bypass the triggers).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
+import contextlib
 import dataclasses
 import itertools
 import os
@@ -30,7 +34,6 @@ import statistics
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -124,7 +127,7 @@ def connect(database: str) -> psycopg.Connection[Any]:
     return psycopg.connect(dbname=database, autocommit=True)
 
 
-@contextmanager
+@contextlib.contextmanager
 def database(name: str, schema_sql: str) -> Iterator[str]:
     """A new database holding ``schema_sql``, dropped on the way out."""
     with admin() as conn:
@@ -254,48 +257,82 @@ def spread(values: list[float], digits: int = 0) -> str:
     )
 
 
-def finished_jobs(schema_sql: str, counts: Counts, prefix: str) -> None:
-    """The worker and fetch figures on an empty and a filled table, interleaved."""
-    with (
-        database(f"{prefix}_empty", schema_sql) as empty,
-        database(f"{prefix}_filled", schema_sql) as filled,
-    ):
-        say(f"filling {counts.rows:,} finished jobs...")
-        seconds = fill(filled, counts.rows)
-        with connect(filled) as conn:
-            size = conn.execute(
-                "SELECT pg_size_pretty(pg_database_size(current_database()))"
-            ).fetchone()
-        say(f"filled in {seconds:,.0f} s ({size[0] if size else '?'})")
-        sizes = {empty: 0, filled: counts.rows}
-        rates: dict[str, list[float]] = {empty: [], filled: []}
-        p50s: dict[str, list[float]] = {empty: [], filled: []}
-        p99s: dict[str, list[float]] = {empty: [], filled: []}
-        for repetition, name in itertools.product(range(counts.repeat), sizes):
-            rate = asyncio.run(worker_rate(name, sizes[name], counts.worker_jobs))
-            rates[name].append(rate)
-            latencies = asyncio.run(fetch_latencies(name, sizes[name], counts.fetches))
-            p50s[name].append(centile(latencies, 50) * 1000)
-            p99s[name].append(centile(latencies, 99) * 1000)
-            say(
-                f"{repetition + 1}/{counts.repeat} {sizes[name]:>11,} finished: "
-                f"{rate:,.0f} jobs/s, fetch p50 {p50s[name][-1]:.2f} ms, "
-                f"p99 {p99s[name][-1]:.2f} ms"
-            )
-    ratios = [f / e for f, e in zip(rates[filled], rates[empty])]
-    print(f"\nfinished jobs: {counts.rows:,} (filled in {seconds:,.0f} s)\n")
-    print("| metric | none | filled | filled / none |")
-    print("|---|---|---|---|")
-    print(
-        f"| worker, async no-op, C=10 (jobs/s) | {spread(rates[empty])} | "
-        f"{spread(rates[filled])} | {spread(ratios, 2)} |"
+@dataclasses.dataclass
+class Filled:
+    """The two databases of one schema, and the figures measured on each."""
+
+    label: str
+    empty: str
+    filled: str
+    rates: dict[str, list[float]] = dataclasses.field(
+        default_factory=lambda: collections.defaultdict(list)
     )
-    for label, figures in (("p50", p50s), ("p99", p99s)):
-        ratio = [f / e for f, e in zip(figures[filled], figures[empty])]
-        print(
-            f"| fetch of one job, {label} (ms) | {spread(figures[empty], 2)} | "
-            f"{spread(figures[filled], 2)} | {spread(ratio, 2)} |"
-        )
+    p50s: dict[str, list[float]] = dataclasses.field(
+        default_factory=lambda: collections.defaultdict(list)
+    )
+    p99s: dict[str, list[float]] = dataclasses.field(
+        default_factory=lambda: collections.defaultdict(list)
+    )
+
+    def rows(self) -> list[str]:
+        """The lines of the table about this schema."""
+        lines = []
+        for metric, figures, digits in (
+            ("worker, async no-op, C=10 (jobs/s)", self.rates, 0),
+            ("fetch of one job, p50 (ms)", self.p50s, 2),
+            ("fetch of one job, p99 (ms)", self.p99s, 2),
+        ):
+            none, filled = figures[self.empty], figures[self.filled]
+            ratios = [f / e for f, e in zip(filled, none)]
+            lines.append(
+                f"| {self.label} | {metric} | {spread(none, digits)} | "
+                f"{spread(filled, digits)} | {spread(ratios, 2)} |"
+            )
+        return lines
+
+
+def finished_jobs(schemas: dict[str, str], counts: Counts, prefix: str) -> None:
+    """The worker and fetch figures on an empty and a filled table of each schema,
+    interleaved."""
+    with contextlib.ExitStack() as stack:
+        pairs = []
+        for index, (label, schema_sql) in enumerate(schemas.items()):
+            empty = stack.enter_context(database(f"{prefix}_{index}_e", schema_sql))
+            filled = stack.enter_context(database(f"{prefix}_{index}_f", schema_sql))
+            say(f"{label}: filling {counts.rows:,} finished jobs...")
+            seconds = fill(filled, counts.rows)
+            say(f"{label}: filled in {seconds:,.0f} s ({size(filled)})")
+            pairs.append(Filled(label, empty, filled))
+        for repetition in range(counts.repeat):
+            for pair in pairs:
+                for name, rows in ((pair.empty, 0), (pair.filled, counts.rows)):
+                    measure_finished(pair, name, rows, counts)
+                    say(
+                        f"{repetition + 1}/{counts.repeat} {pair.label} {rows:>11,} "
+                        f"finished: {pair.rates[name][-1]:,.0f} jobs/s, fetch p50 "
+                        f"{pair.p50s[name][-1]:.2f} ms, p99 {pair.p99s[name][-1]:.2f} ms"
+                    )
+    print(f"\nfinished jobs: {counts.rows:,}\n")
+    print("| schema | metric | none | filled | filled / none |")
+    print("|---|---|---|---|---|")
+    for pair in pairs:
+        print("\n".join(pair.rows()))
+
+
+def size(name: str) -> str:
+    with connect(name) as conn:
+        row = conn.execute(
+            "SELECT pg_size_pretty(pg_database_size(current_database()))"
+        ).fetchone()
+    return str(row[0]) if row else "?"
+
+
+def measure_finished(pair: Filled, name: str, rows: int, counts: Counts) -> None:
+    """One worker run and one series of fetches on ``name``."""
+    pair.rates[name].append(asyncio.run(worker_rate(name, rows, counts.worker_jobs)))
+    latencies = asyncio.run(fetch_latencies(name, rows, counts.fetches))
+    pair.p50s[name].append(centile(latencies, 50) * 1000)
+    pair.p99s[name].append(centile(latencies, 99) * 1000)
 
 
 async def batch_defer_rate(name: str, batches: int) -> float:
@@ -324,21 +361,32 @@ def update_costs(name: str, batches: int) -> dict[str, list[float]]:
     return costs
 
 
-def triggers(schema_sql: str, counts: Counts, prefix: str) -> None:
-    """The cost of the triggers for statements of 1,000 rows."""
-    rates: list[float] = []
-    costs: dict[str, list[float]] = {label: [] for label in UPDATE_STATEMENTS}
-    for repetition in range(counts.repeat):
+def triggers(schemas: dict[str, str], counts: Counts, prefix: str) -> None:
+    """The cost of the triggers for statements of 1,000 rows, schemas interleaved."""
+    rates: dict[str, list[float]] = collections.defaultdict(list)
+    costs: dict[tuple[str, str], list[float]] = collections.defaultdict(list)
+    for repetition, (label, schema_sql) in itertools.product(
+        range(counts.repeat), schemas.items()
+    ):
         with database(f"{prefix}_triggers", schema_sql) as name:
-            rates.append(asyncio.run(batch_defer_rate(name, counts.batches)))
-            for label, values in update_costs(name, counts.batches).items():
-                costs[label].extend(values)
-        say(f"{repetition + 1}/{counts.repeat} batch_defer {rates[-1]:,.0f} jobs/s")
-    print("\n| statement | figure |")
-    print("|---|---|")
-    print(f"| `batch_defer_async`, 1,000 per call (jobs/s) | {spread(rates)} |")
-    for label, values in costs.items():
-        print(f"| {label} (ms) | {spread(values, 1)} |")
+            rates[label].append(asyncio.run(batch_defer_rate(name, counts.batches)))
+            for statement, values in update_costs(name, counts.batches).items():
+                costs[label, statement].extend(values)
+        say(
+            f"{repetition + 1}/{counts.repeat} {label}: batch_defer "
+            f"{rates[label][-1]:,.0f} jobs/s"
+        )
+    print("\n| schema | statement | figure |")
+    print("|---|---|---|")
+    for label in schemas:
+        print(
+            f"| {label} | `batch_defer_async`, 1,000 per call (jobs/s) | "
+            f"{spread(rates[label])} |"
+        )
+        for statement in UPDATE_STATEMENTS:
+            print(
+                f"| {label} | {statement} (ms) | {spread(costs[label, statement], 1)} |"
+            )
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -363,7 +411,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--schema",
         type=Path,
-        help="a schema file to measure instead of the package's (e.g. an older one)",
+        action="append",
+        help=(
+            "a schema file to measure instead of the package's (e.g. an older one); "
+            "given several times, each is measured, interleaved"
+        ),
     )
     return parser.parse_args(argv)
 
@@ -375,14 +427,16 @@ def main(argv: list[str]) -> int:
         counts = dataclasses.replace(counts, rows=args.rows)
     if args.repeat is not None:
         counts = dataclasses.replace(counts, repeat=args.repeat)
-    schema_sql = (
-        args.schema.read_text() if args.schema else schema.SchemaManager.get_schema()
+    schemas = (
+        {str(path): path.read_text() for path in args.schema}
+        if args.schema
+        else {"package": schema.SchemaManager.get_schema()}
     )
     prefix = f"procrastinate_bench_finished_{os.getpid()}"
     if args.part in ("all", "triggers"):
-        triggers(schema_sql, counts, prefix)
+        triggers(schemas, counts, prefix)
     if args.part in ("all", "finished"):
-        finished_jobs(schema_sql, counts, prefix)
+        finished_jobs(schemas, counts, prefix)
     return 0
 
 
