@@ -109,6 +109,7 @@ async def test_worker_follows_the_order_of_a_lock(app: procrastinate.App) -> Non
 async def test_notifications(
     job_manager: manager.JobManager, worker_id: int, backend: Backend
 ) -> None:
+    backend.require_listening()
     received: list[tuple[str, dict[str, Any]]] = []
 
     async def on_notification(*, channel: str, notification: Any) -> None:
@@ -151,6 +152,7 @@ async def test_notifications(
 async def test_notification_of_a_long_queue_name(
     job_manager: manager.JobManager, backend: Backend
 ) -> None:
+    backend.require_listening()
     queue = "q" + "é" * 40
     received: list[Any] = []
 
@@ -197,8 +199,10 @@ async def test_jobs_whose_args_are_not_an_object_fail_alone(
 
 
 async def test_a_task_aborting_itself_then_raising_ends_failed(
-    app: procrastinate.App,
+    app: procrastinate.App, backend: Backend
 ) -> None:
+    backend.require_listening()
+
     @app.task(pass_context=True, retry=True)
     async def self_abort(context: procrastinate.JobContext) -> None:
         assert context.job.id is not None
