@@ -81,6 +81,11 @@ class PsycopgSettings:
     """
     The settings of a psycopg connector (JSON hooks, pool factory and its
     arguments) and the direct connections that tell why the server cannot be used.
+
+    :param json_dumps: serializes job arguments to JSON.
+    :param json_loads: reads job arguments back.
+    :param pool_factory: the pool class or factory.
+    :param pool_args: its arguments (``conninfo``, ``kwargs``...).
     """
 
     def __init__(

@@ -24,6 +24,10 @@ from procrastinate.connector.template import (
     BaseSyncConnector,
 )
 
+# Their 3.x path is their name, in reprs and in the documentation alike.
+for _public in (BaseConnector, BaseSyncConnector, BaseAsyncConnector, Notify, Backoff):
+    _public.__module__ = __name__
+
 __all__ = [
     "LISTEN_TIMEOUT",
     "MAX_ATTEMPTS",

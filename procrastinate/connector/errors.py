@@ -1,7 +1,7 @@
 """What a driver error means to procrastinate, the same for every connector.
 
 A driver describes its error as a :class:`DriverError` (SQLSTATE, message, constraint);
-:func:`translate` picks the procrastinate exception from that description alone, so
+:func:`~procrastinate.connector.errors.translate` picks the procrastinate exception from that description alone, so
 that every connector raises the same exception for the same database error. Messages
 about connection settings are masked here too: no password reaches a message, a log
 line or a traceback.
@@ -117,6 +117,8 @@ def translate(error: DriverError) -> exceptions.ConnectorException:
     the constraint's name, :class:`DatabaseUnavailable` for an unreachable server or
     a lost connection, :class:`TransientDatabaseError` for a read-only transaction,
     :class:`ConnectorException` (with a hint when the schema is missing) for others.
+
+    :param error: the description of the driver's error.
     """
     message = error.message
     if error.sqlstate in SCHEMA_MISSING_STATES:

@@ -9,7 +9,8 @@ reconnect loop with its backoff. A driver supplies hooks, all private:
 - ``_execute`` (``_execute_async``): run one statement on a connection of the
   connector, once, returning its rows (``None`` when it returns none);
 - ``_execute_with_connection`` (``_async``): the same on the caller's connection;
-- ``_describe_error``: what a driver error says (:class:`~errors.DriverError`);
+- ``_describe_error``: what a driver error says
+  (:class:`~procrastinate.connector.errors.DriverError`);
 - ``_is_connection_lost``: whether the connection of a failed statement was lost;
 - ``_recover`` (``_async``): drop the dead connections before a retry;
 - for LISTEN/NOTIFY: ``_listen`` (open a dedicated connection and run the LISTEN

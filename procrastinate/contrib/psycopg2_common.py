@@ -19,12 +19,9 @@ import psycopg2.extras
 from procrastinate import connector, exceptions, psycopg_common
 from procrastinate.connector import errors
 
-JSONDumps = psycopg_common.JSONDumps
-JSONLoads = psycopg_common.JSONLoads
-
 
 def adapt_arguments(
-    arguments: dict[str, Any], json_dumps: JSONDumps | None
+    arguments: dict[str, Any], json_dumps: psycopg_common.JSONDumps | None
 ) -> dict[str, Any] | None:
     """
     Wrap the values meant for ``jsonb`` (dicts, and lists of dicts such as a batch of
@@ -45,7 +42,7 @@ def adapt_arguments(
 
 def register_json_loads(
     context: psycopg2.extensions.connection | psycopg2.extensions.cursor,
-    json_loads: JSONLoads | None,
+    json_loads: psycopg_common.JSONLoads | None,
 ) -> None:
     """
     Make ``json``/``jsonb`` values read through ``context`` (a connection, or just a

@@ -11,7 +11,7 @@ import aiopg
 import psycopg2
 import psycopg2.extras
 
-from procrastinate import connector
+from procrastinate import connector, psycopg_common
 from procrastinate.connector import errors
 from procrastinate.contrib import psycopg2_common
 from procrastinate.contrib.psycopg2 import Psycopg2Connector
@@ -49,8 +49,8 @@ class AiopgConnector(connector.BaseAsyncConnector):
     def __init__(
         self,
         *,
-        json_dumps: psycopg2_common.JSONDumps | None = None,
-        json_loads: psycopg2_common.JSONLoads | None = None,
+        json_dumps: psycopg_common.JSONDumps | None = None,
+        json_loads: psycopg_common.JSONLoads | None = None,
         **kwargs: Any,
     ) -> None:
         self.json_dumps = json_dumps

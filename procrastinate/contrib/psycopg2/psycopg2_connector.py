@@ -11,7 +11,7 @@ import psycopg2.extensions
 import psycopg2.extras
 import psycopg2.pool
 
-from procrastinate import connector, exceptions
+from procrastinate import connector, exceptions, psycopg_common
 from procrastinate.connector import errors
 from procrastinate.contrib import psycopg2_common
 
@@ -41,8 +41,8 @@ class Psycopg2Connector(connector.BaseSyncConnector):
     def __init__(
         self,
         *,
-        json_dumps: psycopg2_common.JSONDumps | None = None,
-        json_loads: psycopg2_common.JSONLoads | None = None,
+        json_dumps: psycopg_common.JSONDumps | None = None,
+        json_loads: psycopg_common.JSONLoads | None = None,
         **kwargs: Any,
     ) -> None:
         self.json_dumps = json_dumps

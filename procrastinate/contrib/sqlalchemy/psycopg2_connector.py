@@ -9,7 +9,7 @@ import sqlalchemy
 import sqlalchemy.engine
 import sqlalchemy.exc
 
-from procrastinate import connector, exceptions
+from procrastinate import connector, exceptions, psycopg_common
 from procrastinate.connector import errors
 from procrastinate.contrib import psycopg2_common
 
@@ -47,8 +47,8 @@ class SQLAlchemyPsycopg2Connector(connector.BaseSyncConnector):
         self,
         *,
         dsn: str = "postgresql://",
-        json_dumps: psycopg2_common.JSONDumps | None = None,
-        json_loads: psycopg2_common.JSONLoads | None = None,
+        json_dumps: psycopg_common.JSONDumps | None = None,
+        json_loads: psycopg_common.JSONLoads | None = None,
         **engine_kwargs: Any,
     ) -> None:
         self.json_dumps = json_dumps
