@@ -57,3 +57,12 @@ async def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.01)
+
+
+def count_reaches(received: list[Any], count: int) -> Callable[[], Awaitable[bool]]:
+    """A predicate for :func:`wait_until`: ``received`` holds ``count`` items."""
+
+    async def reached() -> bool:
+        return len(received) >= count
+
+    return reached

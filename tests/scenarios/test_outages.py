@@ -15,7 +15,7 @@ import pytest
 import procrastinate
 from procrastinate import connector as connector_module
 from procrastinate import exceptions, manager
-from tests.scenarios import make_job, wait_until
+from tests.scenarios import count_reaches, make_job, wait_until
 from tests.scenarios.conftest import Backend, PostgresBackend
 
 PASSWORD = "Hunter2-pw"
@@ -130,7 +130,7 @@ async def test_the_listener_reconnects_with_a_backoff_that_starts_again(
             assert postgres.terminate_sessions(listening=True) == 1
             await wait_until(backend.is_listening)
             await job_manager.defer_job_async(make_job(queue="q"))
-            await wait_until(_count_reaches(received, round_))
+            await wait_until(count_reaches(received, round_))
     finally:
         listener.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -143,13 +143,6 @@ async def test_the_listener_reconnects_with_a_backoff_that_starts_again(
     ]
     # Each reconnection worked at once: the next loss waits the first delay again.
     assert delays == [connector_module.Backoff().next_delay()] * 2
-
-
-def _count_reaches(received: list[Any], count: int) -> Any:
-    async def reached() -> bool:
-        return len(received) >= count
-
-    return reached
 
 
 async def test_a_worker_rides_out_terminated_sessions(

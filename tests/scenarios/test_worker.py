@@ -9,7 +9,7 @@ from typing import Any
 
 import procrastinate
 from procrastinate import manager, utils
-from tests.scenarios import fetch_ids, make_job, wait_until
+from tests.scenarios import count_reaches, fetch_ids, make_job, wait_until
 from tests.scenarios.conftest import Backend
 
 WORKER_OPTIONS: dict[str, Any] = {
@@ -134,7 +134,7 @@ async def test_notifications(
         assert await fetch_ids(job_manager, worker_id, queues=["q"]) == [4]
         await job_manager.retry_job_by_id_async(4, queue="q")
         # Delivery is ordered: once the last one arrives, none is missing or extra.
-        await wait_until(_count_reaches(received, 5))
+        await wait_until(count_reaches(received, 5))
     finally:
         listener.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -165,19 +165,12 @@ async def test_notification_of_a_long_queue_name(
     try:
         await wait_until(backend.is_listening)
         await job_manager.defer_job_async(make_job(queue=queue))
-        await wait_until(_count_reaches(received, 1))
+        await wait_until(count_reaches(received, 1))
     finally:
         listener.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await listener
     assert received == [{"type": "job_inserted", "job_id": 1}]
-
-
-def _count_reaches(received: list[Any], count: int) -> Any:
-    async def reached() -> bool:
-        return len(received) >= count
-
-    return reached
 
 
 async def test_jobs_whose_args_are_not_an_object_fail_alone(
