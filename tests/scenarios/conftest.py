@@ -322,7 +322,17 @@ def scenario_connection(
         yield conn
 
 
-@pytest.fixture(params=["in_memory", *FACTORIES])
+# The fast lane (scripts/tests --fast) runs the scenarios on the in-memory connector
+# and the default one; the other connectors, in the full run.
+FAST_BACKENDS = ("in_memory", "psycopg")
+
+
+@pytest.fixture(
+    params=[
+        name if name in FAST_BACKENDS else pytest.param(name, marks=pytest.mark.slow)
+        for name in ("in_memory", *FACTORIES)
+    ]
+)
 async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     """Each backend in turn, its connector open."""
     chosen: Backend
