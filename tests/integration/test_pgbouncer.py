@@ -271,7 +271,7 @@ async def test_listen_conninfo_goes_around_pgbouncer(
     connection: psycopg.Connection[Any],
     caplog: pytest.LogCaptureFixture,
 ):
-    caplog.set_level(logging.DEBUG, logger="procrastinate.psycopg_connector")
+    caplog.set_level(logging.DEBUG, logger="procrastinate")
     app = app_module.App(connector=through(pgbouncer, listen_conninfo=conninfo))
 
     @app.task(queue="q")
@@ -312,7 +312,7 @@ async def listener_log(
 ) -> list[str]:
     """Run a worker until its listener has started or given up, and a job deferred
     then has run without polling; the actions of the connector's log records."""
-    caplog.set_level(logging.DEBUG, logger="procrastinate.psycopg_connector")
+    caplog.set_level(logging.DEBUG, logger="procrastinate")
 
     @app.task(queue="q")
     async def ping() -> None: ...
@@ -321,7 +321,7 @@ async def listener_log(
         return [
             getattr(r, "action", "")
             for r in caplog.records
-            if r.name == "procrastinate.psycopg_connector"
+            if r.name.startswith("procrastinate.")
         ]
 
     async with app.open_async():
