@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -11,13 +13,17 @@ import psycopg
 import psycopg_pool
 from psycopg.rows import dict_row
 
-from procrastinate import connector, psycopg_common
-from procrastinate.connector import errors
+from procrastinate import connector, exceptions, ops, psycopg_common
+from procrastinate.connector import errors, template
 from procrastinate.sync_psycopg_connector import SyncPsycopgConnector
 
 # How long a query waits for a connection of the pool while the pool recovers from
 # lost connections, before it takes a connection of its own.
 RECOVERING_WAIT = 0.1
+# Seconds a listener behind a proxy waits for the notification it sends itself.
+PROBE_TIMEOUT = 5.0
+
+logger = logging.getLogger(__name__)
 
 
 class PsycopgConnector(psycopg_common.PsycopgSettings, connector.BaseAsyncConnector):
@@ -31,6 +37,9 @@ class PsycopgConnector(psycopg_common.PsycopgSettings, connector.BaseAsyncConnec
         use it to store types that :mod:`json` does not know.
     :param json_loads: reads job arguments back (default: :func:`json.loads`).
     :param pool_factory: the pool class or factory to use.
+    :param listen_conninfo: where the worker's LISTEN connection goes, when the pool's
+        ``conninfo`` leads to a transaction-pooling proxy (PgBouncer) that would lose
+        its notifications: a direct connection to PostgreSQL. Default: ``conninfo``.
     :param kwargs: passed to the pool factory: ``conninfo``, ``min_size``,
         ``max_size``, ``kwargs`` (connection arguments), and so on. See
         :class:`psycopg_pool.AsyncConnectionPool`.
@@ -44,6 +53,7 @@ class PsycopgConnector(psycopg_common.PsycopgSettings, connector.BaseAsyncConnec
         pool_factory: Callable[
             ..., psycopg_pool.AsyncConnectionPool[Any]
         ] = psycopg_pool.AsyncConnectionPool,
+        listen_conninfo: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -52,6 +62,7 @@ class PsycopgConnector(psycopg_common.PsycopgSettings, connector.BaseAsyncConnec
             pool_factory=pool_factory,
             pool_args=kwargs,
         )
+        self._listen_conninfo = listen_conninfo
         self._sync_connector: SyncPsycopgConnector | None = None
         # Set when connections were lost, until the pool gives one again.
         self._recovering = False
@@ -173,7 +184,8 @@ class PsycopgConnector(psycopg_common.PsycopgSettings, connector.BaseAsyncConnec
         self, statements: list[str]
     ) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         kwargs = {**self._connection_kwargs(), "autocommit": True}
-        async with _connect(self._conninfo, kwargs) as conn:
+        async with _connect(self._listen_conninfo or self._conninfo, kwargs) as conn:
+            await self._poll_if_notifications_lost(conn)
             for statement in statements:
                 await conn.execute(statement)
             yield conn
@@ -186,6 +198,53 @@ class PsycopgConnector(psycopg_common.PsycopgSettings, connector.BaseAsyncConnec
 
     async def _check_listener(self, listener: psycopg.AsyncConnection[Any]) -> None:
         await listener.execute("SELECT 1")
+
+    async def _poll_if_notifications_lost(
+        self, conn: psycopg.AsyncConnection[Any]
+    ) -> None:
+        """
+        Return at once when ``conn`` reaches PostgreSQL directly: the server's process
+        id is the one the connection was given at connect. Behind a proxy (PgBouncer
+        gives its own), check that a notification sent through the pool reaches
+        ``conn``. When it does not (the proxy pools transactions), say so, close
+        ``conn`` and never return: the worker then finds new jobs by polling. Run
+        before any LISTEN: through transaction pooling, a LISTEN would stay on a
+        server connection that other clients get.
+
+        :raises psycopg.Error: ``conn`` failed.
+        """
+        cursor = await conn.execute(ops.queries["listener_server_pid"])
+        if await cursor.fetchone() == (conn.info.backend_pid,):
+            return
+        probe = f"procrastinate_probe_{uuid.uuid4().hex}"
+        for statement in template.listen_statements([probe]):
+            await conn.execute(statement)
+        try:
+            await self.execute_query_async(ops.queries["notify_probe"], channel=probe)
+        except exceptions.ConnectorException as exc:
+            # Not worth stopping the worker for: its polling finds the jobs anyway.
+            logger.warning(
+                f"Could not check that notifications reach the LISTEN connection: {exc}",
+                extra={"action": "listen_notify_check_error"},
+            )
+            return
+        # Closed at once, not when garbage-collected: the generator holds the
+        # connection's lock, which the listening loop needs next.
+        async with contextlib.aclosing(
+            conn.notifies(timeout=PROBE_TIMEOUT)
+        ) as notifies:
+            # Nothing else is listened to yet: any notification is the probe.
+            async for _ in notifies:
+                return
+        logger.warning(
+            "Notifications do not reach the LISTEN connection, which goes through a "
+            "transaction-pooling proxy such as PgBouncer: new jobs are found by "
+            "polling only. Give the connector a direct listen_conninfo to be woken up "
+            "at once.",
+            extra={"action": "listen_notify_lost"},
+        )
+        await conn.close()
+        await asyncio.Event().wait()
 
 
 @contextlib.asynccontextmanager
