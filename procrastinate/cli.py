@@ -19,6 +19,7 @@ from procrastinate import (
     connector,
     exceptions,
     jobs,
+    ops_commands,
     shell,
     tasks,
     types,
@@ -142,6 +143,8 @@ def create_parser() -> ArgumentParser:
     add_schema_command(subparsers)
     add_healthchecks_command(subparsers)
     add_shell_command(subparsers)
+    add_metrics_command(subparsers)
+    add_web_command(subparsers)
     return parser
 
 
@@ -300,6 +303,19 @@ def add_worker_command(subparsers: Any) -> None:
         "the app's worker_defaults say otherwise)",
         envvar="WORKER_DELETE_JOBS",
     )
+    add_argument(
+        parser,
+        "--metrics-port",
+        type=ops_commands.parse_port,
+        help="Serve Prometheus metrics on this port (needs procrastinate[metrics])",
+        envvar="WORKER_METRICS_PORT",
+    )
+    add_argument(
+        parser,
+        "--metrics-host",
+        help="Address the metrics are served on (default: 0.0.0.0, all interfaces)",
+        envvar="WORKER_METRICS_HOST",
+    )
 
 
 def add_defer_command(subparsers: Any) -> None:
@@ -436,6 +452,57 @@ def add_shell_command(subparsers: Any) -> None:
         "shell_command",
         nargs="*",
         help="A shell command to run instead of starting the interactive shell",
+    )
+
+
+def add_metrics_command(subparsers: Any) -> None:
+    """``procrastinate metrics``."""
+    parser = subparsers.add_parser(
+        "metrics",
+        help="Serve the queue-level Prometheus metrics",
+        description="Serve the Prometheus metrics of the database's queues (jobs per "
+        "queue and status, oldest ready job, workers alive) until interrupted; needs "
+        "procrastinate[metrics]. Run one per database.",
+        formatter_class=HelpFormatter,
+    )
+    parser.set_defaults(func=ops_commands.serve_metrics)
+    add_server_arguments(parser, "the metrics", "METRICS", port=9090, host="0.0.0.0")
+
+
+def add_web_command(subparsers: Any) -> None:
+    """``procrastinate web``."""
+    parser = subparsers.add_parser(
+        "web",
+        help="Serve the web dashboard",
+        description="Serve the web dashboard of the queues until interrupted; needs "
+        "procrastinate[web]. Any address but a loopback one needs a credential in "
+        "PROCRASTINATE_WEB_CREDENTIAL (user:password), asked with HTTP Basic "
+        "authentication.",
+        formatter_class=HelpFormatter,
+    )
+    parser.set_defaults(func=ops_commands.serve_web)
+    add_server_arguments(parser, "the dashboard", "WEB", port=8080, host="127.0.0.1")
+
+
+def add_server_arguments(
+    parser: argparse.ArgumentParser, what: str, envvar: str, *, port: int, host: str
+) -> None:
+    """``--port`` and ``--host`` of a command that serves ``what`` over HTTP, also
+    read from ``PROCRASTINATE_<envvar>_PORT`` and ``..._HOST``."""
+    add_argument(
+        parser,
+        "--port",
+        type=ops_commands.parse_port,
+        default=port,
+        help=f"Port to serve {what} on",
+        envvar=f"{envvar}_PORT",
+    )
+    add_argument(
+        parser,
+        "--host",
+        default=host,
+        help=f"Address to serve {what} on",
+        envvar=f"{envvar}_HOST",
     )
 
 
@@ -612,8 +679,9 @@ class MissingAppConnector(connector.BaseAsyncConnector):
 async def run_worker(app: procrastinate.App, **kwargs: Any) -> None:
     """Run a worker until stopped."""
     queues = kwargs.get("queues")
+    ops_commands.check_worker_options(kwargs)
     print(f"Launching a worker on {utils.queues_display(queues)}", file=sys.stderr)
-    await app.run_worker_async(**kwargs)
+    await ops_commands.run_worker(app, **kwargs)
 
 
 async def defer(

@@ -127,7 +127,17 @@ def packaged_files(source: Path) -> set[str]:
     package = source / "procrastinate"
     migrations = sorted((package / "sql" / "migrations").glob("*.sql"))
     assert migrations, "no migration in procrastinate/sql/migrations"
-    files = [package / "sql" / "schema.sql", package / "py.typed", *migrations]
+    web = package / "contrib" / "web"
+    files = [
+        package / "sql" / "schema.sql",
+        package / "sql" / "ops.sql",
+        package / "py.typed",
+        *migrations,
+        # The dashboard's templates and static files, and the Django admin's template.
+        *sorted((web / "templates").glob("*.html")),
+        *sorted((web / "static").iterdir()),
+        *sorted((package / "contrib" / "django" / "templates").rglob("*.html")),
+    ]
     return {path.relative_to(source).as_posix() for path in files}
 
 

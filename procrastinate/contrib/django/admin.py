@@ -17,7 +17,7 @@ from django.http import HttpRequest
 from django.utils import html, safestring
 
 from procrastinate import jobs, manager, utils
-from procrastinate.contrib.django import models, procrastinate_app
+from procrastinate.contrib.django import models, procrastinate_app, settings
 
 if TYPE_CHECKING:
     _EventInline = admin.TabularInline[
@@ -112,10 +112,32 @@ class ProcrastinateJobAdmin(ReadOnlyAdminMixin, _JobAdmin):
         "attempts",
         "abort_requested",
         "worker",
+        "dashboard",
     )
     readonly_fields = fields
     inlines = [ProcrastinateEventInline]
     actions = ["retry", "cancel", "abort"]
+    change_list_template = "procrastinate/admin/job_change_list.html"
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> Any:
+        """The list of jobs, with a link to the web dashboard when it is set up."""
+        context = {
+            "dashboard_url": settings.settings.dashboard_url,
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, extra_context=context)
+
+    @admin.display(description="Dashboard")
+    def dashboard(self, job: models.ProcrastinateJob) -> str:
+        """A link to the job in the web dashboard, when it is set up."""
+        url = settings.settings.dashboard_url
+        if url is None:
+            return "-"
+        return html.format_html(
+            '<a href="{}jobs/{}">View in the dashboard</a>', url, job.id
+        )
 
     def has_change_permission(
         self, request: HttpRequest, obj: models.ProcrastinateJob | None = None

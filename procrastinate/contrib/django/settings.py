@@ -50,6 +50,14 @@ class Settings:
         return value
 
     @property
+    def dashboard_url(self) -> str | None:
+        """``PROCRASTINATE_DASHBOARD_URL``: where the web dashboard
+        (``procrastinate.contrib.web``) is served, e.g. ``"/procrastinate/"``; the
+        admin of jobs links to it when set (default ``None``: no link)."""
+        value = _get("DASHBOARD_URL", None)
+        return str(value).rstrip("/") + "/" if value else None
+
+    @property
     def periodic_defaults(self) -> dict[str, Any]:
         """``PROCRASTINATE_PERIODIC_DEFAULTS``: options of the periodic tasks."""
         return dict(_get("PERIODIC_DEFAULTS", None) or {})
