@@ -12,24 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 import procrastinate
-from procrastinate import jobs, utils, worker
-from procrastinate.cli_commands import (
-    defer,
-    healthchecks,
-    run_worker,
-    schema,
-    shell_command,
-)
-from procrastinate.cli_inputs import (
-    env_bool,
-    parse_concurrency,
-    parse_datetime_argument,
-    parse_interval,
-    parse_priority,
-    parse_queues,
-    parse_seconds,
-    parse_timeout,
-)
+from procrastinate import cli_commands, cli_inputs, jobs, utils, worker
 
 PROGRAM_NAME = "procrastinate"
 ENV_PREFIX = "PROCRASTINATE"
@@ -108,7 +91,7 @@ def add_boolean_flag(
         action="store_true",
         help=true_help,
         envvar=envvar,
-        envvar_type=env_bool,
+        envvar_type=cli_inputs.env_bool,
         **({"default": default} if default is not None else {}),
     )
     group.add_argument(*false_flags, dest=dest, action="store_false", help=false_help)
@@ -190,7 +173,7 @@ def add_worker_command(subparsers: Any) -> None:
         argument_default=argparse.SUPPRESS,
         formatter_class=HelpFormatter,
     )
-    parser.set_defaults(func=run_worker)
+    parser.set_defaults(func=cli_commands.run_worker)
     add_argument(
         parser,
         "-n",
@@ -202,7 +185,7 @@ def add_worker_command(subparsers: Any) -> None:
         parser,
         "-q",
         "--queues",
-        type=parse_queues,
+        type=cli_inputs.parse_queues,
         help="Comma-separated names of the queues to take jobs from (all when empty)",
         envvar="WORKER_QUEUES",
     )
@@ -210,7 +193,7 @@ def add_worker_command(subparsers: Any) -> None:
         parser,
         "-c",
         "--concurrency",
-        type=parse_concurrency,
+        type=cli_inputs.parse_concurrency,
         help=f"Number of jobs to run at the same time {worker_default('concurrency')}",
         envvar="WORKER_CONCURRENCY",
     )
@@ -218,7 +201,7 @@ def add_worker_command(subparsers: Any) -> None:
         parser,
         "-p",
         "--fetch-job-polling-interval",
-        type=parse_interval,
+        type=cli_inputs.parse_interval,
         help="Seconds between two fetches of new jobs when no notification comes "
         + worker_default("fetch_job_polling_interval"),
         envvar="WORKER_FETCH_JOB_POLLING_INTERVAL",
@@ -227,7 +210,7 @@ def add_worker_command(subparsers: Any) -> None:
         parser,
         "-a",
         "--abort-job-polling-interval",
-        type=parse_interval,
+        type=cli_inputs.parse_interval,
         help="Seconds between two checks for abort requests "
         + worker_default("abort_job_polling_interval"),
         envvar="WORKER_ABORT_JOB_POLLING_INTERVAL",
@@ -235,7 +218,7 @@ def add_worker_command(subparsers: Any) -> None:
     add_argument(
         parser,
         "--shutdown-graceful-timeout",
-        type=parse_timeout,
+        type=cli_inputs.parse_timeout,
         help="On stop, seconds to let running jobs finish before aborting them "
         "(wait as long as needed when unset)",
         envvar="WORKER_SHUTDOWN_GRACEFUL_TIMEOUT",
@@ -261,7 +244,7 @@ def add_worker_command(subparsers: Any) -> None:
     add_argument(
         parser,
         "--update-heartbeat-interval",
-        type=parse_interval,
+        type=cli_inputs.parse_interval,
         help="Seconds between two heartbeats of the worker "
         + worker_default("update_heartbeat_interval"),
         envvar="WORKER_UPDATE_HEARTBEAT_INTERVAL",
@@ -269,7 +252,7 @@ def add_worker_command(subparsers: Any) -> None:
     add_argument(
         parser,
         "--stalled-worker-timeout",
-        type=parse_interval,
+        type=cli_inputs.parse_interval,
         help="Seconds without a heartbeat after which a worker counts as dead "
         + worker_default("stalled_worker_timeout"),
         envvar="WORKER_STALLED_WORKER_TIMEOUT",
@@ -302,7 +285,7 @@ def add_defer_command(subparsers: Any) -> None:
         description="Create a job of a task, with JSON arguments",
         formatter_class=HelpFormatter,
     )
-    parser.set_defaults(func=defer)
+    parser.set_defaults(func=cli_commands.defer)
     add_argument(
         parser,
         "task",
@@ -340,7 +323,7 @@ def add_defer_command(subparsers: Any) -> None:
         schedule,
         "--at",
         dest="schedule_at",
-        type=parse_datetime_argument,
+        type=cli_inputs.parse_datetime_argument,
         help="When to run the job: an ISO 8601 date and time, e.g. "
         f"{utils.DATETIME_EXAMPLE} (UTC when no offset)",
         envvar="DEFER_AT",
@@ -349,14 +332,14 @@ def add_defer_command(subparsers: Any) -> None:
         schedule,
         "--in",
         dest="schedule_in",
-        type=parse_seconds,
+        type=cli_inputs.parse_seconds,
         help="Delay before running the job, in seconds",
         envvar="DEFER_IN",
     )
     add_argument(
         parser,
         "--priority",
-        type=parse_priority,
+        type=cli_inputs.parse_priority,
         help="Priority of the job (higher runs first)",
         envvar="DEFER_PRIORITY",
     )
@@ -380,7 +363,7 @@ def add_schema_command(subparsers: Any) -> None:
         description="Apply the Procrastinate schema to a new database, or print it",
         formatter_class=HelpFormatter,
     )
-    parser.set_defaults(func=schema, action="apply")
+    parser.set_defaults(func=cli_commands.schema, action="apply")
     group = parser.add_mutually_exclusive_group()
     group.add_argument(
         "--apply",
@@ -412,7 +395,7 @@ def add_healthchecks_command(subparsers: Any) -> None:
         help="Check the app and the database",
         description="Check the app configuration and the database connection and schema",
     )
-    parser.set_defaults(func=healthchecks)
+    parser.set_defaults(func=cli_commands.healthchecks)
 
 
 def add_shell_command(subparsers: Any) -> None:
@@ -423,7 +406,7 @@ def add_shell_command(subparsers: Any) -> None:
         description="Inspect and manage jobs: interactive, or one command given as "
         "arguments",
     )
-    parser.set_defaults(func=shell_command)
+    parser.set_defaults(func=cli_commands.shell_command)
     parser.add_argument(
         "shell_command",
         nargs="*",

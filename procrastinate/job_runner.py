@@ -83,6 +83,7 @@ class RunningJob:
     cancelled: bool = False
 
 
+@attr.dataclass(kw_only=True)
 class JobRunner:
     """
     Runs a worker's jobs and stores their outcomes.
@@ -97,30 +98,23 @@ class JobRunner:
     :param log_extra: the worker's builder of log ``extra``.
     """
 
-    def __init__(
-        self,
-        *,
-        app: app_module.App,
-        # Typed loosely: the worker module sits above this one.
-        worker: Any,
-        task_middleware: list[middleware.TaskMiddleware],
-        worker_middleware: list[middleware.WorkerMiddleware],
-        delete_jobs: jobs.DeleteJobCondition,
-        logger: logging.Logger,
-        log_extra: LogExtra,
-    ) -> None:
-        self.app = app
-        self.job_manager = app.job_manager
-        self.worker = worker
-        self.task_middleware = task_middleware
-        self.worker_middleware = worker_middleware
-        self.delete_jobs = delete_jobs
-        self.logger = logger
-        self.log_extra = log_extra
-        #: The jobs being processed, by id.
-        self.running: dict[int, RunningJob] = {}
-        #: Set each time a job ends: the fetch loop may take another.
-        self.slot_freed = asyncio.Event()
+    app: app_module.App
+    # Typed loosely: the worker module sits above this one.
+    worker: Any
+    task_middleware: list[middleware.TaskMiddleware]
+    worker_middleware: list[middleware.WorkerMiddleware]
+    delete_jobs: jobs.DeleteJobCondition
+    logger: logging.Logger
+    log_extra: LogExtra
+    #: The jobs being processed, by id.
+    running: dict[int, RunningJob] = attr.ib(factory=dict, init=False)
+    #: Set each time a job ends: the fetch loop may take another.
+    slot_freed: asyncio.Event = attr.ib(factory=asyncio.Event, init=False)
+
+    @property
+    def job_manager(self) -> manager.JobManager:
+        """The app's job manager."""
+        return self.app.job_manager
 
     # Starting and aborting
 

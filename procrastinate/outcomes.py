@@ -28,6 +28,16 @@ class Outcome:
     retry: exceptions.JobRetry | None = None
 
 
+# How a run that raised ends, by (aborted, retried): its status, title and log action.
+# Only a final failure is logged as an error.
+ENDINGS = {
+    (True, True): (jobs.Status.ABORTED, "Aborted, to retry", "job_aborted_retry"),
+    (True, False): (jobs.Status.ABORTED, "Aborted", "job_aborted"),
+    (False, True): (jobs.Status.FAILED, "Error, to retry", "job_error_retry"),
+    (False, False): (jobs.Status.FAILED, "Error", "job_error"),
+}
+
+
 def outcome_of(
     error: BaseException | None,
     task: tasks.Task[Any, Any, Any] | None,
@@ -52,34 +62,14 @@ def outcome_of(
     retry = None
     if task is not None and not user_abort:
         retry = task.get_retry_exception(error, job)
-    if aborted:
-        if retry is not None:
-            return Outcome(
-                status=jobs.Status.ABORTED,
-                title="Aborted, to retry",
-                action="job_aborted_retry",
-                level=logging.INFO,
-                retry=retry,
-            )
-        return Outcome(
-            status=jobs.Status.ABORTED,
-            title="Aborted",
-            action="job_aborted",
-            level=logging.INFO,
-        )
-    if retry is not None:
-        return Outcome(
-            status=jobs.Status.FAILED,
-            title="Error, to retry",
-            action="job_error_retry",
-            level=logging.INFO,
-            retry=retry,
-        )
+    status, title, action = ENDINGS[aborted, retry is not None]
+    final_failure = status == jobs.Status.FAILED and retry is None
     return Outcome(
-        status=jobs.Status.FAILED,
-        title="Error",
-        action="job_error",
-        level=logging.ERROR,
+        status=status,
+        title=title,
+        action=action,
+        level=logging.ERROR if final_failure else logging.INFO,
+        retry=retry,
     )
 
 

@@ -11,6 +11,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+import attr
+
 from procrastinate import connector, exceptions, jobs, manager
 from procrastinate.job_runner import JobRunner, LogExtra
 
@@ -46,6 +48,7 @@ async def repeat(
         delay = interval
 
 
+@attr.dataclass(kw_only=True)
 class Registration:
     """
     A worker's row among the registered workers: created at start, kept alive by
@@ -61,25 +64,16 @@ class Registration:
     :param log_extra: the worker's builder of log ``extra``.
     """
 
-    def __init__(
-        self,
-        *,
-        job_manager: manager.JobManager,
-        runner: JobRunner,
-        stalled_worker_timeout: float,
-        logger: logging.Logger,
-        log_extra: LogExtra,
-    ) -> None:
-        self.job_manager = job_manager
-        self.runner = runner
-        self.stalled_worker_timeout = stalled_worker_timeout
-        self.logger = logger
-        self.log_extra = log_extra
-        #: The worker's id while it is registered.
-        self.worker_id: int | None = None
-        # Since when the heartbeats go through; None while they fail.
-        self._beating_since: float | None = None
-        self._lock = asyncio.Lock()
+    job_manager: manager.JobManager
+    runner: JobRunner
+    stalled_worker_timeout: float
+    logger: logging.Logger
+    log_extra: LogExtra
+    #: The worker's id while it is registered.
+    worker_id: int | None = attr.ib(default=None, init=False)
+    # Since when the heartbeats go through; None while they fail.
+    _beating_since: float | None = attr.ib(default=None, init=False)
+    _lock: asyncio.Lock = attr.ib(factory=asyncio.Lock, init=False)
 
     async def register(self) -> None:
         """Prune the stalled workers, then register this one."""
