@@ -14,7 +14,7 @@ import functools
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attr
@@ -38,8 +38,7 @@ from procrastinate.outcomes import (
 )
 
 if TYPE_CHECKING:
-    from procrastinate import app as app_module
-    from procrastinate import tasks
+    from procrastinate import tasks as tasks_module
 
 # The longest wait between two attempts to store an outcome.
 PERSIST_BACKOFF_MAX = 10.0
@@ -88,7 +87,8 @@ class JobRunner:
     """
     Runs a worker's jobs and stores their outcomes.
 
-    :param app: the app whose tasks run.
+    :param tasks: the app's tasks, by name.
+    :param job_manager: the app's job manager.
     :param worker: the worker, given as is to each middleware.
     :param task_middleware: middleware wrapping the jobs of every task of the
         matching kind (sync or async).
@@ -98,7 +98,8 @@ class JobRunner:
     :param log_extra: the worker's builder of log ``extra``.
     """
 
-    app: app_module.App
+    tasks: Mapping[str, tasks_module.Task[Any, Any, Any]]
+    job_manager: manager.JobManager
     # Typed loosely: the worker module sits above this one.
     worker: Any
     task_middleware: list[middleware.TaskMiddleware]
@@ -110,11 +111,6 @@ class JobRunner:
     running: dict[int, RunningJob] = attr.ib(factory=dict, init=False)
     #: Set each time a job ends: the fetch loop may take another.
     slot_freed: asyncio.Event = attr.ib(factory=asyncio.Event, init=False)
-
-    @property
-    def job_manager(self) -> manager.JobManager:
-        """The app's job manager."""
-        return self.app.job_manager
 
     # Starting and aborting
 
@@ -133,7 +129,7 @@ class JobRunner:
             load_error=load_error,
         )
         running.context = context.evolve(abort_reason=lambda: running.abort_reason)
-        task = self.app.tasks.get(job.task_name)
+        task = self.tasks.get(job.task_name)
         running.is_async = task is None or task.is_async
         self.running[job_id] = running
         running.task = asyncio.create_task(
@@ -288,7 +284,7 @@ class JobRunner:
                 extra=self.log_extra(action="job_unloadable", job=job),
             )
             return FAILED_UNRUNNABLE, running.load_error
-        task = self.app.tasks.get(job.task_name)
+        task = self.tasks.get(job.task_name)
         start = time.time()
         error: BaseException | None = None
         result: Any = None
@@ -323,7 +319,7 @@ class JobRunner:
         return outcome, error
 
     async def _run_task(
-        self, task: tasks.Task[Any, Any, Any], context: job_context.JobContext
+        self, task: tasks_module.Task[Any, Any, Any], context: job_context.JobContext
     ) -> Any:
         args = (context,) if task.pass_context else ()
         kwargs = context.job.task_kwargs
@@ -441,7 +437,7 @@ class JobRunner:
                 outcome = FAILED_UNRUNNABLE
                 message = f"cannot be loaded ({item.load_error}), marking it failed"
             else:
-                task = self.app.tasks.get(job.task_name)
+                task = self.tasks.get(job.task_name)
                 outcome = outcome_of(exceptions.StalledJob(), task, job, None)
                 message = "retrying it" if outcome.retry else "marking it failed"
             self.logger.warning(

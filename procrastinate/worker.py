@@ -168,7 +168,8 @@ class Worker:
         self.logger = logger.getChild(self.worker_name)
         #: The jobs running now; it starts, aborts and ends them.
         self.runner = JobRunner(
-            app=app,
+            tasks=app.tasks,
+            job_manager=self.job_manager,
             worker=self,
             task_middleware=self.task_middleware,
             worker_middleware=self.worker_middleware,
