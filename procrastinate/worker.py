@@ -193,8 +193,7 @@ class Worker:
 
     @property
     def worker_id(self) -> int | None:
-        """This worker's id while it is registered (it changes when the worker
-        registers again after being pruned)."""
+        """This worker's id while it is registered: a new one after being pruned."""
         return self.registration.worker_id
 
     @worker_id.setter
@@ -297,13 +296,10 @@ class Worker:
         finally:
             await self._shutdown(side_tasks)
 
-    @contextlib.contextmanager
-    def _signal_handlers(self) -> Any:
+    def _signal_handlers(self) -> contextlib.AbstractContextManager[None]:
         if not self.install_signal_handlers:
-            yield
-            return
-        with signals.on_stop(self.stop, self._force_stop):
-            yield
+            return contextlib.nullcontext()
+        return signals.on_stop(self.stop, self._force_stop)
 
     async def _fetch_loop(self) -> None:
         assert self._stop_event is not None
