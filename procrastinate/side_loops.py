@@ -10,6 +10,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import attr
 
@@ -56,24 +57,33 @@ class Registration:
     for ``stalled_worker_timeout``: a frozen process, a long outage), removed at
     stop.
 
-    :param job_manager: the app's job manager.
-    :param runner: the worker's running jobs, which follow the worker's id.
+    :param runner: the worker's running jobs, which follow the worker's id; the
+        registration uses its job manager and its logger.
     :param stalled_worker_timeout: seconds without a heartbeat after which a worker
         counts as dead.
-    :param logger: the worker's logger.
-    :param log_extra: the worker's builder of log ``extra``.
     """
 
-    job_manager: manager.JobManager
     runner: JobRunner
     stalled_worker_timeout: float
-    logger: logging.Logger
-    log_extra: LogExtra
     #: The worker's id while it is registered.
     worker_id: int | None = attr.ib(default=None, init=False)
     # Since when the heartbeats go through; None while they fail.
     _beating_since: float | None = attr.ib(default=None, init=False)
     _lock: asyncio.Lock = attr.ib(factory=asyncio.Lock, init=False)
+
+    @property
+    def job_manager(self) -> manager.JobManager:
+        """The app's job manager."""
+        return self.runner.job_manager
+
+    @property
+    def logger(self) -> logging.Logger:
+        """The worker's logger."""
+        return self.runner.logger
+
+    def log_extra(self, **fields: Any) -> dict[str, Any]:
+        """The ``extra`` of a worker's log record."""
+        return self.runner.log_extra(**fields)
 
     async def register(self) -> None:
         """Prune the stalled workers, then register this one."""

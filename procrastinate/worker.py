@@ -179,11 +179,7 @@ class Worker:
         )
         #: This worker's row among the registered workers.
         self.registration = Registration(
-            job_manager=self.job_manager,
-            runner=self.runner,
-            stalled_worker_timeout=stalled_worker_timeout,
-            logger=self.logger,
-            log_extra=self._log_extra,
+            runner=self.runner, stalled_worker_timeout=stalled_worker_timeout
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_event: asyncio.Event | None = None
