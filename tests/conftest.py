@@ -1,4 +1,4 @@
-"""Fixtures shared by every suite.
+"""Fixtures shared by every suite, over :mod:`tests.support.databases`.
 
 The database comes from the libpq environment (PG* variables; scripts/tests sets them
 after finding or starting a server). A template database with the packaged schema is
@@ -9,21 +9,19 @@ the background, so that the tests do not wait for CREATE/DROP DATABASE.
 
 from __future__ import annotations
 
-import itertools
 import os
-import queue
-import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import hypothesis
 import psycopg
 import pytest
-from psycopg import sql
 
 from procrastinate import app as app_module
-from procrastinate import psycopg_connector, schema, sync_psycopg_connector
+from procrastinate import psycopg_connector, sync_psycopg_connector
+from tests.support import databases
 
 # Property tests run few examples by default (CI time matters). For a thorough run:
 # PROCRASTINATE_HYPOTHESIS_PROFILE=long scripts/tests --timeout=0 -k properties
@@ -42,25 +40,40 @@ hypothesis.settings.load_profile(
 )
 
 
-def _admin_connect() -> psycopg.Connection[Any]:
-    return psycopg.connect(dbname="postgres", autocommit=True)
+# The slow lane, which `scripts/tests --fast` leaves out: the folders and modules whose
+# tests start processes, build something big or wait on purpose (each takes seconds;
+# measured with --durations), and the tests using a fixture that starts a process. A
+# slow test elsewhere carries @pytest.mark.slow itself.
+SLOW = {
+    "acceptance": "the real command, in subprocesses",
+    "faults": "workers through database and process faults",
+    "benchmarks/test_compare.py": "the comparison harness, in subprocesses",
+    "docs/test_browser.py": "headless Chromium",
+    "docs/test_examples.py": "the examples of the documentation, run in a shell",
+    "docs/test_site.py": "a build of the documentation site",
+    "integration/django/test_migrations.py": "Django migrations, from 3.10's too",
+    "migration/test_upgrade_from_3_10.py": "procrastinate 3.10, in its own venv",
+    "repo/test_packaging.py": "builds of the sdist and the wheel",
+    "tooling/test_lint.py": "the linters, over the whole repository",
+    "unit/test_typing.py": "mypy, over typing examples",
+    "docs/test_browser_skip.py": "pytest, in subprocesses",
+    "integration/django/test_demo.py": "the demo project's commands, in subprocesses",
+}
+SLOW_FIXTURES = {"manage": "python -m django, in a subprocess"}
+TESTS_ROOT = Path(__file__).parent
 
 
-def _create_database(name: str, template: str | None = None) -> None:
-    with _admin_connect() as conn:
-        query = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
-        if template:
-            query = sql.SQL("{} TEMPLATE {}").format(query, sql.Identifier(template))
-        conn.execute(query)
+def is_slow(path: Path) -> bool:
+    """Whether the test file at ``path`` belongs to the slow lane (:data:`SLOW`)."""
+    relative = path.relative_to(TESTS_ROOT).as_posix()
+    return any(relative == slow or relative.startswith(f"{slow}/") for slow in SLOW)
 
 
-def _drop_database(name: str) -> None:
-    with _admin_connect() as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)
-            )
-        )
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if is_slow(item.path) or fixtures & SLOW_FIXTURES.keys():
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -69,94 +82,41 @@ def run_id() -> str:
     return f"{os.getpid()}_{uuid.uuid4().hex[:6]}"
 
 
-class DatabaseSupply:
-    """
-    Clones of the template database, prepared ahead by a background thread so that a
-    test rarely waits for CREATE DATABASE; used databases are dropped by the same
-    thread, off the tests' critical path.
-    """
-
-    AHEAD = 2
-
-    def __init__(self, template: str, prefix: str) -> None:
-        self.template = template
-        self.prefix = prefix
-        self.counter = itertools.count()
-        self.ready: queue.Queue[str] = queue.Queue()
-        self.orders: queue.Queue[tuple[str, str | None]] = queue.Queue()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-        for _ in range(self.AHEAD):
-            self.orders.put(("create", None))
-
-    def _serve(self) -> None:
-        while True:
-            order, name = self.orders.get()
-            if order == "stop":
-                return
-            if order == "drop" and name:
-                _drop_database(name)
-                continue
-            new_name = f"{self.prefix}_{next(self.counter)}"
-            _create_database(new_name, template=self.template)
-            self.ready.put(new_name)
-
-    def take(self) -> str:
-        """A fresh clone; another one is ordered to replace it."""
-        self.orders.put(("create", None))
-        return self.ready.get(timeout=120)
-
-    def give_back(self, name: str) -> None:
-        """Drop a used clone, in the background."""
-        self.orders.put(("drop", name))
-
-    def close(self) -> None:
-        """Drop what is left and stop the thread."""
-        self.orders.put(("stop", None))
-        self.thread.join(timeout=120)
-        while not self.ready.empty():
-            _drop_database(self.ready.get())
-
-
 @pytest.fixture(scope="session")
 def template_db(run_id: str) -> Iterator[str]:
     """A database holding the packaged schema, to clone for each test."""
-    name = f"procrastinate_test_template_{run_id}"
-    _create_database(name)
-    try:
-        with psycopg.connect(dbname=name, autocommit=True) as conn:
-            conn.execute(schema.SchemaManager.get_schema())
+    with databases.temporary_database(f"procrastinate_test_template_{run_id}") as name:
+        databases.install_schema(name)
         yield name
-    finally:
-        _drop_database(name)
 
 
 @pytest.fixture(scope="session")
-def database_supply(template_db: str, run_id: str) -> Iterator[DatabaseSupply]:
+def database_supply(
+    template_db: str, run_id: str
+) -> Iterator[databases.DatabaseSupply]:
     """The clones of the template database."""
-    supply = DatabaseSupply(template_db, prefix=f"procrastinate_test_{run_id}")
+    supply = databases.DatabaseSupply(
+        template_db, prefix=f"procrastinate_test_{run_id}"
+    )
     yield supply
     supply.close()
 
 
 @pytest.fixture
-def db_factory(run_id: str) -> Iterator[Any]:
-    """Create databases (empty, or cloned from a template) dropped after the test."""
-    created: list[str] = []
-
-    def create(template: str | None = None) -> str:
-        name = f"procrastinate_test_{run_id}_f{len(created)}_{uuid.uuid4().hex[:6]}"
-        _create_database(name, template=template)
-        created.append(name)
-        return name
-
-    yield create
-    for name in created:
-        _drop_database(name)
+def db_factory(
+    run_id: str, database_supply: databases.DatabaseSupply
+) -> Iterator[databases.Factory]:
+    """Create databases (empty, or cloned from a template) dropped after the test,
+    in the background."""
+    factory = databases.Factory(
+        prefix=f"procrastinate_test_{run_id}", discard=database_supply.give_back
+    )
+    yield factory
+    factory.close()
 
 
 @pytest.fixture
-def db_name(database_supply: DatabaseSupply) -> Iterator[str]:
+def db_name(database_supply: databases.DatabaseSupply) -> Iterator[str]:
     """A fresh database with the procrastinate schema."""
     name = database_supply.take()
     yield name
@@ -164,21 +124,21 @@ def db_name(database_supply: DatabaseSupply) -> Iterator[str]:
 
 
 @pytest.fixture
-def empty_db_name(db_factory: Any) -> str:
+def empty_db_name(db_factory: databases.Factory) -> str:
     """A fresh database without any schema."""
-    return str(db_factory())
+    return db_factory()
 
 
 @pytest.fixture
 def conninfo(db_name: str) -> str:
     """libpq connection string of the test database (the rest comes from PG*)."""
-    return f"dbname={db_name}"
+    return databases.conninfo(db_name)
 
 
 @pytest.fixture
 def db_env(db_name: str) -> dict[str, str]:
     """The environment for a subprocess that should use the test database."""
-    return {**os.environ, "PGDATABASE": db_name}
+    return databases.environment(db_name)
 
 
 @pytest.fixture

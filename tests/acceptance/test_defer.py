@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from tests.acceptance.conftest import Cli, Database
+    from tests.support.commands import Cli
+    from tests.support.records import Database
 
 ADD = "tests.acceptance.app.add"
 

@@ -6,7 +6,9 @@ import itertools
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from tests.acceptance.conftest import Cli, Database, Deferrer, Span
+    from tests.support.commands import Cli
+    from tests.support.jobs import Deferrer
+    from tests.support.records import Database, Span
 
 APP = "tests.acceptance.app.app"
 

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from tests.acceptance.conftest import Cli, Database
+    from tests.support.commands import Cli
+    from tests.support.records import Database
 
 ADD = "tests.acceptance.app.add"
 APP_OPTION = "--app=tests.acceptance.app.app"

@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 if TYPE_CHECKING:
-    from tests.acceptance.conftest import Cli, Database
+    from tests.support.commands import Cli
+    from tests.support.records import Database
 
 ADD = "tests.acceptance.app.add"
 # Each example starts Python processes: fewer examples than the in-process tests.

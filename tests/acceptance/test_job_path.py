@@ -6,7 +6,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from tests.acceptance.conftest import Cli, Database, Deferrer, WaitUntil, Workers
+    from tests.support.commands import Cli, Workers
+    from tests.support.jobs import Deferrer
+    from tests.support.records import Database
+    from tests.support.waiting import WaitUntil
 
 PAYLOADS = ["{}", "[]", "1", "null", '{"type": "abort_job_requested", "job_id": "1"}']
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Database
+from tests.support.records import Database
 
 MODULE = """
 import sys

@@ -8,7 +8,10 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from tests.acceptance.conftest import Database, Deferrer, WaitUntil, Workers
+    from tests.support.commands import Workers
+    from tests.support.jobs import Deferrer
+    from tests.support.records import Database
+    from tests.support.waiting import WaitUntil
 
 RECOVERY = [
     "--fetch-job-polling-interval=0.2",

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 if TYPE_CHECKING:
-    from tests.acceptance.conftest import Cli
+    from tests.support.commands import Cli
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "procrastinate/sql/schema.sql"
 PRE = "03.10.00_01_pre_upgrade_from_3_10.sql"

@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from tests.acceptance.conftest import Cli, Database, Deferrer
+    from tests.support.commands import Cli
+    from tests.support.jobs import Deferrer
+    from tests.support.records import Database
 
 TASKS = "tests.acceptance.app"
 

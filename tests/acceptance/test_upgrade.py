@@ -22,7 +22,7 @@ import pytest
 
 from procrastinate import schema
 from tests import procrastinate_310
-from tests.acceptance.conftest import wait_until
+from tests.support.waiting import wait_until_sync
 
 RUNS_DDL = "CREATE TABLE upgrade_runs (job_id bigint NOT NULL, runner text NOT NULL)"
 OURS = Path(sys.executable)
@@ -95,7 +95,7 @@ class Upgrade:
     def wait(self, predicate: Callable[[], bool], what: str) -> None:
         """Wait for ``predicate``; on timeout, fail with the jobs and the logs."""
         try:
-            wait_until(predicate, JOBS_TIMEOUT, what)
+            wait_until_sync(predicate, JOBS_TIMEOUT, what)
         except AssertionError as exc:
             logs = "\n".join(f"--- {name}\n{self.log(name)}" for name in self.workers)
             raise AssertionError(f"{exc}; jobs: {self.statuses()}\n{logs}") from None

@@ -11,14 +11,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from tests.acceptance.conftest import (
-        Cli,
-        Database,
-        Deferrer,
-        Span,
-        WaitUntil,
-        Workers,
-    )
+    from tests.support.commands import Cli, Workers
+    from tests.support.jobs import Deferrer
+    from tests.support.records import Database, Span
+    from tests.support.waiting import WaitUntil
 
 TRACK = "tests.acceptance.app.track"
 
@@ -209,9 +205,10 @@ def test_stop_signal_lets_the_running_job_finish(
     assert db.workers_count() == 0
 
 
-def test_100_short_jobs_at_concurrency_20_take_under_2_seconds(
+def test_100_short_jobs_at_concurrency_20_all_run_once(
     cli: Cli, db: Database, defer: Deferrer
 ) -> None:
+    # How fast: tests/benchmarks/test_concurrency.py (under 2 s on a quiet machine).
     defer("track", *[{"sleep": 0.1}] * 100)
 
     cli("worker", "--one-shot", "--concurrency=20").check()
@@ -219,6 +216,3 @@ def test_100_short_jobs_at_concurrency_20_take_under_2_seconds(
     spans = db.spans()
     assert len(spans) == 100
     assert set(db.statuses().values()) == {"succeeded"}
-    ends = [span.end for span in spans if span.end is not None]
-    elapsed = (max(ends) - min(span.start for span in spans)).total_seconds()
-    assert elapsed < 2, f"100 jobs took {elapsed:.2f} s from first start to last end"

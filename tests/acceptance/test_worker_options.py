@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from tests.acceptance.conftest import Cli, Database
+    from tests.support.commands import Cli
+    from tests.support.records import Database
 
 # Each case: the options, and what the error line must name.
 REFUSED_OPTIONS = {

@@ -11,7 +11,10 @@ import psycopg
 import pytest
 
 if TYPE_CHECKING:
-    from tests.acceptance.conftest import Cli, Database, Deferrer, WaitUntil, Workers
+    from tests.support.commands import Cli, Workers
+    from tests.support.jobs import Deferrer
+    from tests.support.records import Database
+    from tests.support.waiting import WaitUntil
 
 SIGNAL_PAIRS = [
     (signal.SIGTERM, signal.SIGTERM),

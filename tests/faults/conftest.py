@@ -15,144 +15,26 @@ counts (:func:`tally`) must all be zero:
 
 from __future__ import annotations
 
-import dataclasses
-import itertools
-import json
 import os
 import shutil
-import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql
 
 import procrastinate
-from procrastinate import schema
-from tests.acceptance.conftest import Cli, Database, WorkerProcess, Workers
+from tests.support import commands, databases, records
 
-FAULTS_APP = "tests.faults.app.app"
-DRAIN = "tests.faults.app.drain"
-SCRIPTS_DIR = Path(__file__).resolve().parents[2] / "scripts"
+from .harness import FaultsCli, PrivateCluster, import_devdb
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if Path(str(item.fspath)).parent == Path(__file__).parent:
             item.add_marker(pytest.mark.faults)
-
-
-class FaultsCli(Cli):
-    """The command line on the fault suite's app."""
-
-    def command(self, args: Sequence[str], app: bool = True) -> list[str]:
-        prefix = [sys.executable, "-m", "procrastinate"]
-        return [*prefix, f"--app={FAULTS_APP}", *args] if app else [*prefix, *args]
-
-
-@dataclasses.dataclass(frozen=True)
-class Run:
-    """One run of a job by one process, as its events file tells."""
-
-    job: int
-    attempt: int
-    pid: int
-    start: float
-    end: float | None
-
-
-@dataclasses.dataclass
-class Tally:
-    lost: list[int]
-    stuck: list[int]
-    run_twice: list[int]
-    run_twice_at_once: list[tuple[int, int]]
-    workers_dead: list[int]
-
-    def assert_zero(self) -> None:
-        assert dataclasses.asdict(self) == {
-            "lost": [],
-            "stuck": [],
-            "run_twice": [],
-            "run_twice_at_once": [],
-            "workers_dead": [],
-        }
-
-
-def read_runs(events_dir: Path) -> list[Run]:
-    starts: dict[tuple[int, int, int], float] = {}
-    ends: dict[tuple[int, int, int], float] = {}
-    for path in events_dir.glob("events-*.jsonl"):
-        for line in path.read_text().splitlines():
-            if not line.strip():
-                continue  # a process killed mid-write
-            event = json.loads(line)
-            key = (event["job"], event["attempt"], event["pid"])
-            (starts if event["event"] == "start" else ends)[key] = event["at"]
-    return [
-        Run(job=job, attempt=attempt, pid=pid, start=start, end=ends.get(key))
-        for key, start in starts.items()
-        for job, attempt, pid in [key]
-    ]
-
-
-def tally(
-    db: Database,
-    events_dir: Path,
-    job_ids: Sequence[int],
-    workers: Sequence[WorkerProcess],
-) -> Tally:
-    """Count what went wrong (see the module docstring)."""
-    rows = {row["id"]: row for row in db.jobs()}
-    finished_badly = {"failed", "aborted", "cancelled"}
-    lost = [
-        job_id
-        for job_id in job_ids
-        if job_id not in rows or rows[job_id]["status"] in finished_badly
-    ]
-    stuck = [
-        job_id
-        for job_id in job_ids
-        if job_id in rows and rows[job_id]["status"] in ("todo", "doing")
-    ]
-    completed = [run for run in read_runs(events_dir) if run.end is not None]
-    per_job: dict[int, list[Run]] = {}
-    for run in completed:
-        per_job.setdefault(run.job, []).append(run)
-    run_twice = sorted(job for job, runs in per_job.items() if len(runs) > 1)
-    per_lock: dict[str, list[Run]] = {}
-    for run in completed:
-        lock = rows.get(run.job, {}).get("lock")
-        if lock is not None:
-            per_lock.setdefault(lock, []).append(run)
-    at_once = sorted(
-        (first.job, second.job)
-        for runs in per_lock.values()
-        for first, second in itertools.combinations(runs, 2)
-        if first.start < (second.end or 0) and second.start < (first.end or 0)
-    )
-    dead = [worker.popen.pid for worker in workers if worker.popen.poll() is not None]
-    return Tally(
-        lost=lost,
-        stuck=stuck,
-        run_twice=run_twice,
-        run_twice_at_once=at_once,
-        workers_dead=dead,
-    )
-
-
-def defer_drain(
-    app: procrastinate.App, count: int, *, sleep: float, locks: int
-) -> list[int]:
-    """Defer ``count`` jobs of ``drain``, spread over ``locks`` locks."""
-    ids: list[int] = []
-    for index in range(count):
-        deferrer = app.configure_task(DRAIN, lock=f"lock-{index % locks}")
-        ids.append(deferrer.defer(sleep=sleep))
-    return ids
 
 
 @pytest.fixture
@@ -173,15 +55,15 @@ def faults_env(db_env: dict[str, str], events_dir: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def db(connection: psycopg.Connection[Any], db_name: str) -> Database:
-    return Database(connection=connection, name=db_name)
+def db(connection: psycopg.Connection[Any], db_name: str) -> records.Database:
+    return records.Database(connection=connection, name=db_name)
 
 
 @pytest.fixture
 def workers(
-    faults_env: dict[str, str], db: Database, tmp_path: Path
-) -> Iterator[Workers]:
-    started = Workers(cli=FaultsCli(env=faults_env), db=db, log_dir=tmp_path)
+    faults_env: dict[str, str], db: records.Database, tmp_path: Path
+) -> Iterator[commands.Workers]:
+    started = commands.Workers(cli=FaultsCli(env=faults_env), db=db, log_dir=tmp_path)
     try:
         yield started
     finally:
@@ -197,60 +79,9 @@ def sync_app(conninfo: str) -> Iterator[procrastinate.App]:
         yield app
 
 
-# A private PostgreSQL cluster, for the faults that would hurt the shared server
-
-
-@dataclasses.dataclass
-class PrivateCluster:
-    """A cluster of our own, started by scripts/devdb.py on a free port."""
-
-    state_dir: Path
-    host: str
-    port: int
-
-    def restart(self) -> None:
-        devdb = _import_devdb()
-        cluster = devdb.load_state(self.state_dir).cluster
-        # With its log in a file: else the server would hold pg_ctl's output open.
-        log = str(self.state_dir / devdb.SERVER_LOG)
-        result = devdb.pg_ctl(
-            cluster, "restart", "-m", "fast", "-w", "-t", "30", "-l", log
-        )
-        assert result.returncode == 0, result.stderr
-
-    def stop(self) -> None:
-        devdb = _import_devdb()
-        cluster = devdb.load_state(self.state_dir).cluster
-        result = devdb.pg_ctl(cluster, "stop", "-m", "fast", "-w", "-t", "30")
-        assert result.returncode == 0, result.stderr
-
-    def start(self) -> None:
-        devdb = _import_devdb()
-        cluster = devdb.load_state(self.state_dir).cluster
-        log = str(self.state_dir / devdb.SERVER_LOG)
-        result = devdb.pg_ctl(cluster, "start", "-w", "-t", "30", "-l", log)
-        assert result.returncode == 0, result.stderr
-
-    def env(self, dbname: str) -> dict[str, str]:
-        return {
-            "PGHOST": self.host,
-            "PGPORT": str(self.port),
-            "PGUSER": "postgres",
-            "PGDATABASE": dbname,
-        }
-
-
-def _import_devdb() -> Any:
-    if str(SCRIPTS_DIR) not in sys.path:
-        sys.path.insert(0, str(SCRIPTS_DIR))
-    import devdb
-
-    return devdb
-
-
 @pytest.fixture(scope="session")
 def private_cluster() -> Iterator[PrivateCluster]:
-    devdb = _import_devdb()
+    devdb = import_devdb()
     if devdb.find_local_bin_dir() is None:
         pytest.skip(
             "no local PostgreSQL binaries (initdb, pg_ctl): install Debian's "
@@ -270,18 +101,8 @@ def private_cluster() -> Iterator[PrivateCluster]:
 def private_db(private_cluster: PrivateCluster) -> str:
     """A database with the schema on the private cluster."""
     name = f"faults_{os.getpid()}"
-    env = private_cluster.env("postgres")
-    with psycopg.connect(
-        host=env["PGHOST"], port=env["PGPORT"], user="postgres", autocommit=True
-    ) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)
-            )
-        )
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    with psycopg.connect(
-        host=env["PGHOST"], port=env["PGPORT"], dbname=name, autocommit=True
-    ) as conn:
-        conn.execute(schema.SchemaManager.get_schema())
+    server = private_cluster.connection_params()
+    databases.drop_database(name, **server)
+    databases.create_database(name, **server)
+    databases.install_schema(name, **server)
     return name

@@ -14,14 +14,16 @@ import psycopg
 from psycopg import sql
 
 import procrastinate
-from tests.acceptance.conftest import Database, Workers, wait_until
-from tests.faults.conftest import (
+from tests.faults.harness import (
     FaultsCli,
     PrivateCluster,
     defer_drain,
     read_runs,
     tally,
 )
+from tests.support.commands import Workers
+from tests.support.records import Database
+from tests.support.waiting import wait_until_sync
 
 DRAIN_TIMEOUT = 40
 # Short enough for a test, far above the heartbeat interval of a live worker.
@@ -53,7 +55,7 @@ def set_read_only(connection: psycopg.Connection[Any], on: bool) -> None:
 
 
 def drained(db: Database, count: int) -> None:
-    wait_until(lambda: db.all_finished(count), DRAIN_TIMEOUT, "the jobs to drain")
+    wait_until_sync(lambda: db.all_finished(count), DRAIN_TIMEOUT, "the jobs to drain")
 
 
 def stop_all(workers: Workers) -> None:
@@ -70,6 +72,7 @@ def test_sessions_terminated_while_draining(
     deadline = time.monotonic() + 4
     while time.monotonic() < deadline:
         terminate_sessions(db.connection)
+        # About time: the pace of a storm of four seconds.
         time.sleep(0.2)
 
     drained(db, len(job_ids))
@@ -82,7 +85,7 @@ def test_a_read_only_spell_while_draining(
 ) -> None:
     started = [workers.start("--concurrency=4", *RECOVERY) for _ in range(2)]
     job_ids = defer_drain(sync_app, 60, sleep=0.2, locks=8)
-    wait_until(lambda: bool(read_runs(events_dir)), 10, "the first job to start")
+    wait_until_sync(lambda: bool(read_runs(events_dir)), 10, "the first job to start")
     set_read_only(db.connection, True)
     try:
         # Longer than the stalled timeout: no heartbeat goes through meanwhile,
@@ -119,7 +122,7 @@ def test_a_postgresql_restart_while_draining(
         started = [workers.start("--concurrency=4", *RECOVERY) for _ in range(2)]
         with app.open():
             job_ids = defer_drain(app, 60, sleep=0.3, locks=8)
-        wait_until(lambda: len(read_runs(events_dir)) >= 4, 10, "jobs to start")
+        wait_until_sync(lambda: len(read_runs(events_dir)) >= 4, 10, "jobs to start")
         connection.close()
         private_cluster.restart()
         restarted = time.time()
@@ -167,7 +170,7 @@ def test_work_resumes_within_seconds_after_a_long_outage(
         back = time.time()
         with app.open():
             job_ids = defer_drain(app, 1, sleep=0.2, locks=1)
-        wait_until(
+        wait_until_sync(
             lambda: any(run.start > back for run in read_runs(events_dir)),
             30,
             "a job to start after the outage",
@@ -178,7 +181,7 @@ def test_work_resumes_within_seconds_after_a_long_outage(
         db.connection = psycopg.connect(conninfo, autocommit=True)
         assert db.workers_count() == 1
         assert worker.stop() == 0, worker.log
-        wait_until(lambda: db.all_finished(len(job_ids)), 10, "the job to end")
+        wait_until_sync(lambda: db.all_finished(len(job_ids)), 10, "the job to end")
     finally:
         workers.close()
         db.connection.close()
@@ -189,7 +192,7 @@ def test_a_worker_killed_with_sigkill(
 ) -> None:
     started = [workers.start("--concurrency=4", *RECOVERY) for _ in range(3)]
     job_ids = defer_drain(sync_app, 12, sleep=1.5, locks=12)
-    wait_until(lambda: bool(read_runs(events_dir)), 10, "a job to start")
+    wait_until_sync(lambda: bool(read_runs(events_dir)), 10, "a job to start")
     victim_pid = read_runs(events_dir)[0].pid
     (victim,) = [worker for worker in started if worker.popen.pid == victim_pid]
     victim.popen.kill()
@@ -208,14 +211,14 @@ def frozen_worker_scenario(
     # Long enough to outlast the freeze: the frozen copy is still running when its
     # worker wakes up to find the job recovered elsewhere.
     job_ids = defer_drain(sync_app, 2, sleep=6, locks=2)
-    wait_until(lambda: len(read_runs(events_dir)) == 2, 10, "the jobs to start")
+    wait_until_sync(lambda: len(read_runs(events_dir)) == 2, 10, "the jobs to start")
     others = [workers.start("--concurrency=2", *RECOVERY) for _ in range(2)]
     job_ids += defer_drain(sync_app, 6, sleep=0.2, locks=2)
     frozen.popen.send_signal(signal.SIGSTOP)
     try:
         # Past the stalled timeout: the others prune it, recover its two jobs and
         # start them again.
-        wait_until(
+        wait_until_sync(
             lambda: len(read_runs(events_dir)) >= 4, 20, "the jobs to be recovered"
         )
     finally:
@@ -235,7 +238,7 @@ def test_a_worker_frozen_past_the_stalled_timeout(
         [],
         [],
     )
-    wait_until(
+    wait_until_sync(
         lambda: "registered again" in frozen.log, 10, "the frozen worker to re-register"
     )
     assert counts.run_twice_at_once == []
@@ -247,9 +250,9 @@ def test_a_second_signal_during_shutdown(
 ) -> None:
     first = workers.start("--concurrency=4", *RECOVERY)
     job_ids = defer_drain(sync_app, 12, sleep=2, locks=12)
-    wait_until(lambda: len(read_runs(events_dir)) == 4, 10, "four jobs to start")
+    wait_until_sync(lambda: len(read_runs(events_dir)) == 4, 10, "four jobs to start")
     first.popen.send_signal(signal.SIGTERM)
-    wait_until(lambda: "Waiting for job" in first.log, 10, "the graceful stop")
+    wait_until_sync(lambda: "Waiting for job" in first.log, 10, "the graceful stop")
     assert first.stop(signal.SIGTERM) == 0, first.log
     assert db.workers_count() == 0
     # The aborted jobs went back to their queue: the next worker runs them.

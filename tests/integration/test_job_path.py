@@ -12,7 +12,6 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import psycopg
@@ -22,7 +21,8 @@ import procrastinate
 from procrastinate import exceptions, manager, sql
 from procrastinate import worker as worker_module
 from procrastinate.job_context import AbortReason
-from tests.integration.test_worker import running_worker, wait_until
+from tests.support.waiting import wait_until
+from tests.support.workers import running_worker, wait_listening
 
 WORKER = {"install_signal_handlers": False}
 
@@ -45,17 +45,6 @@ HOSTILE_PAYLOADS = [
     '{"a": ' + "1" * 5000 + "}",
     "x" * 7999,
 ]
-
-
-def listening(connection: psycopg.Connection[Any]) -> Callable[[], Awaitable[bool]]:
-    async def predicate() -> bool:
-        row = connection.execute(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND query LIKE 'LISTEN %%'"
-        ).fetchone()
-        return bool(row and row[0])
-
-    return predicate
 
 
 def statuses(connection: psycopg.Connection[Any]) -> dict[int, str]:
@@ -91,7 +80,7 @@ async def test_hostile_notifications_are_logged_and_ignored(
     async with running_worker(
         app, queues=queues, fetch_job_polling_interval=60
     ) as worker:
-        await wait_until(listening(connection))
+        await wait_listening(connection)
         for payload in HOSTILE_PAYLOADS:
             connection.execute("SELECT pg_notify(%s, %s)", (channel, payload))
         await ping.defer_async()
@@ -459,6 +448,8 @@ async def test_self_abort_then_raise_ends_failed_after_one_attempt(
     assert row == ("failed", 1)
 
 
+# Slow: many one-shot workers in a row, for up to 30 s.
+@pytest.mark.slow
 async def test_self_abort_then_raise_stress(
     app: procrastinate.App, connection: psycopg.Connection[Any]
 ) -> None:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import time
-from typing import Any
 
 import hypothesis
 import psycopg
@@ -19,6 +17,7 @@ from hypothesis import strategies as st
 
 import procrastinate
 from procrastinate import manager
+from tests.support.workers import wait_listening
 
 EXAMPLES = int(os.environ.get("PROCRASTINATE_HYPOTHESIS_EXAMPLES", "6"))
 # PostgreSQL refuses a NOTIFY payload of 8000 bytes or more, and any NUL character.
@@ -74,19 +73,6 @@ async def run_example(conninfo: str, sent: list[tuple[str, str]]) -> None:
         finally:
             worker.cancel()
             await asyncio.gather(worker, return_exceptions=True)
-
-
-async def wait_listening(conn: psycopg.Connection[Any]) -> None:
-    deadline = time.monotonic() + 10
-    while True:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND query LIKE 'LISTEN %%'"
-        ).fetchone()
-        if row and row[0]:
-            return
-        assert time.monotonic() < deadline, "the worker never listened"
-        await asyncio.sleep(0.02)
 
 
 @hypothesis.settings(

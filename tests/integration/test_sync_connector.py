@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import psycopg
 import pytest
@@ -11,24 +10,13 @@ import pytest
 import procrastinate
 from procrastinate import exceptions, jobs, manager
 from procrastinate.sync_psycopg_connector import SyncPsycopgConnector
-
-
-def make_job(**kwargs: Any) -> jobs.Job:
-    return jobs.Job(
-        **{
-            "queue": "q",
-            "lock": None,
-            "queueing_lock": None,
-            "task_name": "t",
-            **kwargs,
-        }
-    )
+from tests.support.jobs import make_job
 
 
 def test_defer_read_cancel(sync_connector_open: SyncPsycopgConnector) -> None:
     job_manager = manager.JobManager(sync_connector_open)
     (first, second) = job_manager.batch_defer_jobs(
-        [make_job(), make_job(queueing_lock="x")]
+        [make_job(queue="q"), make_job(queue="q", queueing_lock="x")]
     )
     assert (first.id, second.id) == (1, 2)
     with pytest.raises(exceptions.AlreadyEnqueued):

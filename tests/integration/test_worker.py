@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import psycopg
@@ -13,35 +12,14 @@ import pytest
 
 import procrastinate
 from procrastinate import exceptions, worker
-
-
-async def wait_until(
-    predicate: Callable[[], Awaitable[bool]], timeout: float = 5.0
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not await predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
-
-
-@contextlib.asynccontextmanager
-async def running_worker(
-    app: procrastinate.App, **options: Any
-) -> AsyncIterator[asyncio.Task[None]]:
-    options.setdefault("install_signal_handlers", False)
-    task = asyncio.ensure_future(app.run_worker_async(**options))
-    try:
-        yield task
-    finally:
-        if not task.done():
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-async def status_of(app: procrastinate.App, job_id: int) -> str:
-    return (await app.job_manager.get_job_status_async(job_id)).value
+from tests.support import databases
+from tests.support.waiting import wait_until
+from tests.support.workers import (
+    count_actions,
+    running_worker,
+    status_of,
+    wait_listening,
+)
 
 
 async def test_runs_sync_and_async_tasks_with_context(app: procrastinate.App) -> None:
@@ -67,16 +45,23 @@ async def test_runs_sync_and_async_tasks_with_context(app: procrastinate.App) ->
 
 
 async def test_concurrency_runs_jobs_in_parallel(app: procrastinate.App) -> None:
+    # Each job waits for all ten to be running: they succeed only if they run at
+    # once. How fast they do is measured by tests/benchmarks/test_concurrency.py.
+    started = 0
+    everyone = asyncio.Event()
+
     @app.task
     async def sleeper() -> None:
-        await asyncio.sleep(0.2)
+        nonlocal started
+        started += 1
+        if started == 10:
+            everyone.set()
+        await asyncio.wait_for(everyone.wait(), timeout=10)
 
     await sleeper.batch_defer_async(*[{} for _ in range(10)])
-    start = time.monotonic()
     await app.run_worker_async(
         wait=False, concurrency=10, install_signal_handlers=False, listen_notify=False
     )
-    assert time.monotonic() - start < 1.5
     assert {j.status for j in await app.job_manager.list_jobs_async()} == {"succeeded"}
 
 
@@ -114,7 +99,9 @@ async def test_delete_jobs_successful(app: procrastinate.App) -> None:
     assert [j.status for j in await app.job_manager.list_jobs_async()] == ["failed"]
 
 
-async def test_listen_notify_wakes_the_worker(app: procrastinate.App) -> None:
+async def test_listen_notify_wakes_the_worker(
+    app: procrastinate.App, connection: psycopg.Connection[Any]
+) -> None:
     done = asyncio.Event()
 
     @app.task
@@ -122,7 +109,7 @@ async def test_listen_notify_wakes_the_worker(app: procrastinate.App) -> None:
         done.set()
 
     async with running_worker(app, fetch_job_polling_interval=60):
-        await asyncio.sleep(0.3)  # let the worker reach its idle wait
+        await wait_listening(connection)
         await ping.defer_async()
         await asyncio.wait_for(done.wait(), timeout=1)
 
@@ -137,13 +124,14 @@ async def test_listener_reconnects_after_the_connection_drops(
         done.set()
 
     async with running_worker(app, fetch_job_polling_interval=60):
-        await asyncio.sleep(0.3)
+        await wait_listening(connection)
+        listeners = databases.listening_pids(connection)
         killed = connection.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = current_database() AND query LIKE 'LISTEN%%'"
         ).fetchall()
         assert killed
-        await asyncio.sleep(0.5)
+        await wait_listening(connection, besides=listeners)
         await ping.defer_async()
         await asyncio.wait_for(done.wait(), timeout=2)
 
@@ -309,6 +297,8 @@ async def test_middleware_order(app: procrastinate.App) -> None:
     assert calls == ["worker", "worker-wide task", "task", "job"]
 
 
+# Slow: three ticks of a once-a-second periodic task.
+@pytest.mark.slow
 async def test_two_workers_defer_one_job_per_periodic_tick(
     app: procrastinate.App, conninfo: str
 ) -> None:
@@ -321,9 +311,14 @@ async def test_two_workers_defer_one_job_per_periodic_tick(
     )
     other.tasks = app.tasks
     other.periodic_registry = app.periodic_registry
+
+    async def three_ticks() -> bool:
+        return len(await app.job_manager.list_jobs_async(task=tick.name)) >= 3
+
     async with other.open_async():
         async with running_worker(app, name="a"), running_worker(other, name="b"):
-            await asyncio.sleep(3.2)
+            # Ticks come once a second: this takes three seconds whatever the machine.
+            await wait_until(three_ticks, timeout=15)
     rows = await app.job_manager.list_jobs_async(task=tick.name)
     timestamps = [job.task_kwargs["timestamp"] for job in rows]
     assert len(timestamps) >= 3
@@ -355,7 +350,7 @@ async def test_remove_old_jobs_builtin(
 async def test_stop_is_threadsafe_and_idempotent(app: procrastinate.App) -> None:
     w = worker.Worker(app, install_signal_handlers=False)
     run = asyncio.ensure_future(w.run())
-    await asyncio.sleep(0.2)
+    await wait_until(lambda: w.worker_id is not None, what="the worker to register")
     await asyncio.to_thread(w.stop)
     w.stop()
     await asyncio.wait_for(run, timeout=3)
@@ -466,8 +461,11 @@ def test_run_worker_keeps_the_sync_connection_the_user_opened(conninfo: str) -> 
 
 
 async def test_a_second_cancellation_aborts_jobs_but_still_shuts_down(
-    app: procrastinate.App, connection: psycopg.Connection[Any]
+    app: procrastinate.App,
+    connection: psycopg.Connection[Any],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="procrastinate")
     started = asyncio.Event()
 
     @app.task
@@ -479,7 +477,11 @@ async def test_a_second_cancellation_aborts_jobs_but_still_shuts_down(
     task = asyncio.ensure_future(app.run_worker_async(install_signal_handlers=False))
     await asyncio.wait_for(started.wait(), timeout=5)
     task.cancel()
-    await asyncio.sleep(0.2)
+
+    def stopping() -> bool:
+        return count_actions(caplog.records, "stopping_worker") > 0
+
+    await wait_until(stopping, what="the worker to start stopping")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, timeout=5)

@@ -17,7 +17,14 @@ from psycopg import sql
 
 import procrastinate
 from procrastinate import exceptions
-from tests.integration.test_worker import running_worker, status_of, wait_until
+from tests.support import databases
+from tests.support.waiting import wait_until
+from tests.support.workers import (
+    count_actions,
+    running_worker,
+    status_of,
+    wait_listening,
+)
 
 
 def terminate_other_sessions(connection: psycopg.Connection[Any]) -> int:
@@ -137,7 +144,8 @@ async def test_a_worker_late_with_its_own_heartbeat_does_not_recover_its_own_job
             "UPDATE procrastinate_workers "
             "SET last_heartbeat = now() - interval '1 hour'"
         )
-        await asyncio.sleep(1)  # several recovery rounds
+        # About time: several recovery rounds (every 0.5 s) must pass meanwhile.
+        await asyncio.sleep(1)
         release.set()
 
         async def long_done() -> bool:
@@ -151,6 +159,8 @@ async def test_a_worker_late_with_its_own_heartbeat_does_not_recover_its_own_job
     assert [event for (event,) in events] == ["deferred", "started", "succeeded"]
 
 
+# Slow: a storm of three seconds, then a tick.
+@pytest.mark.slow
 async def test_the_periodic_deferrer_rides_out_terminated_connections(
     app: procrastinate.App, connection: psycopg.Connection[Any]
 ) -> None:
@@ -162,6 +172,7 @@ async def test_the_periodic_deferrer_rides_out_terminated_connections(
         deadline = time.monotonic() + 3
         while time.monotonic() < deadline:
             terminate_other_sessions(connection)
+            # About time: the pace of the storm, lasting three seconds.
             await asyncio.sleep(0.05)
         assert not task.done(), task
         storm_end = connection.execute("SELECT now()").fetchone()
@@ -241,7 +252,9 @@ async def test_a_one_shot_worker_gives_up_when_the_database_keeps_failing(
 
 
 async def test_an_outcome_is_stored_once_a_read_only_spell_ends(
-    app: procrastinate.App, connection: psycopg.Connection[Any]
+    app: procrastinate.App,
+    connection: psycopg.Connection[Any],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     started = asyncio.Event()
     release = asyncio.Event()
@@ -256,7 +269,11 @@ async def test_an_outcome_is_stored_once_a_read_only_spell_ends(
         await asyncio.wait_for(started.wait(), timeout=5)
         with read_only(connection):
             release.set()
-            await asyncio.sleep(2)  # a few refused attempts
+
+            def refused_twice() -> bool:
+                return count_actions(caplog.records, "persist_job_retry") >= 2
+
+            await wait_until(refused_twice, timeout=10)
             assert connection.execute(
                 "SELECT status FROM procrastinate_jobs"
             ).fetchone() == ("doing",)
@@ -268,7 +285,9 @@ async def test_an_outcome_is_stored_once_a_read_only_spell_ends(
 
 
 async def test_fetching_resumes_within_a_second_after_a_read_only_spell(
-    app: procrastinate.App, connection: psycopg.Connection[Any]
+    app: procrastinate.App,
+    connection: psycopg.Connection[Any],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     started = asyncio.Event()
 
@@ -277,9 +296,11 @@ async def test_fetching_resumes_within_a_second_after_a_read_only_spell(
         started.set()
 
     async with running_worker(app, fetch_job_polling_interval=5):
-        await asyncio.sleep(0.3)
+        await wait_listening(connection)
+        listeners = databases.listening_pids(connection)
         with read_only(connection):
-            await asyncio.sleep(0.5)  # the listener is back (LISTEN is no write)
+            # The listener is back (LISTEN is no write).
+            await wait_listening(connection, besides=listeners)
             # Written by the test's own, writable, session; the notification wakes
             # the worker, whose fetch is then refused.
             connection.execute(
@@ -288,7 +309,11 @@ async def test_fetching_resumes_within_a_second_after_a_read_only_spell(
                 "'{}', 0)",
                 [ping.name],
             )
-            await asyncio.sleep(1.2)
+
+            def fetch_refused() -> bool:
+                return count_actions(caplog.records, "fetch_error") > 0
+
+            await wait_until(fetch_refused, timeout=10)
         resumed = time.monotonic()
         await asyncio.wait_for(started.wait(), timeout=10)
         assert time.monotonic() - resumed < 2.5

@@ -3,16 +3,15 @@ and describe a database from SQL files."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from procrastinate import schema
+from tests.support import databases
 
 from . import naming, schema_inspection
 
@@ -37,7 +36,7 @@ def future_migrations_dir(migrations_dir: Path) -> Path:
 
 def _apply_files(dbname: str, folder: Path) -> list[str]:
     applied: list[str] = []
-    with psycopg.connect(dbname=dbname, autocommit=True) as conn:
+    with databases.connect(dbname) as conn:
         for name in naming.migration_files(folder):
             text = (folder / name).read_text(encoding="utf-8")
             try:
@@ -62,19 +61,14 @@ def apply_migration_files() -> ApplyFiles:
     return _apply_files
 
 
-def _execute(dbname: str, text: str) -> None:
-    with psycopg.connect(dbname=dbname, autocommit=True) as conn:
-        conn.execute(text)
-
-
 @pytest.fixture
 def execute_sql() -> Execute:
     """Run a SQL script (no parameters, so several statements) on a database."""
-    return _execute
+    return databases.execute
 
 
 def _describe(dbname: str) -> schema_inspection.Description:
-    with psycopg.connect(dbname=dbname, autocommit=True) as conn:
+    with databases.connect(dbname) as conn:
         return schema_inspection.describe_schema(conn)
 
 
@@ -92,38 +86,26 @@ def template_description(template_db: str) -> schema_inspection.Description:
 
 
 @pytest.fixture
-def cloned_pair(db_factory: Any, template_db: str) -> tuple[str, str]:
+def cloned_pair(db_factory: databases.Factory, template_db: str) -> tuple[str, str]:
     """Two databases cloned from the template: identical until a test changes one."""
-    return str(db_factory(template=template_db)), str(db_factory(template=template_db))
-
-
-def _admin(query: sql.Composed) -> None:
-    with psycopg.connect(dbname="postgres", autocommit=True) as conn:
-        conn.execute(query)
+    return db_factory(template=template_db), db_factory(template=template_db)
 
 
 @pytest.fixture(scope="module")
-def scratch_db(template_db: str, run_id: str) -> Iterator[str]:
+def scratch_db(
+    template_db: str, run_id: str, database_supply: databases.DatabaseSupply
+) -> Iterator[str]:
     """A clone of the template shared by the tests of a module, which change it only in
     transactions they roll back.
 
     A clone per test costs a CREATE and a DROP DATABASE, and the DROP waits for a
     checkpoint of the whole server: on a busy server that was most of the suite's time.
     """
-    name = f"procrastinate_test_{run_id}_scratch_{uuid.uuid4().hex[:6]}"
-    _admin(
-        sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-            sql.Identifier(name), sql.Identifier(template_db)
-        )
-    )
-    try:
-        yield name
-    finally:
-        _admin(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)
-            )
-        )
+    name = databases.unique_name(f"procrastinate_test_{run_id}_scratch")
+    databases.create_database(name, template=template_db)
+    yield name
+    # Dropped in the background: the drop waits for a checkpoint.
+    database_supply.give_back(name)
 
 
 def _describe_after(dbname: str, change: Change) -> schema_inspection.Description:

@@ -8,7 +8,6 @@ The 3.10 database is built once per module, by 3.10's command in its own venv (s
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +18,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from tests import procrastinate_310
+from tests.support import databases
 
 from . import naming, schema_inspection
 from .schema_inspection import diff_schemas
@@ -62,34 +62,21 @@ TABLES = [
 Rows = dict[str, list[dict[str, Any]]]
 
 
-def _admin(query: sql.Composable) -> None:
-    with psycopg.connect(dbname="postgres", autocommit=True) as conn:
-        conn.execute(query)
-
-
 @pytest.fixture(scope="module")
 def db_of_3_10(run_id: str) -> Iterator[str]:
     """A database of procrastinate 3.10 holding :data:`ROWS_OF_3_10`; not to be
     changed (clone it)."""
-    name = f"procrastinate_test_{run_id}_v310_{uuid.uuid4().hex[:6]}"
-    _admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
+    name = databases.unique_name(f"procrastinate_test_{run_id}_v310")
+    with databases.temporary_database(name):
         procrastinate_310.apply_schema(name)
-        with psycopg.connect(dbname=name, autocommit=True) as conn:
-            conn.execute(ROWS_OF_3_10)
+        databases.execute(name, ROWS_OF_3_10)
         yield name
-    finally:
-        _admin(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)
-            )
-        )
 
 
 @pytest.fixture
-def upgraded(db_factory: Any, db_of_3_10: str) -> str:
+def upgraded(db_factory: databases.Factory, db_of_3_10: str) -> str:
     """A clone of the 3.10 database, for the test to migrate."""
-    return str(db_factory(template=db_of_3_10))
+    return db_factory(template=db_of_3_10)
 
 
 def _rows(dbname: str) -> Rows:

@@ -604,6 +604,8 @@ def test_port_in_time_wait_is_free() -> None:
     assert devdb.port_is_free(port)
 
 
+# Slow: starts and stops real PostgreSQL clusters.
+@pytest.mark.slow
 @pytest.mark.parametrize("force", ["local-binaries", "pgserver"])
 def test_cluster_lifecycle(fresh_state_dir: Path, force: str) -> None:
     server = devdb.up(fresh_state_dir, force=force)

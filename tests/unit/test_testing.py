@@ -5,9 +5,11 @@ What the queries do is checked against PostgreSQL by tests/scenarios.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
 import json
+import pathlib
 import subprocess
 import sys
 import threading
@@ -18,16 +20,8 @@ import pytest
 
 import procrastinate
 from procrastinate import exceptions, jobs, manager, schema, sql, testing, utils
-
-
-def make_job(**kwargs: Any) -> jobs.Job:
-    defaults: dict[str, Any] = {
-        "queue": "default",
-        "lock": None,
-        "queueing_lock": None,
-        "task_name": "t",
-    }
-    return jobs.Job(**{**defaults, **kwargs})
+from procrastinate.testing import connector as connector_module
+from tests.support.jobs import make_job
 
 
 @pytest.fixture
@@ -83,19 +77,37 @@ def inserted(job_id: int) -> str:
 
 
 @pytest.mark.parametrize("name", sorted(set(sql.queries) - {"listen_queue"}))
-def test_every_named_query_has_a_method(name: str) -> None:
-    methods = [
-        f"{name}_{kind}"
-        for kind in ("run", "one", "all")
-        if hasattr(testing.InMemoryConnector, f"{name}_{kind}")
-    ]
-    assert methods, f"no method for query {name}"
+def test_every_named_query_has_a_handler(name: str) -> None:
+    assert name in connector_module.HANDLERS, f"no handler for query {name}"
+
+
+def test_every_handler_is_for_a_named_query() -> None:
+    assert set(connector_module.HANDLERS) == set(sql.queries) - {"listen_queue"} | {
+        "apply_schema"
+    }
 
 
 def test_query_names_include_the_schema() -> None:
     names = testing.query_names()
     assert names[sql.queries["fetch_jobs"]] == "fetch_jobs"
     assert names[schema.SchemaManager.get_schema()] == "apply_schema"
+
+
+async def test_named_query_is_run_by_its_name_whatever_its_text(
+    connector: testing.InMemoryConnector,
+) -> None:
+    query = sql.Query("check_connection", "SELECT 'another text'")
+    assert await connector.execute_query_all_async(query) == [{"check": True}]
+    assert connector.queries == [("check_connection", {})]
+
+
+async def test_plain_text_of_a_named_query_is_run_by_its_name(
+    connector: testing.InMemoryConnector,
+) -> None:
+    text = str(sql.queries["check_connection"])
+    assert type(text) is str
+    assert await connector.execute_query_all_async(text) == [{"check": True}]
+    assert connector.queries == [("check_connection", {})]
 
 
 async def test_unknown_query_is_named(connector: testing.InMemoryConnector) -> None:
@@ -245,6 +257,16 @@ async def test_json_hooks_are_used() -> None:
     assert calls == ["dumps", "loads"]
 
 
+async def test_reset_keeps_the_json_hooks() -> None:
+    def loads(raw: str | bytes) -> Any:
+        return {"loaded": json.loads(raw)}
+
+    connector = testing.InMemoryConnector(json_loads=loads)
+    connector.reset()
+    await manager.JobManager(connector).defer_job_async(make_job())
+    assert connector.jobs[1]["args"] == {"loaded": {}}
+
+
 async def test_helpers_and_reset(
     job_manager: manager.JobManager, connector: testing.InMemoryConnector
 ) -> None:
@@ -291,6 +313,65 @@ def test_import_loads_no_database_driver() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+# The modules of procrastinate below the connector layer, which a connector may use.
+CONNECTOR_LAYER = {
+    "procrastinate.connector",
+    "procrastinate.exceptions",
+    "procrastinate.jobs",
+    "procrastinate.sql",
+    "procrastinate.sql.facts",
+    "procrastinate.types",
+    "procrastinate.utils",
+}
+
+
+def imported_modules(path: pathlib.Path) -> set[str]:
+    """The procrastinate modules a file imports, type-only imports included."""
+    modules: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module == "procrastinate":
+            modules.update(f"procrastinate.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            modules.add(node.module)
+    return {module for module in modules if module.startswith("procrastinate")}
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(pathlib.Path(testing.__file__).parent.glob("*.py")),
+    ids=lambda path: path.name,
+)
+def test_package_imports_nothing_above_the_connector_layer(
+    path: pathlib.Path,
+) -> None:
+    above = {
+        module
+        for module in imported_modules(path)
+        if module not in CONNECTOR_LAYER
+        and not module.startswith("procrastinate.testing")
+    }
+    assert above == set()
+
+
+def test_imported_modules_sees_every_form_of_import(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "module.py"
+    path.write_text(
+        "import procrastinate.app\n"
+        "from procrastinate import manager\n"
+        "from procrastinate.worker import Worker\n"
+        "if TYPE_CHECKING:\n"
+        "    from procrastinate import blueprints\n"
+    )
+    assert imported_modules(path) == {
+        "procrastinate.app",
+        "procrastinate.manager",
+        "procrastinate.worker",
+        "procrastinate.blueprints",
+    }
 
 
 # Notifications

@@ -8,10 +8,8 @@ with Django's ``default`` connection pointed at it.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,8 @@ import pytest
 from django.conf import settings
 from django.core import management
 from django.db import connections
-from psycopg import sql
+
+from tests.support import databases
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SETTINGS_MODULE = "tests.django_project.settings"
@@ -47,11 +46,6 @@ def _configure_django() -> None:
 _configure_django()
 
 
-def _admin_execute(query: sql.Composable) -> None:
-    with psycopg.connect(dbname="postgres", autocommit=True) as conn:
-        conn.execute(query)
-
-
 def use_database(name: str) -> None:
     """Point Django's ``default`` connection (in every thread) at database ``name``."""
     connections.close_all()
@@ -65,20 +59,15 @@ def django_template_db(run_id: str) -> Iterator[str]:
     """A database migrated by Django: procrastinate's schema and the project's
     tables. The tests share it (see :func:`django_db`); those that change its schema
     use a database of their own."""
-    name = f"procrastinate_test_{run_id}_django_{uuid.uuid4().hex[:6]}"
-    _admin_execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        use_database(name)
-        management.call_command("migrate", verbosity=0)
-        connections.close_all()
-        yield name
-    finally:
-        connections.close_all()
-        _admin_execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)
-            )
-        )
+    name = databases.unique_name(f"procrastinate_test_{run_id}_django")
+    with databases.temporary_database(name):
+        try:
+            use_database(name)
+            management.call_command("migrate", verbosity=0)
+            connections.close_all()
+            yield name
+        finally:
+            connections.close_all()
 
 
 # What the tests write, in an order that respects foreign keys: emptied before each
@@ -107,25 +96,13 @@ RESTARTED_IDS = [
 ]
 
 
-def _empty_data_tables(name: str) -> None:
-    statements = [
-        sql.SQL("DELETE FROM {}").format(sql.Identifier(table)) for table in DATA_TABLES
-    ] + [
-        sql.SQL("SELECT setval(pg_get_serial_sequence({}, 'id'), 1, false)").format(
-            sql.Literal(table)
-        )
-        for table in RESTARTED_IDS
-    ]
-    with psycopg.connect(dbname=name, autocommit=True) as conn:
-        conn.execute(sql.SQL("; ").join(statements))
-
-
 @pytest.fixture
 def django_db(django_template_db: str) -> Iterator[str]:
     """The migrated database, emptied of data (job ids start at 1 again), which
     Django uses for the test. Emptying is much cheaper than cloning a database."""
     use_database(django_template_db)
-    _empty_data_tables(django_template_db)
+    with databases.connect(django_template_db) as conn:
+        databases.empty_tables(conn, DATA_TABLES, restart_ids=RESTARTED_IDS)
     yield django_template_db
     connections.close_all()
 
@@ -142,19 +119,16 @@ def use_other_database(django_template_db: str) -> Iterator[Callable[[str], None
 def db_connection(django_db: str) -> Iterator[psycopg.Connection[Any]]:
     """A connection of our own to the test's database, outside Django's
     transactions: what it sees is committed."""
-    with psycopg.connect(dbname=django_db, autocommit=True) as conn:
+    with databases.connect(django_db) as conn:
         yield conn
 
 
 @pytest.fixture
 def django_env(django_db: str) -> dict[str, str]:
     """The environment of a ``python -m django`` subprocess on the test's database."""
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
-        "PGDATABASE": django_db,
-        "PYTHONPATH": str(REPO_ROOT),
-    }
+    return databases.environment(
+        django_db, DJANGO_SETTINGS_MODULE=SETTINGS_MODULE, PYTHONPATH=str(REPO_ROOT)
+    )
 
 
 @pytest.fixture

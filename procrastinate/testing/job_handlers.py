@@ -1,0 +1,245 @@
+"""The handlers of the queries that move a job along its path: defer, fetch, finish,
+retry and cancel. Each runs one named query of ``queries.sql`` on the in-memory
+tables, with the semantics of the SQL functions it calls.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from typing import Any
+
+from procrastinate import exceptions, utils
+from procrastinate.testing import registry, rules
+from procrastinate.testing.rules import CANCELLED, DOING, FAILED, TODO, Row
+from procrastinate.testing.tables import Tables
+
+handlers = registry.Registry()
+
+
+# Defer
+
+
+@handlers.handles("defer_jobs", "all")
+def defer_jobs(tables: Tables, jobs: str) -> list[Row]:
+    """
+    Insert a batch of jobs, all or none; ids come back in order.
+
+    :param jobs: a JSON array of jobs, as the query takes it.
+    :raises UniqueViolation: a queueing lock is taken by a waiting job, or used twice
+        in the batch.
+    :raises ConnectorException: a queue or task name is missing or too long.
+    """
+    # The batch comes as JSON text, parsed like the database does.
+    batch = [_job_values(tables, job) for job in json.loads(jobs)]
+    return [{"id": job_id} for job_id in tables.insert_batch(batch)]
+
+
+def _job_values(tables: Tables, job: Row) -> Row:
+    return {
+        "queue_name": job.get("queue_name"),
+        "task_name": job.get("task_name"),
+        "priority": job.get("priority") or 0,
+        "lock": job.get("lock"),
+        "queueing_lock": job.get("queueing_lock"),
+        "args": tables.stored_json(job.get("args") or {}),
+        "scheduled_at": rules.timestamp(job.get("scheduled_at")),
+    }
+
+
+@handlers.handles("defer_periodic_job", "one")
+def defer_periodic_job(
+    tables: Tables,
+    queue: str,
+    lock: str | None,
+    queueing_lock: str | None,
+    task_name: str,
+    priority: int,
+    periodic_id: str,
+    defer_timestamp: int,
+    args: dict[str, Any],
+) -> list[Row]:
+    """
+    Defer the job of a periodic tick, unless the tick was deferred already for the
+    task and periodic id (``id`` is then ``None``). Only the ticks from the latest
+    deferred one on are remembered.
+
+    :raises UniqueViolation: the queueing lock is taken; the tick is not recorded.
+    """
+    key = (task_name, periodic_id)
+    if _tick_deferred(tables, key, defer_timestamp):
+        return [{"id": None}]
+    job = {
+        "queue_name": queue,
+        "task_name": task_name,
+        "priority": priority,
+        "lock": lock,
+        "queueing_lock": queueing_lock,
+        "args": args,
+        "scheduled_at": None,
+    }
+    rows = defer_jobs(tables, tables.dumps([job]))
+    _record_tick(tables, key, defer_timestamp)
+    return rows
+
+
+def _tick_deferred(tables: Tables, key: tuple[str, str], tick: int) -> bool:
+    return tick == tables.periodic_defers.get(key) or tick in tables.ticks.get(key, ())
+
+
+def _record_tick(tables: Tables, key: tuple[str, str], tick: int) -> None:
+    # Like the SQL, which deletes the ticks older than the one just deferred: later
+    # ticks stay, so an out-of-order tick is deferred once only too.
+    ticks = {kept for kept in tables.ticks.get(key, set()) if kept >= tick}
+    latest = tables.periodic_defers.get(key)
+    if latest is not None and latest > tick:
+        ticks.add(latest)
+    ticks.add(tick)
+    tables.ticks[key] = ticks
+    tables.periodic_defers[key] = max(ticks)
+
+
+# Fetch
+
+
+@handlers.handles("fetch_jobs", "all")
+def fetch_jobs(
+    tables: Tables, queues: list[str] | None, worker_id: int | None, limit: int | None
+) -> list[Row]:
+    """
+    Mark up to ``limit`` jobs as ``doing`` for the worker: waiting, in ``queues``
+    (all when ``None``), due, and first of their lock (no job of the lock running,
+    none waiting with a higher priority or the same priority and a smaller id,
+    wherever it waits and whenever it is scheduled). Highest priority first, then
+    oldest.
+
+    :raises ConnectorException: the worker is not registered (foreign key).
+    """
+    now = utils.utcnow()
+    heads = rules.lock_heads(tables.jobs.values())
+    candidates = sorted(
+        (
+            job
+            for job in tables.jobs.values()
+            if rules.fetchable(job, queues, now) and rules.lock_allows(job, heads)
+        ),
+        key=rules.fetch_order,
+    )[:limit]
+    if candidates:
+        tables.check_worker(worker_id)
+    for job in candidates:
+        tables.update(job, status=DOING, worker_id=worker_id)
+    return [tables.fetched(job) for job in candidates]
+
+
+# Finish and retry
+
+
+@handlers.handles("finish_job", "all")
+def finish_job(
+    tables: Tables, job_id: int, status: str, delete_job: bool, worker_id: int | None
+) -> list[Row]:
+    """
+    Set the end status of a waiting or running job (clearing its abort request and
+    worker, counting an attempt if it ran), or delete it. With ``worker_id``, only
+    while the job runs and that worker, or none, owns it: no row otherwise.
+
+    :raises ConnectorException: the status is not an end status, or the job does not
+        exist or is not waiting or running.
+    """
+    if not rules.owns(tables.jobs.get(job_id), worker_id):
+        return []
+    _finish(tables, job_id, status, delete_job)
+    return [{"finished": None}]
+
+
+def _finish(tables: Tables, job_id: int, status: str, delete_job: bool) -> None:
+    rules.check_end_status(job_id, status)
+    job = tables.jobs.get(job_id)
+    if job is None or job["status"] not in rules.LIVE_STATUSES:
+        raise exceptions.ConnectorException(
+            f'Job was not found or not in "doing" or "todo" status (job id: {job_id})'
+        )
+    if delete_job:
+        tables.delete(job_id)
+        return
+    tables.update(
+        job,
+        status=status,
+        abort_requested=False,
+        attempts=job["attempts"] + 1 if job["status"] == DOING else job["attempts"],
+        worker_id=None,
+    )
+
+
+@handlers.handles("retry_job", "all", "run")
+def retry_job(
+    tables: Tables,
+    job_id: int,
+    retry_at: datetime.datetime | str | None,
+    new_priority: int | None,
+    new_queue_name: str | None,
+    new_lock: str | None,
+    worker_id: int | None,
+) -> list[Row]:
+    """
+    Send a running or failed job back to the queue, scheduled at ``retry_at``; a
+    running job whose abort was requested ends ``failed`` instead. With
+    ``worker_id``, only while the job runs and that worker, or none, owns it: no row
+    otherwise. A manual retry runs it ignoring the result.
+
+    :raises ConnectorException: the job does not exist or is neither running nor
+        failed.
+    :raises UniqueViolation: its queueing lock is taken by a waiting job.
+    """
+    job = tables.jobs.get(job_id)
+    if not rules.owns(job, worker_id):
+        return []
+    if job is not None and job["status"] == DOING and job["abort_requested"]:
+        _finish(tables, job_id, FAILED, delete_job=False)
+        return [{"retried": None}]
+    if job is None or job["status"] not in (DOING, FAILED):
+        raise exceptions.ConnectorException(
+            f'Job was not found or not in "doing" or "failed" status (job id: {job_id})'
+        )
+    taken = rules.waiting_queueing_locks(tables.jobs.values(), ignore_id=job_id)
+    error = rules.queueing_lock_error(job, taken)
+    if error is not None:
+        raise error
+    tables.update(
+        job,
+        status=TODO,
+        attempts=job["attempts"] + 1,
+        scheduled_at=rules.timestamp(retry_at),
+        priority=rules.coalesce(new_priority, job["priority"]),
+        queue_name=rules.coalesce(new_queue_name, job["queue_name"]),
+        lock=rules.coalesce(new_lock, job["lock"]),
+        worker_id=None,
+    )
+    return [{"retried": None}]
+
+
+# Cancel
+
+
+@handlers.handles("cancel_job", "all")
+def cancel_job(tables: Tables, job_id: int, abort: bool, delete_job: bool) -> list[Row]:
+    """
+    Cancel (or with ``delete_job``, delete) a waiting job; with ``abort``, also
+    request the abort of a running one. The row's ``id`` is ``None`` when nothing was
+    done.
+    """
+    job = tables.jobs.get(job_id)
+    if job is None:
+        return [{"id": None}]
+    if delete_job and job["status"] == TODO:
+        tables.delete(job_id)
+        return [{"id": job_id}]
+    if abort and job["status"] in rules.LIVE_STATUSES:
+        new_status = CANCELLED if job["status"] == TODO else job["status"]
+        tables.update(job, abort_requested=True, status=new_status)
+        return [{"id": job_id}]
+    if not abort and job["status"] == TODO:
+        tables.update(job, status=CANCELLED)
+        return [{"id": job_id}]
+    return [{"id": None}]
