@@ -421,21 +421,152 @@ END;
 $$;
 
 -- Trigger functions
+--
+-- The events and the notifications of inserted and updated jobs come from
+-- statement-level triggers: each reads the rows of its statement from the transition
+-- tables and writes all their events in one INSERT, however many jobs the statement
+-- touched (a batch defer, a batch fetch, a batch of outcomes). Within a statement,
+-- each job's events and notifications keep the order of the former row triggers.
 
-CREATE FUNCTION procrastinate_notify_queue_job_inserted_v1()
+-- Per job, a notification on its queue's channel then one on the any-queue channel;
+-- jobs in the order of the arrays.
+CREATE FUNCTION procrastinate_notify_jobs_v1(
+    notification_type text,
+    job_ids bigint[],
+    queue_names character varying[]
+)
+    RETURNS void
+    LANGUAGE plpgsql
+AS $$
+BEGIN
+    -- Each queue's channel name is computed once, not once per job.
+    PERFORM pg_notify(
+        target.channel,
+        jsonb_build_object('type', notification_type, 'job_id', job.id)::text
+    )
+    FROM unnest(job_ids, queue_names) WITH ORDINALITY AS job(id, queue_name, rank)
+    JOIN (
+        SELECT DISTINCT name, procrastinate_queue_channel_v1(name) AS channel
+        FROM unnest(queue_names) AS name
+    ) AS queue ON queue.name = job.queue_name
+    CROSS JOIN LATERAL (
+        VALUES (1, queue.channel), (2, 'procrastinate_any_queue_v1')
+    ) AS target(rank, channel)
+    ORDER BY job.rank, target.rank;
+END;
+$$;
+
+CREATE FUNCTION procrastinate_trigger_function_jobs_inserted_v1()
+    RETURNS trigger
+    LANGUAGE plpgsql
+AS $$
+BEGIN
+    INSERT INTO procrastinate_events (job_id, type, at)
+    SELECT job.id, event.type, event.at
+    FROM new_jobs AS job
+    CROSS JOIN LATERAL (
+        VALUES
+            (1, 'scheduled'::procrastinate_job_event_type, job.scheduled_at),
+            (2, 'deferred', NOW())
+    ) AS event(rank, type, at)
+    -- Only a scheduled job has a 'scheduled' event (at its scheduled_at).
+    WHERE job.status = 'todo' AND event.at IS NOT NULL
+    ORDER BY job.id, event.rank;
+
+    PERFORM procrastinate_notify_jobs_v1(
+        'job_inserted', array_agg(id ORDER BY id), array_agg(queue_name ORDER BY id)
+    )
+    FROM new_jobs
+    WHERE status = 'todo'
+    HAVING count(*) > 0;
+    RETURN NULL;
+END;
+$$;
+
+CREATE FUNCTION procrastinate_trigger_function_jobs_updated_v1()
     RETURNS trigger
     LANGUAGE plpgsql
 AS $$
 DECLARE
-    payload text;
+    ids bigint[];
+    previous_statuses procrastinate_job_status[];
+    statuses procrastinate_job_status[];
+    schedules timestamp with time zone[];
+    queue_names character varying[];
 BEGIN
-    payload := jsonb_build_object('type', 'job_inserted', 'job_id', NEW.id)::text;
-    PERFORM pg_notify(procrastinate_queue_channel_v1(NEW.queue_name), payload);
-    PERFORM pg_notify('procrastinate_any_queue_v1', payload);
-    RETURN NEW;
+    -- The old and new rows are paired by sorting both on id, not by a join: the plan
+    -- of this function is cached, and a join planned for the one-row statements of a
+    -- session would be quadratic for its statements of many rows.
+    SELECT previous.statuses, job.ids, job.statuses, job.schedules, job.queue_names
+    INTO previous_statuses, ids, statuses, schedules, queue_names
+    FROM (
+        SELECT array_agg(status ORDER BY id) AS statuses FROM old_jobs
+    ) AS previous,
+    (
+        SELECT array_agg(id ORDER BY id) AS ids,
+            array_agg(status ORDER BY id) AS statuses,
+            array_agg(scheduled_at ORDER BY id) AS schedules,
+            array_agg(queue_name ORDER BY id) AS queue_names
+        FROM new_jobs
+    ) AS job;
+
+    -- Any update of a scheduled waiting job records its schedule again, as 3.x did.
+    INSERT INTO procrastinate_events (job_id, type, at)
+    SELECT job.id, event.type, event.at
+    FROM unnest(ids, previous_statuses, statuses, schedules)
+        WITH ORDINALITY AS job(id, previous_status, status, scheduled_at, rank)
+    CROSS JOIN LATERAL (
+        VALUES
+            (
+                1,
+                CASE WHEN job.status = 'todo' AND job.scheduled_at IS NOT NULL
+                    THEN 'scheduled'::procrastinate_job_event_type END,
+                job.scheduled_at
+            ),
+            (
+                2,
+                CASE
+                    WHEN job.previous_status = 'todo' AND job.status = 'doing'
+                        THEN 'started'
+                    WHEN job.previous_status = 'doing' AND job.status = 'todo'
+                        THEN 'deferred_for_retry'
+                    WHEN job.previous_status = 'doing' AND job.status = 'failed'
+                        THEN 'failed'
+                    WHEN job.previous_status = 'doing' AND job.status = 'succeeded'
+                        THEN 'succeeded'
+                    WHEN job.previous_status = 'doing' AND job.status = 'aborted'
+                        THEN 'aborted'
+                    WHEN job.previous_status = 'todo'
+                        AND job.status IN ('cancelled', 'failed', 'succeeded')
+                        THEN 'cancelled'
+                    WHEN job.previous_status = 'failed' AND job.status = 'todo'
+                        THEN 'retried'
+                END::procrastinate_job_event_type,
+                NOW()
+            )
+    ) AS event(rank, type, at)
+    WHERE event.type IS NOT NULL
+    ORDER BY job.rank, event.rank;
+
+    -- A job sent back to the queue by a retry wakes listening workers too, so that an
+    -- immediate retry does not wait for the polling interval.
+    PERFORM procrastinate_notify_jobs_v1(
+        'job_inserted',
+        array_agg(job.id ORDER BY job.rank),
+        array_agg(job.queue_name ORDER BY job.rank)
+    )
+    FROM unnest(ids, previous_statuses, statuses, schedules, queue_names)
+        WITH ORDINALITY
+        AS job(id, previous_status, status, scheduled_at, queue_name, rank)
+    WHERE job.previous_status <> 'todo' AND job.status = 'todo'
+        AND (job.scheduled_at IS NULL OR job.scheduled_at <= NOW())
+    HAVING count(*) > 0;
+    RETURN NULL;
 END;
 $$;
 
+-- Abort requests concern one running job at a time: row triggers, which only run when
+-- their condition holds.
 CREATE FUNCTION procrastinate_notify_queue_abort_job_v1()
     RETURNS trigger
     LANGUAGE plpgsql
@@ -446,52 +577,6 @@ BEGIN
     payload := jsonb_build_object('type', 'abort_job_requested', 'job_id', NEW.id)::text;
     PERFORM pg_notify(procrastinate_queue_channel_v1(NEW.queue_name), payload);
     PERFORM pg_notify('procrastinate_any_queue_v1', payload);
-    RETURN NEW;
-END;
-$$;
-
-CREATE FUNCTION procrastinate_trigger_function_status_events_insert_v1()
-    RETURNS trigger
-    LANGUAGE plpgsql
-AS $$
-BEGIN
-    INSERT INTO procrastinate_events(job_id, type) VALUES (NEW.id, 'deferred');
-    RETURN NEW;
-END;
-$$;
-
-CREATE FUNCTION procrastinate_trigger_function_status_events_update_v1()
-    RETURNS trigger
-    LANGUAGE plpgsql
-AS $$
-DECLARE
-    event procrastinate_job_event_type;
-BEGIN
-    event := CASE
-        WHEN OLD.status = 'todo' AND NEW.status = 'doing' THEN 'started'
-        WHEN OLD.status = 'doing' AND NEW.status = 'todo' THEN 'deferred_for_retry'
-        WHEN OLD.status = 'doing' AND NEW.status = 'failed' THEN 'failed'
-        WHEN OLD.status = 'doing' AND NEW.status = 'succeeded' THEN 'succeeded'
-        WHEN OLD.status = 'doing' AND NEW.status = 'aborted' THEN 'aborted'
-        WHEN OLD.status = 'todo' AND NEW.status IN ('cancelled', 'failed', 'succeeded')
-            THEN 'cancelled'
-        WHEN OLD.status = 'failed' AND NEW.status = 'todo' THEN 'retried'
-        ELSE NULL
-    END;
-    IF event IS NOT NULL THEN
-        INSERT INTO procrastinate_events(job_id, type) VALUES (NEW.id, event);
-    END IF;
-    RETURN NEW;
-END;
-$$;
-
-CREATE FUNCTION procrastinate_trigger_function_scheduled_events_v1()
-    RETURNS trigger
-    LANGUAGE plpgsql
-AS $$
-BEGIN
-    INSERT INTO procrastinate_events(job_id, type, at)
-    VALUES (NEW.id, 'scheduled'::procrastinate_job_event_type, NEW.scheduled_at);
     RETURN NEW;
 END;
 $$;
@@ -518,20 +603,17 @@ $$;
 
 -- Triggers
 
-CREATE TRIGGER procrastinate_jobs_notify_queue_job_inserted_v1
+CREATE TRIGGER procrastinate_trigger_jobs_inserted_v1
     AFTER INSERT ON procrastinate_jobs
-    FOR EACH ROW WHEN (NEW.status = 'todo')
-    EXECUTE PROCEDURE procrastinate_notify_queue_job_inserted_v1();
+    REFERENCING NEW TABLE AS new_jobs
+    FOR EACH STATEMENT
+    EXECUTE PROCEDURE procrastinate_trigger_function_jobs_inserted_v1();
 
--- A job sent back to the queue by a retry wakes listening workers too, so that an
--- immediate retry does not wait for the polling interval.
-CREATE TRIGGER procrastinate_jobs_notify_queue_job_retried_v1
-    AFTER UPDATE OF status ON procrastinate_jobs
-    FOR EACH ROW WHEN (
-        OLD.status <> 'todo' AND NEW.status = 'todo'
-        AND (NEW.scheduled_at IS NULL OR NEW.scheduled_at <= NOW())
-    )
-    EXECUTE PROCEDURE procrastinate_notify_queue_job_inserted_v1();
+CREATE TRIGGER procrastinate_trigger_jobs_updated_v1
+    AFTER UPDATE ON procrastinate_jobs
+    REFERENCING OLD TABLE AS old_jobs NEW TABLE AS new_jobs
+    FOR EACH STATEMENT
+    EXECUTE PROCEDURE procrastinate_trigger_function_jobs_updated_v1();
 
 CREATE TRIGGER procrastinate_jobs_notify_queue_job_aborted_v1
     AFTER UPDATE OF abort_requested ON procrastinate_jobs
@@ -540,21 +622,6 @@ CREATE TRIGGER procrastinate_jobs_notify_queue_job_aborted_v1
         AND NEW.status = 'doing'
     )
     EXECUTE PROCEDURE procrastinate_notify_queue_abort_job_v1();
-
-CREATE TRIGGER procrastinate_trigger_status_events_update_v1
-    AFTER UPDATE OF status ON procrastinate_jobs
-    FOR EACH ROW
-    EXECUTE PROCEDURE procrastinate_trigger_function_status_events_update_v1();
-
-CREATE TRIGGER procrastinate_trigger_status_events_insert_v1
-    AFTER INSERT ON procrastinate_jobs
-    FOR EACH ROW WHEN (NEW.status = 'todo')
-    EXECUTE PROCEDURE procrastinate_trigger_function_status_events_insert_v1();
-
-CREATE TRIGGER procrastinate_trigger_scheduled_events_v1
-    AFTER UPDATE OR INSERT ON procrastinate_jobs
-    FOR EACH ROW WHEN (NEW.scheduled_at IS NOT NULL AND NEW.status = 'todo')
-    EXECUTE PROCEDURE procrastinate_trigger_function_scheduled_events_v1();
 
 CREATE TRIGGER procrastinate_trigger_abort_requested_events_v1
     AFTER UPDATE OF abort_requested ON procrastinate_jobs
@@ -570,4 +637,5 @@ CREATE TRIGGER procrastinate_trigger_delete_jobs_v1
 
 INSERT INTO procrastinate_migrations (name) VALUES
     ('03.10.00_01_pre_upgrade_from_3_10.sql'),
-    ('03.10.00_50_post_upgrade_from_3_10.sql');
+    ('03.10.00_50_post_upgrade_from_3_10.sql'),
+    ('03.10.00_60_post_lean_triggers.sql');

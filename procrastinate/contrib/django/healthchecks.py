@@ -21,18 +21,18 @@ class HealthcheckFailed(exceptions.ProcrastinateException):
 
 
 def pending_migrations(alias: str) -> list[migrations.Migration]:
-    """This app's Django migrations not yet applied to ``alias``, in applying order."""
-    migration_executor = executor.MigrationExecutor(db.connections[alias])
-    targets = [
-        key
-        for key in migration_executor.loader.graph.leaf_nodes()
-        if key[0] == APP_LABEL
-    ]
-    plan = migration_executor.migration_plan(targets)
+    """
+    This app's Django migrations not yet applied to ``alias``, in applying order,
+    including one that a later, applied migration skipped (after a partial
+    ``migrate`` followed by the application of a newer migration).
+    """
+    loader = executor.MigrationExecutor(db.connections[alias]).loader
+    applied = loader.applied_migrations
     return [
-        migration
-        for migration, backwards in plan
-        if migration.app_label == APP_LABEL and not backwards
+        loader.graph.nodes[key]
+        for leaf in loader.graph.leaf_nodes(APP_LABEL)
+        for key in loader.graph.forwards_plan(leaf)
+        if key[0] == APP_LABEL and key not in applied
     ]
 
 
