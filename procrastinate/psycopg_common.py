@@ -1,26 +1,31 @@
-"""What the psycopg 3 connectors, async and sync, share: parameter adaptation, JSON
-hooks and the translation of driver errors."""
+"""What the psycopg 3 connectors (async, sync, Django's) share: their settings and
+probe, parameter adaptation, JSON hooks and the description of driver errors."""
 
 from __future__ import annotations
 
-import contextlib
-import re
-import urllib.parse
-from collections.abc import Callable, Iterator
-from typing import Any, NoReturn
+from collections.abc import Callable
+from typing import Any
 
 import psycopg
-import psycopg.errors
 from psycopg.types import json as psycopg_json
 
 from procrastinate import connector, exceptions
+from procrastinate.connector import errors
+from procrastinate.connector.errors import mask_passwords
+
+__all__ = [
+    "JSONDumps",
+    "JSONLoads",
+    "PsycopgSettings",
+    "adapt_arguments",
+    "configure_json",
+    "describe",
+    "mask_passwords",
+    "translate_error",
+]
 
 JSONDumps = Callable[[Any], str]
 JSONLoads = Callable[[str | bytes], Any]
-
-_QUEUEING_LOCK_DETAIL = re.compile(
-    r"Key \(queueing_lock\)=\((?P<value>.*)\) already exists"
-)
 
 
 def adapt_arguments(
@@ -52,144 +57,91 @@ def configure_json(
         psycopg_json.set_json_loads(json_loads, context)
 
 
-def queueing_lock_from_detail(detail: str | None) -> str | None:
-    """The queueing lock value named in a unique violation's detail message."""
-    match = _QUEUEING_LOCK_DETAIL.search(detail or "")
-    return match.group("value") if match else None
-
-
-SCHEMA_MISSING_HINT = (
-    "The procrastinate schema is missing from this database (or outdated): apply it "
-    "with `procrastinate schema --apply`, or run the migrations."
-)
-
-
-def error_message(error: psycopg.Error) -> str:
-    """
-    The server's message on one line, with its DETAIL and HINT (they often say what
-    is wrong and what to do) but without its CONTEXT lines; or the driver's message.
-    """
-    diag = error.diag
-    if not diag.message_primary:
-        return " ".join(str(error).split())
-    return server_message(diag.message_primary, diag.message_detail, diag.message_hint)
-
-
-def server_message(primary: str, detail: str | None, hint: str | None) -> str:
-    """One line made of a server error's message, DETAIL and HINT."""
-    parts = [primary]
-    if detail:
-        parts.append(f"DETAIL: {detail}")
-    if hint:
-        parts.append(f"HINT: {hint}")
-    return " ".join(" ".join(parts).split())
+def describe(error: BaseException | None) -> errors.DriverError | None:
+    """What a psycopg error says; ``None`` for any other exception."""
+    if not isinstance(error, psycopg.Error):
+        return None
+    return errors.describe_dbapi_error(
+        error,
+        sqlstate=error.sqlstate,
+        connection_error=isinstance(
+            error, (psycopg.OperationalError, psycopg.InterfaceError)
+        ),
+    )
 
 
 def translate_error(error: psycopg.Error) -> exceptions.ConnectorException:
     """The procrastinate exception for a psycopg error."""
-    message = error_message(error)
-    if isinstance(
-        error,
-        (
-            psycopg.errors.UndefinedTable,
-            psycopg.errors.UndefinedFunction,
-            psycopg.errors.UndefinedObject,
-        ),
-    ):
-        return exceptions.ConnectorException(f"{SCHEMA_MISSING_HINT} ({message})")
-    if isinstance(error, psycopg.errors.UniqueViolation):
-        return exceptions.UniqueViolation(
-            message,
-            constraint_name=error.diag.constraint_name,
-            queueing_lock=queueing_lock_from_detail(error.diag.message_detail),
+    described = describe(error)
+    assert described is not None
+    return errors.translate(described)
+
+
+class PsycopgSettings:
+    """
+    The settings of a psycopg connector (JSON hooks, pool factory and its
+    arguments) and the direct connections that tell why the server cannot be used.
+
+    :param json_dumps: serializes job arguments to JSON.
+    :param json_loads: reads job arguments back.
+    :param pool_factory: the pool class or factory.
+    :param pool_args: its arguments (``conninfo``, ``kwargs``...).
+    """
+
+    def __init__(
+        self,
+        *,
+        json_dumps: JSONDumps | None,
+        json_loads: JSONLoads | None,
+        pool_factory: Callable[..., Any],
+        pool_args: dict[str, Any],
+    ) -> None:
+        self.json_dumps = json_dumps
+        self.json_loads = json_loads
+        self._pool_factory = pool_factory
+        self._pool_args = pool_args
+
+    @property
+    def _conninfo(self) -> str:
+        return str(self._pool_args.get("conninfo", ""))
+
+    def _connection_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = dict(self._pool_args.get("kwargs") or {})
+        kwargs.setdefault("autocommit", True)
+        return kwargs
+
+    def _new_pool(self) -> Any:
+        """A pool of the factory, not open yet."""
+        return self._pool_factory(
+            **{**self._pool_args, "kwargs": self._connection_kwargs()}, open=False
         )
-    if isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError)):
-        return exceptions.DatabaseUnavailable(message)
-    if isinstance(error, psycopg.errors.ReadOnlySqlTransaction):
-        return exceptions.TransientDatabaseError(message)
-    return exceptions.ConnectorException(message)
 
+    def _describe_error(self, error: Exception) -> errors.DriverError | None:
+        return describe(error)
 
-@contextlib.contextmanager
-def wrap_exceptions() -> Iterator[None]:
-    """Raise procrastinate exceptions for psycopg errors, chaining the original."""
-    try:
-        yield
-    except psycopg.Error as error:
-        raise translate_error(error) from error
+    def _probe(self, count: int = 1) -> exceptions.DatabaseUnavailable | None:
+        """
+        Why ``count`` direct connections at once fail (too many clients...), ``None``
+        if they work. Synchronous, also for the asynchronous connector (in a thread):
+        it only runs when the pool cannot help.
+        """
+        connections = []
+        try:
+            for _ in range(count):
+                connections.append(
+                    psycopg.connect(self._conninfo, **self._connection_kwargs())
+                )
+        except psycopg.Error as exc:
+            # Also a malformed conninfo, whose message may quote the password.
+            return errors.unreachable(exc, self._conninfo)
+        finally:
+            for conn in connections:
+                conn.close()
+        return None
 
-
-MASK = "***"
-# The password of a URI (``scheme://user:password@host``, up to the last ``@`` since
-# a malformed URI may hold more) or of a ``password=`` setting, quoted or not.
-_URI_PASSWORD = re.compile(r"(?P<keep>[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^\s\"']*@", re.I)
-_SETTING_PASSWORD = re.compile(
-    r"(?P<keep>password\s*=\s*)(?:'(?:[^'\\]|\\.)*'?|[^\s&\"]+)", re.I
-)
-
-
-def conninfo_passwords(conninfo: str) -> set[str]:
-    """
-    The password of a connection string, in every form an error message may quote
-    it (as written, percent-decoded, unquoted). Found by patterns, not by libpq:
-    the strings to mask are precisely those that libpq cannot parse.
-    """
-    found: set[str] = set()
-    uri = re.match(r"\s*[a-z][a-z0-9+.-]*://[^:/@]*:(?P<password>.*)@", conninfo, re.I)
-    if uri:
-        found.add(uri.group("password"))
-    for match in re.finditer(
-        r"password\s*=\s*(?:'(?P<quoted>(?:[^'\\]|\\.)*)'?|(?P<bare>[^\s&]+))",
-        conninfo,
-        re.I,
-    ):
-        found.add(match.group("quoted") or match.group("bare") or "")
-    decoded = {urllib.parse.unquote(secret) for secret in found}
-    unescaped = {re.sub(r"\\(.)", r"\1", secret) for secret in found}
-    return {secret for secret in found | decoded | unescaped if secret}
-
-
-def mask_passwords(text: str, conninfo: str = "") -> str:
-    """
-    ``text`` with ``***`` instead of any password: those in the URIs and
-    ``password=`` settings it quotes, and that of ``conninfo`` wherever it appears.
-    """
-    # Longest first: a password may contain a shorter one's text.
-    for secret in sorted(conninfo_passwords(conninfo), key=len, reverse=True):
-        text = text.replace(secret, MASK)
-    text = _URI_PASSWORD.sub(rf"\g<keep>{MASK}@", text)
-    return _SETTING_PASSWORD.sub(rf"\g<keep>{MASK}", text)
-
-
-def raise_unreachable(error: Exception, conninfo: str = "") -> NoReturn:
-    """
-    Raise the error for a database that cannot be reached, or for connection
-    settings that cannot be read, with any password of ``conninfo`` or of the
-    driver's message masked. The driver's error is chained, unless its message
-    quotes a password (a traceback would show it).
-
-    :raises DatabaseUnavailable: always.
-    """
-    text = " ".join(str(error).split())
-    message = mask_passwords(text, conninfo)
-    unavailable = exceptions.DatabaseUnavailable(
-        f"Could not connect to PostgreSQL: {message}. Check the connection "
-        "settings (conninfo, PG* environment variables) and that the server runs."
-    )
-    raise unavailable from (error if message == text else None)
-
-
-def pool_exhausted(
-    error: Exception, reason: exceptions.DatabaseUnavailable | None
-) -> exceptions.DatabaseUnavailable:
-    """
-    The error for a pool that gave no connection in time. The pool does not say why:
-    ``reason`` is what a direct connection attempt got from the server (too many
-    clients, shutting down...), ``None`` when that attempt worked.
-    """
-    if reason is not None:
-        return reason
-    return exceptions.DatabaseUnavailable(
-        f"No connection of the pool became free in time ({str(error).strip()}): the "
-        "pool's max_size may be too small for what this process runs at once."
-    )
+    def _pool_timeout(
+        self, error: Exception, count: int = 1
+    ) -> exceptions.DatabaseUnavailable:
+        """The error for a pool that gave no connection in time: the server's reason
+        when ``count`` direct connections get one (too many clients...)."""
+        return errors.pool_exhausted(error, self._probe(count))

@@ -4,27 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import psycopg
-import psycopg.errors
-import psycopg.sql
 import psycopg_pool
 from psycopg.rows import dict_row
 
-from procrastinate import connector, exceptions, psycopg_common, sql
+from procrastinate import connector, psycopg_common
+from procrastinate.connector import errors
 from procrastinate.sync_psycopg_connector import SyncPsycopgConnector
-
-logger = logging.getLogger(__name__)
 
 # How long a query waits for a connection of the pool while the pool recovers from
 # lost connections, before it takes a connection of its own.
 RECOVERING_WAIT = 0.1
 
 
-class PsycopgConnector(connector.BaseAsyncConnector):
+class PsycopgConnector(psycopg_common.PsycopgSettings, connector.BaseAsyncConnector):
     """
     Asynchronous connector based on a :class:`psycopg_pool.AsyncConnectionPool`.
 
@@ -50,12 +46,12 @@ class PsycopgConnector(connector.BaseAsyncConnector):
         ] = psycopg_pool.AsyncConnectionPool,
         **kwargs: Any,
     ) -> None:
-        self.json_dumps = json_dumps
-        self.json_loads = json_loads
-        self._pool_factory = pool_factory
-        self._pool_args = kwargs
-        self._pool: psycopg_pool.AsyncConnectionPool[Any] | None = None
-        self._pool_externally_set = False
+        super().__init__(
+            json_dumps=json_dumps,
+            json_loads=json_loads,
+            pool_factory=pool_factory,
+            pool_args=kwargs,
+        )
         self._sync_connector: SyncPsycopgConnector | None = None
         # Set when connections were lost, until the pool gives one again.
         self._recovering = False
@@ -81,22 +77,8 @@ class PsycopgConnector(connector.BaseAsyncConnector):
 
     @property
     def pool(self) -> psycopg_pool.AsyncConnectionPool[Any]:
-        """The open pool.
-
-        :raises AppNotOpen: the connector is not open.
-        """
-        if self._pool is None:
-            raise exceptions.AppNotOpen
-        return self._pool
-
-    @property
-    def _conninfo(self) -> str:
-        return str(self._pool_args.get("conninfo", ""))
-
-    def _connection_kwargs(self) -> dict[str, Any]:
-        kwargs: dict[str, Any] = dict(self._pool_args.get("kwargs") or {})
-        kwargs.setdefault("autocommit", True)
-        return kwargs
+        """The open pool; :raises AppNotOpen: the connector is not open."""
+        return self._open_pool()  # type: ignore[no-any-return]
 
     async def open_async(
         self, pool: psycopg_pool.AsyncConnectionPool[Any] | None = None
@@ -105,97 +87,52 @@ class PsycopgConnector(connector.BaseAsyncConnector):
         Open the pool, or adopt ``pool`` (which is then left open by
         :meth:`close_async`).
         """
-        if pool is not None:
-            self._pool = pool
-            self._pool_externally_set = True
-            return
-        if self._pool is not None:
-            return
-        await self._check_reachable()
-        pool_args = {**self._pool_args, "kwargs": self._connection_kwargs()}
-        new_pool = self._pool_factory(**pool_args, open=False)
+        await super().open_async(pool)
+
+    async def close_async(self) -> None:
+        """Close the pool, unless it was given to :meth:`open_async`."""
+        await super().close_async()
+
+    async def _create_pool_async(self) -> psycopg_pool.AsyncConnectionPool[Any]:
+        # The pool would retry an unreachable server for its whole timeout; one
+        # direct attempt fails at once, with the server's own explanation.
+        reason = await asyncio.to_thread(self._probe)
+        if reason is not None:
+            raise reason
+        new_pool: psycopg_pool.AsyncConnectionPool[Any] = self._new_pool()
         try:
             await new_pool.open(wait=True, timeout=new_pool.timeout)
         except psycopg_pool.PoolTimeout as exc:
             await new_pool.close()
             # Asking for as many connections as the pool wanted gets the server's
             # reason (too many clients...), which the pool does not tell.
-            reason = await self._probe(count=new_pool.min_size)
-            raise psycopg_common.pool_exhausted(exc, reason) from exc
-        self._pool = new_pool
-        self._pool_externally_set = False
+            count = new_pool.min_size
+            raise await asyncio.to_thread(self._pool_timeout, exc, count) from exc
+        return new_pool
 
-    async def _check_reachable(self) -> None:
-        # The pool would retry an unreachable server for its whole timeout; one
-        # direct attempt fails at once, with the server's own explanation.
-        reason = await self._probe()
-        if reason is not None:
-            raise reason
+    async def _close_pool_async(
+        self, pool: psycopg_pool.AsyncConnectionPool[Any]
+    ) -> None:
+        await pool.close()
 
-    async def _probe(self, count: int = 1) -> exceptions.DatabaseUnavailable | None:
-        """
-        Why ``count`` direct connections at once fail (too many clients...), ``None``
-        if they work.
-        """
-        connections = []
+    async def _execute_async(
+        self, query: str, arguments: dict[str, Any]
+    ) -> list[dict[str, Any]] | None:
         try:
-            for _ in range(count):
-                connections.append(
-                    await psycopg.AsyncConnection.connect(
-                        self._conninfo, **self._connection_kwargs()
-                    )
-                )
-        except psycopg.Error as exc:
-            # Also a malformed conninfo, whose message may quote the password.
-            try:
-                psycopg_common.raise_unreachable(exc, self._conninfo)
-            except exceptions.DatabaseUnavailable as reason:
-                return reason
-        finally:
-            for conn in connections:
-                await conn.close()
-        return None
+            async with self._connection() as conn:
+                return await self._execute_with_connection_async(conn, query, arguments)
+        except psycopg_pool.PoolTimeout as error:
+            reason = await asyncio.to_thread(self._probe)
+            # Only a server that is away: a pool merely busy must stay the limit of
+            # this process's connections.
+            self._recovering = reason is not None
+            raise errors.pool_exhausted(error, reason) from error
+        except (psycopg.OperationalError, psycopg.InterfaceError):
+            self._recovering = True
+            raise
 
-    async def close_async(self) -> None:
-        """Close the pool, unless it was given to :meth:`open_async`."""
-        if self._pool is None:
-            return
-        if not self._pool_externally_set:
-            await self._pool.close()
-        self._pool = None
-
-    async def _execute(
-        self,
-        query: str,
-        arguments: dict[str, Any],
-        fetch: Callable[[psycopg.AsyncCursor[Any]], Any],
-    ) -> Any:
-        adapted = psycopg_common.adapt_arguments(arguments, self.json_dumps)
-        # One retry, only when the server ended the session before our query ran
-        # (restart, failover): the query cannot have been executed then.
-        for attempt in (1, 2):
-            try:
-                async with self._connection() as conn:
-                    async with conn.cursor(row_factory=dict_row) as cursor:
-                        psycopg_common.configure_json(cursor, self.json_loads)
-                        await cursor.execute(query, adapted)
-                        return await fetch(cursor)
-            except psycopg.errors.AdminShutdown as error:
-                self._recovering = True
-                if attempt == 2:
-                    raise psycopg_common.translate_error(error) from error
-                await self.pool.check()
-            except psycopg_pool.PoolTimeout as error:
-                reason = await self._probe()
-                # Only a server that is away: a pool merely busy must stay the
-                # limit of this process's connections.
-                self._recovering = reason is not None
-                raise psycopg_common.pool_exhausted(error, reason) from error
-            except (psycopg.OperationalError, psycopg.InterfaceError) as error:
-                self._recovering = True
-                raise psycopg_common.translate_error(error) from error
-            except psycopg.Error as error:
-                raise psycopg_common.translate_error(error) from error
+    async def _recover_async(self) -> None:
+        await self.pool.check()
 
     @contextlib.asynccontextmanager
     async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
@@ -210,9 +147,7 @@ class PsycopgConnector(connector.BaseAsyncConnector):
         try:
             conn = await self.pool.getconn(timeout=RECOVERING_WAIT)
         except psycopg_pool.PoolTimeout:
-            async with await psycopg.AsyncConnection.connect(
-                self._conninfo, **self._connection_kwargs()
-            ) as direct:
+            async with _connect(self._conninfo, self._connection_kwargs()) as direct:
                 yield direct
             return
         self._recovering = False
@@ -221,104 +156,41 @@ class PsycopgConnector(connector.BaseAsyncConnector):
         finally:
             await self.pool.putconn(conn)
 
-    async def execute_query_async(self, query: str, **arguments: Any) -> None:
-        await self._execute(query, arguments, _fetch_none)
-
-    async def execute_query_one_async(
-        self, query: str, **arguments: Any
-    ) -> dict[str, Any]:
-        return await self._execute(query, arguments, _fetch_one)  # type: ignore[no-any-return]
-
-    async def execute_query_all_async(
-        self, query: str, **arguments: Any
-    ) -> list[dict[str, Any]]:
-        return await self._execute(query, arguments, _fetch_all)  # type: ignore[no-any-return]
-
-    async def _execute_with_connection(
+    async def _execute_with_connection_async(
         self,
         connection: psycopg.AsyncConnection[Any],
         query: str,
         arguments: dict[str, Any],
-    ) -> list[dict[str, Any]]:
+    ) -> list[dict[str, Any]] | None:
         adapted = psycopg_common.adapt_arguments(arguments, self.json_dumps)
-        with psycopg_common.wrap_exceptions():
-            async with connection.cursor(row_factory=dict_row) as cursor:
-                psycopg_common.configure_json(cursor, self.json_loads)
-                await cursor.execute(query, adapted)
-                return await cursor.fetchall()
+        async with connection.cursor(row_factory=dict_row) as cursor:
+            psycopg_common.configure_json(cursor, self.json_loads)
+            await cursor.execute(query, adapted)
+            return await cursor.fetchall() if cursor.description else None
 
-    async def execute_query_one_async_with_connection(
-        self, connection: Any, query: str, **arguments: Any
-    ) -> dict[str, Any]:
-        rows = await self._execute_with_connection(connection, query, arguments)
-        return connector.first_row(rows)
-
-    async def execute_query_all_async_with_connection(
-        self, connection: Any, query: str, **arguments: Any
-    ) -> list[dict[str, Any]]:
-        return await self._execute_with_connection(connection, query, arguments)
-
-    async def listen_notify(
-        self, on_notification: connector.Notify, channels: Iterable[str]
-    ) -> None:
-        """
-        Listen on a dedicated connection (outside the pool, which must not lose a
-        connection to it), and reconnect with backoff whenever it drops.
-        """
-        channels = list(channels)
-        backoff = connector.Backoff()
-        while True:
-            try:
-                await self._listen(on_notification, channels, backoff)
-            except psycopg.Error as exc:
-                # Any server error: the next connection may well work (a restart,
-                # a read-only spell); a notification is only a hint anyway.
-                delay = backoff.next_delay()
-                logger.warning(
-                    f"Lost the LISTEN connection ({psycopg_common.error_message(exc)}),"
-                    f" reconnecting in {delay:.1f} s",
-                    extra={"action": "listen_notify_reconnect", "delay": delay},
-                )
-                await asyncio.sleep(delay)
-
+    @contextlib.asynccontextmanager
     async def _listen(
-        self,
-        on_notification: connector.Notify,
-        channels: list[str],
-        backoff: connector.Backoff,
-    ) -> None:
-        conninfo = self._pool_args.get("conninfo", "")
+        self, statements: list[str]
+    ) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         kwargs = {**self._connection_kwargs(), "autocommit": True}
-        async with await psycopg.AsyncConnection.connect(conninfo, **kwargs) as conn:
-            for channel in channels:
-                query = psycopg.sql.SQL(sql.queries["listen_queue"]).format(
-                    channel_name=psycopg.sql.Identifier(channel)
-                )
-                await conn.execute(query)
-            backoff.reset()
-            logger.debug(
-                f"Listening to {', '.join(channels)}",
-                extra={"action": "listen_notify_started", "channels": channels},
-            )
-            while True:
-                received = False
-                async for notify in conn.notifies(timeout=connector.LISTEN_TIMEOUT):
-                    received = True
-                    await on_notification(
-                        channel=notify.channel, payload=notify.payload
-                    )
-                if not received:
-                    # A silent connection may be a dead one: a query finds out.
-                    await conn.execute("SELECT 1")
+        async with _connect(self._conninfo, kwargs) as conn:
+            for statement in statements:
+                await conn.execute(statement)
+            yield conn
+
+    async def _notifications(
+        self, listener: psycopg.AsyncConnection[Any], timeout: float
+    ) -> AsyncIterator[tuple[str, str]]:
+        async for notify in listener.notifies(timeout=timeout):
+            yield notify.channel, notify.payload
+
+    async def _check_listener(self, listener: psycopg.AsyncConnection[Any]) -> None:
+        await listener.execute("SELECT 1")
 
 
-async def _fetch_none(cursor: psycopg.AsyncCursor[Any]) -> None:
-    return None
-
-
-async def _fetch_one(cursor: psycopg.AsyncCursor[Any]) -> dict[str, Any]:
-    return connector.first_row(await cursor.fetchall())
-
-
-async def _fetch_all(cursor: psycopg.AsyncCursor[Any]) -> list[dict[str, Any]]:
-    return await cursor.fetchall()
+@contextlib.asynccontextmanager
+async def _connect(
+    conninfo: str, kwargs: dict[str, Any]
+) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    async with await psycopg.AsyncConnection.connect(conninfo, **kwargs) as conn:
+        yield conn

@@ -6,14 +6,13 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
-import psycopg.errors
 import psycopg_pool
 from psycopg.rows import dict_row
 
-from procrastinate import connector, exceptions, psycopg_common
+from procrastinate import connector, psycopg_common
 
 
-class SyncPsycopgConnector(connector.BaseSyncConnector):
+class SyncPsycopgConnector(psycopg_common.PsycopgSettings, connector.BaseSyncConnector):
     """
     Synchronous connector based on a :class:`psycopg_pool.ConnectionPool`.
 
@@ -38,12 +37,12 @@ class SyncPsycopgConnector(connector.BaseSyncConnector):
         ),
         **kwargs: Any,
     ) -> None:
-        self.json_dumps = json_dumps
-        self.json_loads = json_loads
-        self._pool_factory = pool_factory
-        self._pool_args = kwargs
-        self._pool: psycopg_pool.ConnectionPool[Any] | None = None
-        self._pool_externally_set = False
+        super().__init__(
+            json_dumps=json_dumps,
+            json_loads=json_loads,
+            pool_factory=pool_factory,
+            pool_args=kwargs,
+        )
 
     @property
     def is_open(self) -> bool:
@@ -52,104 +51,49 @@ class SyncPsycopgConnector(connector.BaseSyncConnector):
 
     @property
     def pool(self) -> psycopg_pool.ConnectionPool[Any]:
-        """The open pool.
-
-        :raises AppNotOpen: the connector is not open.
-        """
-        if self._pool is None:
-            raise exceptions.AppNotOpen
-        return self._pool
+        """The open pool; :raises AppNotOpen: the connector is not open."""
+        return self._open_pool()  # type: ignore[no-any-return]
 
     def open(self, pool: psycopg_pool.ConnectionPool[Any] | None = None) -> None:
         """Open the pool, or adopt ``pool`` (then left open by :meth:`close`)."""
-        if pool is not None:
-            self._pool = pool
-            self._pool_externally_set = True
-            return
-        if self._pool is not None:
-            return
+        super().open(pool)
+
+    def _create_pool(self) -> psycopg_pool.ConnectionPool[Any]:
         # The pool would retry an unreachable server for its whole timeout; one
         # direct attempt fails at once, with the server's own explanation.
         reason = self._probe()
         if reason is not None:
             raise reason
-        new_pool = self._pool_factory(
-            **{**self._pool_args, "kwargs": self._connection_kwargs()}, open=False
-        )
+        new_pool: psycopg_pool.ConnectionPool[Any] = self._new_pool()
         try:
             new_pool.open(wait=True, timeout=new_pool.timeout)
         except psycopg_pool.PoolTimeout as exc:
             new_pool.close()
             # Asking for as many connections as the pool wanted gets the server's
             # reason (too many clients...), which the pool does not tell.
-            reason = self._probe(count=new_pool.min_size)
-            raise psycopg_common.pool_exhausted(exc, reason) from exc
-        self._pool = new_pool
-        self._pool_externally_set = False
+            raise self._pool_timeout(exc, count=new_pool.min_size) from exc
+        return new_pool
 
-    def _connection_kwargs(self) -> dict[str, Any]:
-        kwargs: dict[str, Any] = dict(self._pool_args.get("kwargs") or {})
-        kwargs.setdefault("autocommit", True)
-        return kwargs
-
-    def _probe(self, count: int = 1) -> exceptions.DatabaseUnavailable | None:
-        """
-        Why ``count`` direct connections at once fail (too many clients...), ``None``
-        if they work.
-        """
-        conninfo = str(self._pool_args.get("conninfo", ""))
-        connections = []
-        try:
-            for _ in range(count):
-                connections.append(
-                    psycopg.connect(conninfo, **self._connection_kwargs())
-                )
-        except psycopg.Error as exc:
-            # Also a malformed conninfo, whose message may quote the password.
-            try:
-                psycopg_common.raise_unreachable(exc, conninfo)
-            except exceptions.DatabaseUnavailable as reason:
-                return reason
-        finally:
-            for conn in connections:
-                conn.close()
-        return None
-
-    def close(self) -> None:
-        """Close the pool, unless it was given to :meth:`open`."""
-        if self._pool is None:
-            return
-        if not self._pool_externally_set:
-            self._pool.close()
-        self._pool = None
+    def _close_pool(self, pool: psycopg_pool.ConnectionPool[Any]) -> None:
+        pool.close()
 
     def _execute(
         self, query: str, arguments: dict[str, Any]
     ) -> list[dict[str, Any]] | None:
-        adapted = psycopg_common.adapt_arguments(arguments, self.json_dumps)
-        for attempt in (1, 2):
-            try:
-                with self.pool.connection() as conn:
-                    with conn.cursor(row_factory=dict_row) as cursor:
-                        psycopg_common.configure_json(cursor, self.json_loads)
-                        cursor.execute(query, adapted)
-                        return cursor.fetchall() if cursor.description else None
-            except psycopg.errors.AdminShutdown as error:
-                if attempt == 2:
-                    raise psycopg_common.translate_error(error) from error
-                self.pool.check()
-            except psycopg_pool.PoolTimeout as error:
-                raise psycopg_common.pool_exhausted(error, self._probe()) from error
-            except psycopg.Error as error:
-                raise psycopg_common.translate_error(error) from error
-        return None  # pragma: no cover
+        try:
+            with self.pool.connection() as conn:
+                return self._execute_with_connection(conn, query, arguments)
+        except psycopg_pool.PoolTimeout as error:
+            raise self._pool_timeout(error) from error
+
+    def _recover(self) -> None:
+        self.pool.check()
 
     def _execute_with_connection(
         self, connection: psycopg.Connection[Any], query: str, arguments: dict[str, Any]
-    ) -> list[dict[str, Any]]:
+    ) -> list[dict[str, Any]] | None:
         adapted = psycopg_common.adapt_arguments(arguments, self.json_dumps)
-        with psycopg_common.wrap_exceptions():
-            with connection.cursor(row_factory=dict_row) as cursor:
-                psycopg_common.configure_json(cursor, self.json_loads)
-                cursor.execute(query, adapted)
-                return cursor.fetchall()
+        with connection.cursor(row_factory=dict_row) as cursor:
+            psycopg_common.configure_json(cursor, self.json_loads)
+            cursor.execute(query, adapted)
+            return cursor.fetchall() if cursor.description else None

@@ -1,29 +1,27 @@
 """What the psycopg2-based connectors (psycopg2, aiopg, SQLAlchemy) share: parameter
-adaptation, JSON hooks and the translation of driver errors.
-
-It mirrors :mod:`procrastinate.psycopg_common`, so that every connector raises the
-same procrastinate exceptions for the same database errors.
-"""
+adaptation, JSON hooks and the description of driver errors, read the same way as
+psycopg 3's (:mod:`procrastinate.psycopg_common`), so that every connector raises the
+same procrastinate exceptions for the same database errors."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
-from typing import Any, NoReturn
+import functools
+import select
+from typing import Any
 
 import psycopg2
+import psycopg2.errorcodes
 import psycopg2.errors
 import psycopg2.extensions
 import psycopg2.extras
 
 from procrastinate import connector, exceptions, psycopg_common
-
-JSONDumps = psycopg_common.JSONDumps
-JSONLoads = psycopg_common.JSONLoads
+from procrastinate.connector import errors
 
 
 def adapt_arguments(
-    arguments: dict[str, Any], json_dumps: JSONDumps | None
+    arguments: dict[str, Any], json_dumps: psycopg_common.JSONDumps | None
 ) -> dict[str, Any] | None:
     """
     Wrap the values meant for ``jsonb`` (dicts, and lists of dicts such as a batch of
@@ -44,7 +42,7 @@ def adapt_arguments(
 
 def register_json_loads(
     context: psycopg2.extensions.connection | psycopg2.extensions.cursor,
-    json_loads: JSONLoads | None,
+    json_loads: psycopg_common.JSONLoads | None,
 ) -> None:
     """
     Make ``json``/``jsonb`` values read through ``context`` (a connection, or just a
@@ -59,75 +57,45 @@ def register_json_loads(
     psycopg2.extras.register_default_jsonb(context, loads=json_loads)
 
 
+def describe(error: BaseException | None) -> errors.DriverError | None:
+    """What a psycopg2 error says; ``None`` for any other exception."""
+    if not isinstance(error, psycopg2.Error):
+        return None
+    return errors.describe_dbapi_error(
+        error,
+        sqlstate=error.pgcode or _class_sqlstates().get(type(error)),
+        connection_error=isinstance(
+            error, (psycopg2.OperationalError, psycopg2.InterfaceError)
+        ),
+    )
+
+
+@functools.cache
+def _class_sqlstates() -> dict[type[Exception], str]:
+    # psycopg2 only knows the SQLSTATE of an error that came from the server; its
+    # class stands for one (an error raised on purpose, by a proxy or a test).
+    sqlstates: dict[type[Exception], str] = {}
+    for name, code in vars(psycopg2.errorcodes).items():
+        if name.isupper() and isinstance(code, str) and len(code) == 5:
+            with contextlib.suppress(KeyError):
+                sqlstates.setdefault(psycopg2.errors.lookup(code), code)
+    return sqlstates
+
+
 def translate_error(error: psycopg2.Error) -> exceptions.ConnectorException:
     """The procrastinate exception for a psycopg2 error."""
-    if isinstance(
-        error,
-        (
-            psycopg2.errors.UndefinedTable,
-            psycopg2.errors.UndefinedFunction,
-            psycopg2.errors.UndefinedObject,
-        ),
-    ):
-        return exceptions.ConnectorException(
-            f"{psycopg_common.SCHEMA_MISSING_HINT} ({_message(error)})"
-        )
-    if isinstance(error, psycopg2.errors.UniqueViolation):
-        return exceptions.UniqueViolation(
-            _message(error),
-            constraint_name=error.diag.constraint_name,
-            queueing_lock=psycopg_common.queueing_lock_from_detail(
-                error.diag.message_detail
-            ),
-        )
-    # The same transient errors as psycopg 3's (see psycopg_common.translate_error):
-    # a worker retries them.
-    if isinstance(error, (psycopg2.OperationalError, psycopg2.InterfaceError)):
-        return exceptions.DatabaseUnavailable(_message(error))
-    if isinstance(error, psycopg2.errors.ReadOnlySqlTransaction):
-        return exceptions.TransientDatabaseError(_message(error))
-    return exceptions.ConnectorException(_message(error))
+    described = describe(error)
+    assert described is not None
+    return errors.translate(described)
 
 
-def _message(error: psycopg2.Error) -> str:
-    diag = error.diag
-    if diag.message_primary:
-        return psycopg_common.server_message(
-            diag.message_primary, diag.message_detail, diag.message_hint
-        )
-    return " ".join(str(error).split()) or type(error).__name__
-
-
-@contextlib.contextmanager
-def wrap_exceptions() -> Iterator[None]:
-    """Raise procrastinate exceptions for psycopg2 errors, chaining the original."""
-    try:
-        yield
-    except psycopg2.Error as error:
-        raise translate_error(error) from error
-
-
-def raise_unreachable(error: Exception, conninfo: str = "") -> NoReturn:
+def is_dead(conn: psycopg2.extensions.connection) -> bool:
     """
-    Raise the error for a database that cannot be reached, or for a dsn that cannot
-    be read, with any password masked.
-
-    :raises DatabaseUnavailable: always.
+    Whether an idle connection was ended by the server. An idle session receives
+    nothing unless the server ends it (its last message, then end of file): a
+    readable socket tells, without a round trip.
     """
-    psycopg_common.raise_unreachable(error, conninfo)
-
-
-def is_connection_lost(error: psycopg2.Error) -> bool:
-    """
-    Whether ``error`` says that the server ended the session (a restart, a
-    ``pg_terminate_backend``) rather than refused the query: the statement was then
-    rolled back or never sent, so running it again on another connection is safe.
-    """
-    if isinstance(error, psycopg2.errors.AdminShutdown):
+    if conn.closed:
         return True
-    if isinstance(error, psycopg2.InterfaceError):
-        # "connection already closed": nothing was sent at all.
-        return True
-    # A session killed while idle in the pool: libpq reports the closed socket on
-    # the next query, without any SQLSTATE.
-    return isinstance(error, psycopg2.OperationalError) and error.pgcode is None
+    readable, _, _ = select.select([conn], [], [], 0)
+    return bool(readable)

@@ -1,8 +1,9 @@
-"""Scenarios run on both the in-memory connector and PostgreSQL.
+"""Scenarios run on every connector: the in-memory one and each real one on PostgreSQL
+(psycopg, sync psycopg, aiopg, psycopg2, SQLAlchemy, Django's).
 
 Every test of this package takes the ``backend`` fixture (see ``conftest.py``), so it
-runs once per backend with the same body: the in-memory connector of
-:mod:`procrastinate.testing` cannot drift from the SQL unnoticed. The helpers below
+runs once per backend with the same body: no connector, the in-memory one of
+:mod:`procrastinate.testing` included, can drift from the others unnoticed. The helpers below
 are shared by the scenario modules.
 """
 
@@ -56,3 +57,12 @@ async def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.01)
+
+
+def count_reaches(received: list[Any], count: int) -> Callable[[], Awaitable[bool]]:
+    """A predicate for :func:`wait_until`: ``received`` holds ``count`` items."""
+
+    async def reached() -> bool:
+        return len(received) >= count
+
+    return reached

@@ -13,9 +13,11 @@ new files to disk and costs a fifth of a second.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
+import functools
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import psycopg
@@ -25,7 +27,11 @@ from psycopg import sql
 import procrastinate
 from procrastinate import connector as connector_module
 from procrastinate import manager, testing
+from procrastinate.contrib.aiopg import AiopgConnector
+from procrastinate.contrib.psycopg2 import Psycopg2Connector
+from procrastinate.contrib.sqlalchemy import SQLAlchemyPsycopg2Connector
 from procrastinate.psycopg_connector import PsycopgConnector
+from procrastinate.sync_psycopg_connector import SyncPsycopgConnector
 
 
 class Backend:
@@ -33,6 +39,13 @@ class Backend:
 
     name: str
     connector: connector_module.BaseAsyncConnector
+    #: Whether its connector can LISTEN (workers listening for jobs, notifications).
+    listens: bool = True
+
+    def require_listening(self) -> None:
+        """Skip the test unless the connector can LISTEN."""
+        if not self.listens:
+            pytest.skip(f"the {self.name} connector cannot LISTEN")
 
     def new_connector(self, **json_hooks: Any) -> connector_module.BaseAsyncConnector:
         """An unopened connector on the same database, with ``json_dumps`` /
@@ -90,17 +103,41 @@ class InMemoryBackend(Backend):
 
 
 class PostgresBackend(Backend):
-    """A fresh test database, edited with SQL through a direct connection."""
+    """A fresh test database, edited with SQL through a direct connection, and one
+    of the real connectors on it."""
 
-    name = "postgres"
-
-    def __init__(self, conninfo: str, connection: psycopg.Connection[Any]) -> None:
-        self.conninfo = conninfo
+    def __init__(
+        self,
+        name: str,
+        db_name: str,
+        connection: psycopg.Connection[Any],
+        factory: ConnectorFactory,
+    ) -> None:
+        self.name = name
+        self.db_name = db_name
         self.connection = connection
+        self.factory = factory
+        self.listens = name in LISTENING
+        if name == "django":
+            _point_django_at(db_name)
         self.connector = self.new_connector()
 
     def new_connector(self, **json_hooks: Any) -> connector_module.BaseAsyncConnector:
-        return PsycopgConnector(conninfo=self.conninfo, min_size=1, **json_hooks)
+        return self.factory(f"postgresql:///{self.db_name}", **json_hooks)
+
+    def terminate_sessions(self, *, listening: bool = False) -> int:
+        """
+        Terminate the connector's sessions (those that ran ``LISTEN`` last, or the
+        others), waiting until they are gone; how many there were.
+        """
+        rows = self.connection.execute(
+            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND backend_type = 'client backend' "
+            "AND (query LIKE 'LISTEN %%') = %s",
+            (listening,),
+        ).fetchall()
+        return len(rows)
 
     def event_types(self, job_id: int) -> list[str]:
         rows = self.connection.execute(
@@ -139,6 +176,102 @@ class PostgresBackend(Backend):
         )
 
 
+class ThreadedSyncConnector(connector_module.BaseAsyncConnector):
+    """
+    A synchronous connector seen as an asynchronous one, the way a custom connector
+    of 3.x overrides the ``_async`` methods: each call runs in a thread, through the
+    synchronous connector's statements, errors and retries. It cannot listen, as the
+    synchronous connector cannot.
+    """
+
+    def __init__(self, sync: connector_module.BaseSyncConnector) -> None:
+        self.sync = sync
+        self.json_dumps = sync.json_dumps
+        self.json_loads = sync.json_loads
+
+    def get_sync_connector(self) -> connector_module.BaseConnector:
+        return self.sync
+
+    async def open_async(self, pool: Any = None) -> None:
+        await asyncio.to_thread(self.sync.open, pool)
+
+    async def close_async(self) -> None:
+        await asyncio.to_thread(self.sync.close)
+
+    async def execute_query_async(self, query: str, **arguments: Any) -> None:
+        await asyncio.to_thread(
+            functools.partial(self.sync.execute_query, query, **arguments)
+        )
+
+    async def execute_query_one_async(
+        self, query: str, **arguments: Any
+    ) -> dict[str, Any]:
+        return await asyncio.to_thread(
+            functools.partial(self.sync.execute_query_one, query, **arguments)
+        )
+
+    async def execute_query_all_async(
+        self, query: str, **arguments: Any
+    ) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(
+            functools.partial(self.sync.execute_query_all, query, **arguments)
+        )
+
+
+def _psycopg(uri: str, **hooks: Any) -> connector_module.BaseAsyncConnector:
+    return PsycopgConnector(conninfo=uri, min_size=1, **hooks)
+
+
+def _sync_psycopg(uri: str, **hooks: Any) -> connector_module.BaseAsyncConnector:
+    return ThreadedSyncConnector(
+        SyncPsycopgConnector(conninfo=uri, min_size=1, **hooks)
+    )
+
+
+def _aiopg(uri: str, **hooks: Any) -> connector_module.BaseAsyncConnector:
+    return AiopgConnector(dsn=uri, minsize=1, **hooks)
+
+
+def _psycopg2(uri: str, **hooks: Any) -> connector_module.BaseAsyncConnector:
+    return ThreadedSyncConnector(Psycopg2Connector(dsn=uri, **hooks))
+
+
+def _sqlalchemy(uri: str, **hooks: Any) -> connector_module.BaseAsyncConnector:
+    # postgresql:// means psycopg2 to SQLAlchemy.
+    return ThreadedSyncConnector(SQLAlchemyPsycopg2Connector(dsn=uri, **hooks))
+
+
+def _django(uri: str, **hooks: Any) -> connector_module.BaseAsyncConnector:
+    # Django's own connection, to the database of its settings.
+    from procrastinate.contrib.django.django_connector import DjangoConnector
+
+    return DjangoConnector(**hooks)
+
+
+def _point_django_at(db_name: str) -> None:
+    # Importing the Django tests' fixtures configures Django, with their settings;
+    # the scenario database has the schema that Django's migrations build.
+    from django.conf import settings
+
+    from tests.integration.django import conftest  # noqa: F401
+
+    settings.DATABASES["default"]["NAME"] = db_name
+
+
+ConnectorFactory = Callable[..., connector_module.BaseAsyncConnector]
+# Every real connector, by backend name, from a libpq URI.
+FACTORIES: dict[str, ConnectorFactory] = {
+    "psycopg": _psycopg,
+    "sync_psycopg": _sync_psycopg,
+    "aiopg": _aiopg,
+    "psycopg2": _psycopg2,
+    "sqlalchemy": _sqlalchemy,
+    "django": _django,
+}
+# Those that can LISTEN, hence run a worker listening for jobs.
+LISTENING = frozenset({"psycopg", "aiopg"})
+
+
 # In an order that the foreign keys accept.
 TABLES = (
     "procrastinate_periodic_defers",
@@ -164,7 +297,7 @@ def _admin(statement: sql.Composed) -> None:
 
 
 @pytest.fixture(scope="session")
-def scenario_conninfo(run_id: str, template_db: str) -> Iterator[str]:
+def scenario_db_name(run_id: str, template_db: str) -> Iterator[str]:
     """The database of the PostgreSQL scenarios, with the packaged schema."""
     db_name = f"procrastinate_test_{run_id}_scenarios"
     name = sql.Identifier(db_name)
@@ -174,22 +307,32 @@ def scenario_conninfo(run_id: str, template_db: str) -> Iterator[str]:
         )
     )
     try:
-        yield f"dbname={db_name}"
+        yield db_name
     finally:
         _admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
 
 
 @pytest.fixture
 def scenario_connection(
-    scenario_conninfo: str,
+    scenario_db_name: str,
 ) -> Iterator[psycopg.Connection[Any]]:
     """A direct connection to the emptied scenario database."""
-    with psycopg.connect(scenario_conninfo, autocommit=True) as conn:
+    with psycopg.connect(dbname=scenario_db_name, autocommit=True) as conn:
         empty_database(conn)
         yield conn
 
 
-@pytest.fixture(params=["in_memory", "postgres"])
+# The fast lane (scripts/tests --fast) runs the scenarios on the in-memory connector
+# and the default one; the other connectors, in the full run.
+FAST_BACKENDS = ("in_memory", "psycopg")
+
+
+@pytest.fixture(
+    params=[
+        name if name in FAST_BACKENDS else pytest.param(name, marks=pytest.mark.slow)
+        for name in ("in_memory", *FACTORIES)
+    ]
+)
 async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     """Each backend in turn, its connector open."""
     chosen: Backend
@@ -197,12 +340,43 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
         chosen = InMemoryBackend()
     else:
         chosen = PostgresBackend(
-            request.getfixturevalue("scenario_conninfo"),
+            request.param,
+            request.getfixturevalue("scenario_db_name"),
             request.getfixturevalue("scenario_connection"),
+            FACTORIES[request.param],
         )
+    opened = _DjangoConnections() if request.param == "django" else None
     await chosen.connector.open_async()
     yield chosen
     await chosen.connector.close_async()
+    if opened is not None:
+        opened.close()
+
+
+class _DjangoConnections:
+    """
+    The connections that Django opens, in whatever thread or context (the sync API
+    runs in threads of its own), to close them once the test is done: closed, a
+    Django connection opens again, to the database that the settings name.
+    """
+
+    def __init__(self) -> None:
+        from django.db.backends import signals
+
+        self.wrappers: list[Any] = []
+        signals.connection_created.connect(self._created, weak=False)
+
+    def _created(self, sender: Any, connection: Any, **kwargs: Any) -> None:
+        self.wrappers.append(connection)
+
+    def close(self) -> None:
+        from django.db.backends import signals
+
+        signals.connection_created.disconnect(self._created)
+        for wrapper in self.wrappers:
+            # The driver's connection: Django refuses to close another thread's.
+            if wrapper.connection is not None:
+                wrapper.connection.close()
 
 
 @pytest.fixture

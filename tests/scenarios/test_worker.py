@@ -9,7 +9,7 @@ from typing import Any
 
 import procrastinate
 from procrastinate import manager, utils
-from tests.scenarios import fetch_ids, make_job, wait_until
+from tests.scenarios import count_reaches, fetch_ids, make_job, wait_until
 from tests.scenarios.conftest import Backend
 
 WORKER_OPTIONS: dict[str, Any] = {
@@ -109,6 +109,7 @@ async def test_worker_follows_the_order_of_a_lock(app: procrastinate.App) -> Non
 async def test_notifications(
     job_manager: manager.JobManager, worker_id: int, backend: Backend
 ) -> None:
+    backend.require_listening()
     received: list[tuple[str, dict[str, Any]]] = []
 
     async def on_notification(*, channel: str, notification: Any) -> None:
@@ -133,7 +134,7 @@ async def test_notifications(
         assert await fetch_ids(job_manager, worker_id, queues=["q"]) == [4]
         await job_manager.retry_job_by_id_async(4, queue="q")
         # Delivery is ordered: once the last one arrives, none is missing or extra.
-        await wait_until(_count_reaches(received, 5))
+        await wait_until(count_reaches(received, 5))
     finally:
         listener.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -151,6 +152,7 @@ async def test_notifications(
 async def test_notification_of_a_long_queue_name(
     job_manager: manager.JobManager, backend: Backend
 ) -> None:
+    backend.require_listening()
     queue = "q" + "é" * 40
     received: list[Any] = []
 
@@ -163,19 +165,12 @@ async def test_notification_of_a_long_queue_name(
     try:
         await wait_until(backend.is_listening)
         await job_manager.defer_job_async(make_job(queue=queue))
-        await wait_until(_count_reaches(received, 1))
+        await wait_until(count_reaches(received, 1))
     finally:
         listener.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await listener
     assert received == [{"type": "job_inserted", "job_id": 1}]
-
-
-def _count_reaches(received: list[Any], count: int) -> Any:
-    async def reached() -> bool:
-        return len(received) >= count
-
-    return reached
 
 
 async def test_jobs_whose_args_are_not_an_object_fail_alone(
@@ -197,8 +192,10 @@ async def test_jobs_whose_args_are_not_an_object_fail_alone(
 
 
 async def test_a_task_aborting_itself_then_raising_ends_failed(
-    app: procrastinate.App,
+    app: procrastinate.App, backend: Backend
 ) -> None:
+    backend.require_listening()
+
     @app.task(pass_context=True, retry=True)
     async def self_abort(context: procrastinate.JobContext) -> None:
         assert context.job.id is not None

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Awaitable, Callable, Iterable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiopg
 import psycopg2
 import psycopg2.extras
-import psycopg2.sql
 
-from procrastinate import connector, exceptions, sql
+from procrastinate import connector, psycopg_common
+from procrastinate.connector import errors
 from procrastinate.contrib import psycopg2_common
 from procrastinate.contrib.psycopg2 import Psycopg2Connector
-
-logger = logging.getLogger(__name__)
 
 Rows = list[dict[str, Any]]
 OnConnect = Callable[[aiopg.Connection], Awaitable[None]]
@@ -51,8 +49,8 @@ class AiopgConnector(connector.BaseAsyncConnector):
     def __init__(
         self,
         *,
-        json_dumps: psycopg2_common.JSONDumps | None = None,
-        json_loads: psycopg2_common.JSONLoads | None = None,
+        json_dumps: psycopg_common.JSONDumps | None = None,
+        json_loads: psycopg_common.JSONLoads | None = None,
         **kwargs: Any,
     ) -> None:
         self.json_dumps = json_dumps
@@ -66,8 +64,6 @@ class AiopgConnector(connector.BaseAsyncConnector):
             "cursor_factory": psycopg2.extras.RealDictCursor,
             **kwargs,
         }
-        self._pool: aiopg.Pool | None = None
-        self._pool_externally_set = False
         self._sync_connector: Psycopg2Connector | None = None
 
     def get_sync_connector(self) -> connector.BaseConnector:
@@ -109,13 +105,8 @@ class AiopgConnector(connector.BaseAsyncConnector):
 
     @property
     def pool(self) -> aiopg.Pool:
-        """The open pool.
-
-        :raises AppNotOpen: the connector is not open.
-        """
-        if self._pool is None:
-            raise exceptions.AppNotOpen
-        return self._pool
+        """The open pool; :raises AppNotOpen: the connector is not open."""
+        return self._open_pool()  # type: ignore[no-any-return]
 
     async def _on_connect(self, connection: aiopg.Connection) -> None:
         psycopg2_common.register_json_loads(connection.raw, self.json_loads)
@@ -127,57 +118,43 @@ class AiopgConnector(connector.BaseAsyncConnector):
         Open the pool, or adopt ``pool`` (which is then left open by
         :meth:`close_async`).
 
-        :raises ConnectorException: the database cannot be reached.
+        :raises DatabaseUnavailable: the database cannot be reached.
         """
         if self._sync_connector is not None:
             self._sync_connector.close()
             self._sync_connector = None
-        if pool is not None:
-            self._pool = pool
-            self._pool_externally_set = True
-            return
-        if self._pool is not None:
-            return
+        await super().open_async(pool)
+
+    async def _create_pool_async(self) -> aiopg.Pool:
         try:
-            self._pool = await aiopg.create_pool(
+            return await aiopg.create_pool(
                 **self._pool_args, on_connect=self._on_connect
             )
         except (psycopg2.OperationalError, psycopg2.ProgrammingError) as exc:
             # ProgrammingError: a malformed dsn, whose message may quote the password.
-            psycopg2_common.raise_unreachable(exc, self._pool_args["dsn"])
-        self._pool_externally_set = False
+            errors.raise_unreachable(exc, self._pool_args["dsn"])
 
     async def close_async(self) -> None:
         """Close the pool, unless it was given to :meth:`open_async`."""
-        if self._pool is None:
-            return
-        if not self._pool_externally_set:
-            self._pool.close()
-            await self._pool.wait_closed()
-        self._pool = None
+        await super().close_async()
 
-    async def _execute(self, query: str, arguments: dict[str, Any]) -> Rows | None:
-        adapted = psycopg2_common.adapt_arguments(arguments, self.json_dumps)
-        # One retry, when the server ended the session before the query ran (a
-        # restart, pg_terminate_backend): the pool is cleared of its idle
-        # connections first, as they are most likely dead as well.
-        for attempt in (1, 2):
-            try:
-                return await self._run(query, adapted)
-            except psycopg2.Error as error:
-                if attempt == 2 or not psycopg2_common.is_connection_lost(error):
-                    raise psycopg2_common.translate_error(error) from error
-                logger.warning(
-                    f"Lost a database connection ({error}), retrying",
-                    extra={"action": "connection_lost_retry"},
-                )
-                await self.pool.clear()
-        return None  # pragma: no cover
+    async def _close_pool_async(self, pool: aiopg.Pool) -> None:
+        pool.close()
+        await pool.wait_closed()
 
-    async def _run(self, query: str, adapted: dict[str, Any] | None) -> Rows | None:
+    def _describe_error(self, error: Exception) -> errors.DriverError | None:
+        return psycopg2_common.describe(error)
+
+    async def _recover_async(self) -> None:
+        # The idle connections are most likely dead as well.
+        await self.pool.clear()
+
+    async def _execute_async(
+        self, query: str, arguments: dict[str, Any]
+    ) -> connector.Rows | None:
         async with self.pool.acquire() as conn:
             try:
-                return await self._run_cursor(conn, query, adapted)
+                return await self._run_cursor(conn, query, arguments)
             except psycopg2.Error:
                 if conn.closed:
                     # The pool drops it on release; closing it through aiopg also
@@ -186,8 +163,9 @@ class AiopgConnector(connector.BaseAsyncConnector):
                 raise
 
     async def _run_cursor(
-        self, conn: aiopg.Connection, query: str, adapted: dict[str, Any] | None
-    ) -> Rows | None:
+        self, conn: aiopg.Connection, query: str, arguments: dict[str, Any]
+    ) -> connector.Rows | None:
+        adapted = psycopg2_common.adapt_arguments(arguments, self.json_dumps)
         async with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
             if self._pool_externally_set:
                 # An adopted pool did not run our on_connect.
@@ -197,85 +175,24 @@ class AiopgConnector(connector.BaseAsyncConnector):
                 return None
             return [dict(row) for row in await cur.fetchall()]
 
-    async def execute_query_async(self, query: str, **arguments: Any) -> None:
-        await self._execute(query, arguments)
+    @contextlib.asynccontextmanager
+    async def _listen(self, statements: list[str]) -> AsyncIterator[aiopg.Connection]:
+        async with aiopg.connect(**self._connection_args()) as conn:
+            async with conn.cursor() as cursor:
+                for statement in statements:
+                    await cursor.execute(statement)
+            yield conn
 
-    async def execute_query_one_async(
-        self, query: str, **arguments: Any
-    ) -> dict[str, Any]:
-        rows = await self._execute(query, arguments)
-        if not rows:
-            raise exceptions.NoResult
-        return rows[0]
-
-    async def execute_query_all_async(
-        self, query: str, **arguments: Any
-    ) -> list[dict[str, Any]]:
-        return await self._execute(query, arguments) or []
-
-    async def listen_notify(
-        self, on_notification: connector.Notify, channels: Iterable[str]
-    ) -> None:
-        """
-        Listen on a dedicated connection (outside the pool, which must not lose a
-        connection to it), and reconnect with backoff whenever it drops. Never
-        returns: cancel it to stop.
-        """
-        channels = list(channels)
-        attempt = 0
+    async def _notifications(
+        self, listener: aiopg.Connection, timeout: float
+    ) -> AsyncIterator[tuple[str, str]]:
         while True:
             try:
-                conn = await self._listening_connection(channels)
-            except (psycopg2.Error, OSError, asyncio.TimeoutError) as exc:
-                logger.warning(
-                    f"Could not open the LISTEN connection ({exc}), retrying",
-                    extra={"action": "listen_notify_connect_error"},
-                )
-                await connector.sleep_backoff(attempt)
-                attempt += 1
-                continue
-            attempt = 0
-            try:
-                await _relay_notifications(conn, on_notification)
-            except psycopg2.Error as exc:
-                logger.warning(
-                    f"Lost the LISTEN connection ({exc}), reconnecting",
-                    extra={"action": "listen_notify_reconnect"},
-                )
-            finally:
-                await conn.close()
-            await connector.sleep_backoff(attempt)
+                notify = await asyncio.wait_for(listener.notifies.get(), timeout)
+            except asyncio.TimeoutError:
+                return
+            yield notify.channel, notify.payload
 
-    async def _listening_connection(self, channels: list[str]) -> aiopg.Connection:
-        conn = await aiopg.connect(**self._connection_args())
-        try:
-            async with conn.cursor() as cursor:
-                for channel in channels:
-                    query = psycopg2.sql.SQL(sql.queries["listen_queue"]).format(
-                        channel_name=psycopg2.sql.Identifier(channel)
-                    )
-                    await cursor.execute(query.as_string(conn.raw))
-        except BaseException:
-            await conn.close()
-            raise
-        logger.debug(
-            f"Listening to {', '.join(channels)}",
-            extra={"action": "listen_notify_started", "channels": channels},
-        )
-        return conn
-
-
-async def _relay_notifications(
-    conn: aiopg.Connection, on_notification: connector.Notify
-) -> None:
-    while True:
-        try:
-            notify = await asyncio.wait_for(
-                conn.notifies.get(), timeout=connector.LISTEN_TIMEOUT
-            )
-        except asyncio.TimeoutError:
-            # A silent connection may be a dead one: a query finds out.
-            async with conn.cursor() as cursor:
-                await cursor.execute("SELECT 1")
-            continue
-        await on_notification(channel=notify.channel, payload=notify.payload)
+    async def _check_listener(self, listener: aiopg.Connection) -> None:
+        async with listener.cursor() as cursor:
+            await cursor.execute("SELECT 1")

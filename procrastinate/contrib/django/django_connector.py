@@ -6,11 +6,11 @@ import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-import psycopg
 from asgiref import sync
 from django import db
 
-from procrastinate import connector, exceptions, psycopg_common
+from procrastinate import connector, psycopg_common
+from procrastinate.connector import errors
 from procrastinate.contrib.django import exceptions as django_exceptions
 from procrastinate.psycopg_connector import PsycopgConnector
 
@@ -96,24 +96,36 @@ class DjangoConnector(connector.BaseSyncConnector, connector.BaseAsyncConnector)
     async def close_async(self) -> None:
         """Nothing to close: Django manages its connections."""
 
+    def _describe_error(self, error: Exception) -> errors.DriverError | None:
+        if not isinstance(error, db.Error):
+            return None
+        # Django wraps the driver's error: the original carries the SQLSTATE and the
+        # constraint name that procrastinate needs (queueing locks).
+        return psycopg_common.describe(error.__cause__) or errors.DriverError(
+            " ".join(str(error).split())
+        )
+
+    def _owns_transaction(self) -> bool:
+        # In an atomic block, the statement belongs to the caller's transaction.
+        return not self.connection.in_atomic_block
+
+    def _recover(self) -> None:
+        # Django reconnects only once it closed a connection that failed.
+        self.connection.close_if_unusable_or_obsolete()
+
     def _execute(
         self, query: str, arguments: dict[str, Any]
     ) -> list[dict[str, Any]] | None:
         adapted = psycopg_common.adapt_arguments(arguments, self.json_dumps)
-        try:
-            with self.connection.cursor() as cursor:
-                # Django reads jsonb as text (its JSONField decodes it): procrastinate
-                # wants the decoded values, as from its own connectors.
-                psycopg_common.configure_json(
-                    cursor.cursor, self.json_loads or json.loads
-                )
-                cursor.execute(query, adapted)
-                if cursor.description is None:
-                    return None
-                names = [column.name for column in cursor.description]
-                return [dict(zip(names, row)) for row in cursor.fetchall()]
-        except db.Error as error:
-            raise _translate(error) from error
+        with self.connection.cursor() as cursor:
+            # Django reads jsonb as text (its JSONField decodes it): procrastinate
+            # wants the decoded values, as from its own connectors.
+            psycopg_common.configure_json(cursor.cursor, self.json_loads or json.loads)
+            cursor.execute(query, adapted)
+            if cursor.description is None:
+                return None
+            names = [column.name for column in cursor.description]
+            return [dict(zip(names, row)) for row in cursor.fetchall()]
 
     async def execute_query_async(self, query: str, **arguments: Any) -> None:
         await sync.sync_to_async(self.execute_query)(query, **arguments)
@@ -136,12 +148,3 @@ class DjangoConnector(connector.BaseSyncConnector, connector.BaseAsyncConnector)
             the request's transactions, it cannot wait for notifications.
         """
         raise django_exceptions.WorkerConnectorUnsupported
-
-
-def _translate(error: db.Error) -> exceptions.ConnectorException:
-    # Django wraps the driver's error: the original carries the SQLSTATE and the
-    # constraint name that procrastinate needs (queueing locks).
-    cause = error.__cause__
-    if isinstance(cause, psycopg.Error):
-        return psycopg_common.translate_error(cause)
-    return exceptions.ConnectorException(str(error))

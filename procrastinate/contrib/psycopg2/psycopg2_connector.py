@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,10 +11,9 @@ import psycopg2.extensions
 import psycopg2.extras
 import psycopg2.pool
 
-from procrastinate import connector, exceptions
+from procrastinate import connector, exceptions, psycopg_common
+from procrastinate.connector import errors
 from procrastinate.contrib import psycopg2_common
-
-logger = logging.getLogger(__name__)
 
 Rows = connector.Rows
 
@@ -43,8 +41,8 @@ class Psycopg2Connector(connector.BaseSyncConnector):
     def __init__(
         self,
         *,
-        json_dumps: psycopg2_common.JSONDumps | None = None,
-        json_loads: psycopg2_common.JSONLoads | None = None,
+        json_dumps: psycopg_common.JSONDumps | None = None,
+        json_loads: psycopg_common.JSONLoads | None = None,
         **kwargs: Any,
     ) -> None:
         self.json_dumps = json_dumps
@@ -56,55 +54,37 @@ class Psycopg2Connector(connector.BaseSyncConnector):
             "cursor_factory": psycopg2.extras.RealDictCursor,
             **kwargs,
         }
-        self._pool: psycopg2.pool.AbstractConnectionPool | None = None
-        self._pool_externally_set = False
 
     @property
     def pool(self) -> psycopg2.pool.AbstractConnectionPool:
-        """The open pool.
-
-        :raises AppNotOpen: the connector is not open.
-        """
-        if self._pool is None:
-            raise exceptions.AppNotOpen
-        return self._pool
+        """The open pool; :raises AppNotOpen: the connector is not open."""
+        return self._open_pool()  # type: ignore[no-any-return]
 
     def open(self, pool: psycopg2.pool.AbstractConnectionPool | None = None) -> None:
         """
         Open the pool, or adopt ``pool`` (then left open by :meth:`close`).
 
-        :raises ConnectorException: the database cannot be reached.
+        :raises DatabaseUnavailable: the database cannot be reached.
         """
-        if pool is not None:
-            self._pool = pool
-            self._pool_externally_set = True
-            return
-        if self._pool is not None:
-            return
+        super().open(pool)
+
+    def _create_pool(self) -> psycopg2.pool.AbstractConnectionPool:
         try:
-            self._pool = psycopg2.pool.ThreadedConnectionPool(**self._pool_args)
+            return psycopg2.pool.ThreadedConnectionPool(**self._pool_args)
         except (psycopg2.OperationalError, psycopg2.ProgrammingError) as exc:
             # ProgrammingError: a malformed dsn, whose message may quote the password.
-            psycopg2_common.raise_unreachable(exc, self._pool_args["dsn"])
-        self._pool_externally_set = False
+            errors.raise_unreachable(exc, self._pool_args["dsn"])
 
-    def close(self) -> None:
-        """Close the pool, unless it was given to :meth:`open`."""
-        if self._pool is None:
-            return
-        if not self._pool_externally_set:
-            self._pool.closeall()
-        self._pool = None
+    def _close_pool(self, pool: psycopg2.pool.AbstractConnectionPool) -> None:
+        pool.closeall()
+
+    def _describe_error(self, error: Exception) -> errors.DriverError | None:
+        return psycopg2_common.describe(error)
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[psycopg2.extensions.connection]:
         pool = self.pool
-        try:
-            conn = pool.getconn()
-        except psycopg2.OperationalError as exc:
-            psycopg2_common.raise_unreachable(exc, self._pool_args["dsn"])
-        except psycopg2.pool.PoolError as exc:
-            raise exceptions.ConnectorException(str(exc)) from exc
+        conn = self._live_connection(pool)
         if not self._pool_externally_set and not conn.autocommit:
             conn.autocommit = True
         try:
@@ -113,63 +93,44 @@ class Psycopg2Connector(connector.BaseSyncConnector):
             # A connection that the server dropped must not go back to the pool.
             pool.putconn(conn, close=bool(conn.closed))
 
+    def _live_connection(
+        self, pool: psycopg2.pool.AbstractConnectionPool
+    ) -> psycopg2.extensions.connection:
+        # A psycopg2 pool cannot check its idle connections: those that the server
+        # ended (a restart kills them all) are dropped here, as they come out.
+        try:
+            for _ in range(pool.maxconn):
+                conn = pool.getconn()
+                if not psycopg2_common.is_dead(conn):
+                    return conn
+                pool.putconn(conn, close=True)
+            return pool.getconn()
+        except psycopg2.OperationalError as exc:
+            errors.raise_unreachable(exc, self._pool_args["dsn"])
+        except psycopg2.pool.PoolError as exc:
+            raise exceptions.ConnectorException(str(exc)) from exc
+
     def _execute(self, query: str, arguments: dict[str, Any]) -> Rows | None:
-        adapted = psycopg2_common.adapt_arguments(arguments, self.json_dumps)
-        # A lost connection is discarded and the query retried. After a server
-        # restart, every idle connection of the pool (up to minconn) is dead, and a
-        # psycopg2 pool cannot be checked in bulk: each is tried and dropped in
-        # turn, so maxconn + 1 attempts always reach a fresh connection.
-        attempts_left = self.pool.maxconn + 1
-        while True:
-            attempts_left -= 1
-            with self._connection() as conn:
-                try:
-                    return _run(conn, query, adapted, self.json_loads)
-                except psycopg2.Error as error:
-                    if attempts_left and psycopg2_common.is_connection_lost(error):
-                        logger.warning(
-                            f"Lost a database connection ({error}), retrying",
-                            extra={"action": "connection_lost_retry"},
-                        )
-                        continue
-                    raise psycopg2_common.translate_error(error) from error
+        with self._connection() as conn:
+            if conn.autocommit:
+                return self._execute_with_connection(conn, query, arguments)
+            # The connection of an adopted pool may not be in autocommit mode: the
+            # block commits the statement, or rolls it back if it fails.
+            with conn:
+                return self._execute_with_connection(conn, query, arguments)
 
     def _execute_with_connection(
         self,
         connection: psycopg2.extensions.connection,
         query: str,
         arguments: dict[str, Any],
-    ) -> Rows:
+    ) -> Rows | None:
         adapted = psycopg2_common.adapt_arguments(arguments, self.json_dumps)
-        with psycopg2_common.wrap_exceptions():
-            return _run_cursor(connection, query, adapted, self.json_loads) or []
-
-
-def _run(
-    conn: psycopg2.extensions.connection,
-    query: str,
-    adapted: dict[str, Any] | None,
-    json_loads: psycopg2_common.JSONLoads | None,
-) -> Rows | None:
-    if conn.autocommit:
-        return _run_cursor(conn, query, adapted, json_loads)
-    # The connection of an adopted pool may not be in autocommit mode: the block
-    # commits the statement, or rolls it back if it fails.
-    with conn:
-        return _run_cursor(conn, query, adapted, json_loads)
-
-
-def _run_cursor(
-    conn: psycopg2.extensions.connection,
-    query: str,
-    adapted: dict[str, Any] | None,
-    json_loads: psycopg2_common.JSONLoads | None,
-) -> Rows | None:
-    # The cursor factory is explicit because a caller's connection or pool may have
-    # another default.
-    with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cursor:
-        psycopg2_common.register_json_loads(cursor, json_loads)
-        cursor.execute(query, adapted)
-        if cursor.description is None:
-            return None
-        return [dict(row) for row in cursor.fetchall()]
+        # The cursor factory is explicit because a caller's connection or pool may
+        # have another default.
+        with connection.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+            psycopg2_common.register_json_loads(cur, self.json_loads)
+            cur.execute(query, adapted)
+            if cur.description is None:
+                return None
+            return [dict(row) for row in cur.fetchall()]

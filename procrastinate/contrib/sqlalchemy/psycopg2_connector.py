@@ -3,20 +3,15 @@ applications that already hold one."""
 
 from __future__ import annotations
 
-import contextlib
-import logging
-from collections.abc import Iterator
 from typing import Any
 
-import psycopg2
 import sqlalchemy
 import sqlalchemy.engine
 import sqlalchemy.exc
 
-from procrastinate import connector, exceptions
+from procrastinate import connector, exceptions, psycopg_common
+from procrastinate.connector import errors
 from procrastinate.contrib import psycopg2_common
-
-logger = logging.getLogger(__name__)
 
 Rows = connector.Rows
 
@@ -52,26 +47,19 @@ class SQLAlchemyPsycopg2Connector(connector.BaseSyncConnector):
         self,
         *,
         dsn: str = "postgresql://",
-        json_dumps: psycopg2_common.JSONDumps | None = None,
-        json_loads: psycopg2_common.JSONLoads | None = None,
+        json_dumps: psycopg_common.JSONDumps | None = None,
+        json_loads: psycopg_common.JSONLoads | None = None,
         **engine_kwargs: Any,
     ) -> None:
         self.json_dumps = json_dumps
         self.json_loads = json_loads
         self._url = psycopg2_url(dsn)
         self._engine_kwargs = engine_kwargs
-        self._engine: sqlalchemy.engine.Engine | None = None
-        self._engine_externally_set = False
 
     @property
     def engine(self) -> sqlalchemy.engine.Engine:
-        """The open engine.
-
-        :raises AppNotOpen: the connector is not open.
-        """
-        if self._engine is None:
-            raise exceptions.AppNotOpen
-        return self._engine
+        """The open engine; :raises AppNotOpen: the connector is not open."""
+        return self._open_pool()  # type: ignore[no-any-return]
 
     def open(self, engine: sqlalchemy.engine.Engine | None = None) -> None:
         """
@@ -80,27 +68,25 @@ class SQLAlchemyPsycopg2Connector(connector.BaseSyncConnector):
 
         :param engine: a SQLAlchemy engine using psycopg2, owned by the caller;
             ``None`` to create one from the connector's ``dsn``.
-        :raises ConnectorException: the database cannot be reached, or ``engine``
-            does not use psycopg2.
+        :raises ConnectorException: ``engine`` does not use psycopg2.
+        :raises DatabaseUnavailable: the database cannot be reached.
         """
-        if engine is not None:
-            check_driver(engine.url)
-            self._engine = engine
-            self._engine_externally_set = True
-            return
-        if self._engine is not None:
-            return
+        super().open(engine)
+
+    def _check_adopted(self, pool: sqlalchemy.engine.Engine) -> None:
+        check_driver(pool.url)
+
+    def _create_pool(self) -> sqlalchemy.engine.Engine:
         new_engine = sqlalchemy.create_engine(self._url, **self._engine_options())
         try:
             with new_engine.connect():
                 pass
         except sqlalchemy.exc.DBAPIError as exc:
             new_engine.dispose()
-            psycopg2_common.raise_unreachable(
+            errors.raise_unreachable(
                 exc.orig or exc, self._url.render_as_string(hide_password=False)
             )
-        self._engine = new_engine
-        self._engine_externally_set = False
+        return new_engine
 
     def _engine_options(self) -> dict[str, Any]:
         options = dict(self._engine_kwargs)
@@ -111,38 +97,43 @@ class SQLAlchemyPsycopg2Connector(connector.BaseSyncConnector):
 
     def close(self) -> None:
         """Dispose of the engine, unless it was given to :meth:`open`."""
-        if self._engine is None:
-            return
-        if not self._engine_externally_set:
-            self._engine.dispose()
-        self._engine = None
+        super().close()
+
+    def _close_pool(self, pool: sqlalchemy.engine.Engine) -> None:
+        pool.dispose()
+
+    def _describe_error(self, error: Exception) -> errors.DriverError | None:
+        if not isinstance(error, sqlalchemy.exc.DBAPIError):
+            return None
+        # SQLAlchemy wraps the driver's error, which carries the SQLSTATE.
+        return psycopg2_common.describe(error.orig) or errors.DriverError(str(error))
+
+    def _is_connection_lost(
+        self, error: Exception, described: errors.DriverError
+    ) -> bool:
+        # SQLAlchemy invalidated the connection, and the pool's other connections of
+        # the same age with it: the next one is fresh.
+        invalidated = getattr(error, "connection_invalidated", False)
+        return bool(invalidated) or described.session_ended
 
     def _execute(self, query: str, arguments: dict[str, Any]) -> Rows | None:
-        adapted = psycopg2_common.adapt_arguments(arguments, self.json_dumps)
-        # One retry when the connection turned out dead (a server restart): SQLAlchemy
-        # invalidated it, and the pool's other connections of the same age with it.
-        for attempt in (1, 2):
-            try:
-                with self.engine.begin() as conn:
-                    return _run(conn, query, adapted)
-            except sqlalchemy.exc.DBAPIError as error:
-                if attempt == 2 or not error.connection_invalidated:
-                    raise translate_error(error) from error
-                logger.warning(
-                    f"Lost a database connection ({error.orig}), retrying",
-                    extra={"action": "connection_lost_retry"},
-                )
-        return None  # pragma: no cover
+        with self.engine.begin() as conn:
+            return self._execute_with_connection(conn, query, arguments)
 
     def _execute_with_connection(
         self,
         connection: sqlalchemy.engine.Connection,
         query: str,
         arguments: dict[str, Any],
-    ) -> Rows:
+    ) -> Rows | None:
         adapted = psycopg2_common.adapt_arguments(arguments, self.json_dumps)
-        with wrap_exceptions():
-            return _run(connection, query, adapted) or []
+        if adapted is None:
+            result = connection.exec_driver_sql(query, execution_options=_NO_PARAMETERS)
+        else:
+            result = connection.exec_driver_sql(query, adapted)
+        if not result.returns_rows:
+            return None
+        return [dict(row) for row in result.mappings()]
 
 
 def psycopg2_url(dsn: str) -> sqlalchemy.engine.URL:
@@ -168,31 +159,3 @@ def check_driver(url: sqlalchemy.engine.URL) -> None:
             f"SQLAlchemyPsycopg2Connector needs a {PSYCOPG2_DRIVERNAME}:// engine, "
             f"not {url.drivername}://"
         )
-
-
-def translate_error(error: sqlalchemy.exc.DBAPIError) -> exceptions.ConnectorException:
-    """The procrastinate exception for a SQLAlchemy error wrapping a driver error."""
-    if isinstance(error.orig, psycopg2.Error):
-        return psycopg2_common.translate_error(error.orig)
-    return exceptions.ConnectorException(str(error))
-
-
-@contextlib.contextmanager
-def wrap_exceptions() -> Iterator[None]:
-    """Raise procrastinate exceptions for driver errors, chaining SQLAlchemy's."""
-    try:
-        yield
-    except sqlalchemy.exc.DBAPIError as error:
-        raise translate_error(error) from error
-
-
-def _run(
-    conn: sqlalchemy.engine.Connection, query: str, adapted: dict[str, Any] | None
-) -> Rows | None:
-    if adapted is None:
-        result = conn.exec_driver_sql(query, execution_options=_NO_PARAMETERS)
-    else:
-        result = conn.exec_driver_sql(query, adapted)
-    if not result.returns_rows:
-        return None
-    return [dict(row) for row in result.mappings()]

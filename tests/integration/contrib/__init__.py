@@ -1,16 +1,14 @@
 """Tests of procrastinate.contrib against a real database (and a Sphinx build).
 
 The helpers below are shared by the connector tests: an app with a few tasks, JSON
-hooks that round-trip dates, a way to empty a database between tests and one to kill
-its connections.
+hooks that round-trip dates and a way to empty a database between tests. What every
+connector does alike is tested once for all in ``tests/scenarios``.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
-import logging
-from collections.abc import Iterable
 from typing import Any
 
 import psycopg
@@ -18,8 +16,6 @@ from psycopg import sql
 
 import procrastinate
 from procrastinate import connector as connector_module
-
-UNREACHABLE_DSN = "host=127.0.0.1 port=1 dbname=nowhere connect_timeout=2"
 
 
 def encode_dates(value: Any) -> str:
@@ -81,39 +77,3 @@ def empty_tables(dbname: str) -> None:
                 sql.SQL(", ").join(tables)
             )
         )
-
-
-def terminate_other_backends(
-    connection: psycopg.Connection[Any], query_prefix: str | None = None
-) -> int:
-    """
-    Terminate the other sessions on the database of ``connection`` (only those
-    whose last query starts with ``query_prefix``, if given), waiting until they are
-    gone. Returns how many were terminated.
-    """
-    rows = connection.execute(
-        """
-        SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity
-        WHERE datname = current_database() AND pid <> pg_backend_pid()
-            AND (%(prefix)s::text IS NULL OR query LIKE %(prefix)s || '%%')
-        """,
-        {"prefix": query_prefix},
-    ).fetchall()
-    return len(rows)
-
-
-def listening_sessions(connection: psycopg.Connection[Any]) -> int:
-    """How many sessions on the database of ``connection`` ran LISTEN last."""
-    row = connection.execute(
-        """
-        SELECT count(*) FROM pg_stat_activity
-        WHERE datname = current_database() AND query LIKE 'LISTEN%'
-        """
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
-def count_actions(records: Iterable[logging.LogRecord], action: str) -> int:
-    """How many log records carry ``extra={"action": action}``."""
-    return sum(getattr(record, "action", None) == action for record in records)

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Iterator
-from typing import Any
 
-import psycopg
-import psycopg2.errors
 import pytest
 import sqlalchemy
 
@@ -15,11 +11,7 @@ import procrastinate
 from procrastinate import exceptions, jobs, schema
 from procrastinate.contrib.sqlalchemy import SQLAlchemyPsycopg2Connector
 from tests.integration.contrib import (
-    count_actions,
-    decode_dates,
-    encode_dates,
     make_app,
-    terminate_other_backends,
 )
 
 
@@ -39,31 +31,6 @@ def connector(dsn: str) -> Iterator[SQLAlchemyPsycopg2Connector]:
 @pytest.fixture
 def sqlalchemy_app(connector: SQLAlchemyPsycopg2Connector) -> procrastinate.App:
     return make_app(connector)
-
-
-def test_defers_one_job_and_a_batch(sqlalchemy_app: procrastinate.App) -> None:
-    task = sqlalchemy_app.tasks["sum"]
-    first = task.defer(a=1, b=2)
-    batch = task.batch_defer({"a": 3, "b": 4}, {"a": 5, "b": 6})
-    assert [first, *batch] == [1, 2, 3]
-    listed = sqlalchemy_app.job_manager.list_jobs()
-    assert [job.task_kwargs for job in listed] == [
-        {"a": 1, "b": 2},
-        {"a": 3, "b": 4},
-        {"a": 5, "b": 6},
-    ]
-    assert {job.status for job in listed} == {"todo"}
-
-
-def test_reads_status_and_cancels(sqlalchemy_app: procrastinate.App) -> None:
-    job_manager = sqlalchemy_app.job_manager
-    job_id = sqlalchemy_app.tasks["sum"].defer(a=1, b=2)
-    assert job_manager.get_job_status(job_id) == jobs.Status.TODO
-    assert job_manager.cancel_job_by_id(job_id) is True
-    assert job_manager.get_job_status(job_id) == jobs.Status.CANCELLED
-    assert job_manager.cancel_job_by_id(job_id) is False
-    with pytest.raises(exceptions.NoResult):
-        job_manager.get_job_status(42)
 
 
 def test_runs_queries_in_the_callers_transaction(
@@ -91,38 +58,6 @@ def test_errors_on_the_callers_connection_are_translated(
             deferrer.defer()
 
 
-def test_json_hooks_round_trip(dsn: str, connection: psycopg.Connection[Any]) -> None:
-    connector = SQLAlchemyPsycopg2Connector(
-        dsn=dsn, json_dumps=encode_dates, json_loads=decode_dates
-    )
-    with make_app(connector).open() as app:
-        app.tasks["remember"].defer(day=datetime.date(2024, 2, 29))
-        (job,) = app.job_manager.list_jobs()
-    assert job.task_kwargs == {"day": datetime.date(2024, 2, 29)}
-    stored = connection.execute("SELECT args FROM procrastinate_jobs").fetchone()
-    assert stored == ({"day": {"date": "2024-02-29"}},)
-
-
-def test_queueing_lock_raises_already_enqueued(
-    sqlalchemy_app: procrastinate.App,
-) -> None:
-    sqlalchemy_app.tasks["unique"].defer()
-    with pytest.raises(exceptions.AlreadyEnqueued, match="the-only-one"):
-        sqlalchemy_app.tasks["unique"].defer()
-
-
-def test_other_errors_are_chained_connector_exceptions(
-    connector: SQLAlchemyPsycopg2Connector,
-) -> None:
-    with pytest.raises(exceptions.ConnectorException) as excinfo:
-        connector.execute_query("SELECT 1/0")
-    cause = excinfo.value.__cause__
-    assert isinstance(cause, sqlalchemy.exc.DBAPIError)
-    assert isinstance(cause.orig, psycopg2.errors.DivisionByZero)
-    # The failed transaction was rolled back: the connector goes on.
-    assert connector.execute_query_one("SELECT 1 AS one") == {"one": 1}
-
-
 def test_applies_the_schema_on_an_empty_database(empty_db_name: str) -> None:
     # Plain postgresql:// means psycopg2 to SQLAlchemy; the schema holds "%" signs.
     connector = SQLAlchemyPsycopg2Connector(dsn=f"postgresql:///{empty_db_name}")
@@ -133,18 +68,6 @@ def test_applies_the_schema_on_an_empty_database(empty_db_name: str) -> None:
         schema.SchemaManager(connector).apply_schema()
         assert app.check_connection() is True
         assert app.tasks["sum"].defer(a=1, b=2) == 1
-
-
-def test_unreachable_database_is_a_connector_exception() -> None:
-    connector = SQLAlchemyPsycopg2Connector(
-        dsn="postgresql://postgres@127.0.0.1:1/nowhere"
-    )
-    with pytest.raises(
-        exceptions.ConnectorException, match="Could not connect to PostgreSQL"
-    ):
-        connector.open()
-    with pytest.raises(exceptions.AppNotOpen):
-        connector.execute_query("SELECT 1")
 
 
 def test_other_drivers_are_refused() -> None:
@@ -180,17 +103,3 @@ def test_own_engine_is_disposed_on_close(dsn: str) -> None:
     assert engine.pool is not pool
     with pytest.raises(exceptions.AppNotOpen):
         connector.engine  # noqa: B018
-
-
-def test_retries_once_the_connections_were_invalidated(
-    dsn: str, connection: psycopg.Connection[Any], caplog: pytest.LogCaptureFixture
-) -> None:
-    connector = SQLAlchemyPsycopg2Connector(dsn=dsn)
-    with make_app(connector).open() as app:
-        holders = [connector.engine.connect() for _ in range(3)]
-        for holder in holders:
-            holder.close()
-        assert terminate_other_backends(connection) == 3
-        assert app.tasks["sum"].defer(a=1, b=2) == 1
-        assert connector.execute_query_one("SELECT 1 AS one") == {"one": 1}
-    assert count_actions(caplog.records, "connection_lost_retry") == 1

@@ -1,17 +1,15 @@
-"""The connector interface: how procrastinate talks to PostgreSQL.
+"""The connector interface, as in procrastinate 3.x: what the job manager calls.
 
-The job manager only ever calls these methods. Queries are SQL texts from
-:mod:`procrastinate.sql` with ``%(name)s`` parameters; rows come back as dicts.
+Queries are SQL texts from :mod:`procrastinate.sql` with ``%(name)s`` parameters; rows
+come back as dicts.
 """
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
-from procrastinate import exceptions, utils
+from procrastinate import exceptions
 
 LISTEN_TIMEOUT = 30.0
 
@@ -174,111 +172,3 @@ class BaseConnector:
         return exceptions.ConnectorException(
             f"{type(self).__name__} does not support external connections"
         )
-
-
-class BaseSyncConnector(BaseConnector):
-    """
-    Base class of synchronous connectors: implement :meth:`_execute` (and
-    :meth:`_execute_with_connection` to support connections owned by the caller);
-    the ``execute_query*`` methods are built on them.
-    """
-
-    def _execute(self, query: str, arguments: dict[str, Any]) -> Rows | None:
-        """Run a query; its rows, or ``None`` when it returns none."""
-        raise NotImplementedError
-
-    def _execute_with_connection(
-        self, connection: Any, query: str, arguments: dict[str, Any]
-    ) -> Rows:
-        """Run a query on the caller's connection (the caller commits); its rows."""
-        raise self._no_external_connection()
-
-    def execute_query(self, query: str, **arguments: Any) -> None:
-        self._execute(query, arguments)
-
-    def execute_query_one(self, query: str, **arguments: Any) -> dict[str, Any]:
-        return first_row(self._execute(query, arguments))
-
-    def execute_query_all(self, query: str, **arguments: Any) -> Rows:
-        return self._execute(query, arguments) or []
-
-    def execute_query_one_with_connection(
-        self, connection: Any, query: str, **arguments: Any
-    ) -> dict[str, Any]:
-        return first_row(self._execute_with_connection(connection, query, arguments))
-
-    def execute_query_all_with_connection(
-        self, connection: Any, query: str, **arguments: Any
-    ) -> Rows:
-        return self._execute_with_connection(connection, query, arguments)
-
-
-class BaseAsyncConnector(BaseConnector):
-    """
-    Base class of asynchronous connectors. The synchronous methods run the
-    asynchronous ones through :func:`asgiref.sync.async_to_sync`, which works from a
-    thread started by ``sync_to_async`` (a sync task in a worker, for instance).
-    """
-
-    async def open_async(self, pool: Any = None) -> None:
-        raise NotImplementedError
-
-    async def close_async(self) -> None:
-        raise NotImplementedError
-
-    async def execute_query_async(self, query: str, **arguments: Any) -> None:
-        raise NotImplementedError
-
-    async def execute_query_one_async(
-        self, query: str, **arguments: Any
-    ) -> dict[str, Any]:
-        raise NotImplementedError
-
-    async def execute_query_all_async(
-        self, query: str, **arguments: Any
-    ) -> list[dict[str, Any]]:
-        raise NotImplementedError
-
-    def execute_query(self, query: str, **arguments: Any) -> None:
-        utils.async_to_sync(self.execute_query_async, query, **arguments)
-
-    def execute_query_one(self, query: str, **arguments: Any) -> dict[str, Any]:
-        return utils.async_to_sync(self.execute_query_one_async, query, **arguments)
-
-    def execute_query_all(self, query: str, **arguments: Any) -> list[dict[str, Any]]:
-        return utils.async_to_sync(self.execute_query_all_async, query, **arguments)
-
-    def open(self, pool: Any = None) -> None:
-        utils.async_to_sync(self.open_async, pool)
-
-    def close(self) -> None:
-        utils.async_to_sync(self.close_async)
-
-
-async def sleep_backoff(attempt: int, maximum: float = 10.0) -> None:
-    """Wait before a reconnection: 0.1 s doubling up to ``maximum``."""
-    await asyncio.sleep(Backoff(maximum=maximum, failures=attempt).next_delay())
-
-
-@dataclasses.dataclass
-class Backoff:
-    """
-    The delays between the attempts of an operation that keeps failing: ``first``
-    seconds, doubling up to ``maximum``. Short at first, so that the end of an outage
-    is noticed at once; long later, so that a long one costs little.
-    """
-
-    first: float = 0.1
-    maximum: float = 10.0
-    failures: int = 0
-
-    def next_delay(self) -> float:
-        """The delay before the next attempt, counting one more failure."""
-        # Past 2**30 the doubling has long reached any sensible maximum.
-        delay = min(self.maximum, self.first * 2.0 ** min(self.failures, 30))
-        self.failures += 1
-        return delay
-
-    def reset(self) -> None:
-        """The operation worked: the next failure waits ``first`` again."""
-        self.failures = 0
