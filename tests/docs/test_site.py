@@ -109,6 +109,8 @@ PAGES = [
     "reference/errors",
     "discussions",
     "comparison",
+    "adr/index",
+    "adr/0001-postgresql-only-broker",
     "glossary",
     "contributing",
     "demos",

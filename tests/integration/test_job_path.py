@@ -509,10 +509,10 @@ async def test_an_abort_arriving_while_the_outcome_is_stored_waits_for_it(
     )
     run = asyncio.ensure_future(worker.run())
     await asyncio.wait_for(persisting.wait(), timeout=5)
-    worker._abort(job_id, AbortReason.USER_REQUEST)
+    worker.runner.abort(job_id, AbortReason.USER_REQUEST)
     for _ in range(20):  # enough loop turns for a cancelled task to end
         await asyncio.sleep(0)
-    assert job_id in worker._running
+    assert job_id in worker.runner.running
     assert not run.done()
     release.set()
     await asyncio.wait_for(run, timeout=10)

@@ -1,0 +1,101 @@
+"""What a job's run means, decided without I/O: its final status or a retry, the log
+line that reports it, and whether the job is then deleted. The worker stores what is
+decided here."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+import attr
+
+from procrastinate import exceptions, jobs, utils
+from procrastinate.job_context import AbortReason
+
+if TYPE_CHECKING:
+    from procrastinate import tasks
+
+
+@attr.dataclass(frozen=True, kw_only=True)
+class Outcome:
+    """What happened to a job and what to store: its final status, or a retry."""
+
+    status: jobs.Status
+    title: str
+    action: str
+    level: int
+    retry: exceptions.JobRetry | None = None
+
+
+# How a run that raised ends, by (aborted, retried): its status, title and log action.
+# Only a final failure is logged as an error.
+ENDINGS = {
+    (True, True): (jobs.Status.ABORTED, "Aborted, to retry", "job_aborted_retry"),
+    (True, False): (jobs.Status.ABORTED, "Aborted", "job_aborted"),
+    (False, True): (jobs.Status.FAILED, "Error, to retry", "job_error_retry"),
+    (False, False): (jobs.Status.FAILED, "Error", "job_error"),
+}
+
+
+def outcome_of(
+    error: BaseException | None,
+    task: tasks.Task[Any, Any, Any] | None,
+    job: jobs.Job,
+    abort_reason: AbortReason | None,
+) -> Outcome:
+    """
+    Decide what a job's run means. A task's retry strategy applies to any error
+    except an abort requested by a user; a job aborted because the worker stopped is
+    retried when its strategy allows, so no work is lost to a deployment.
+    """
+    if error is None:
+        return Outcome(
+            status=jobs.Status.SUCCEEDED,
+            title="Success",
+            action="job_success",
+            level=logging.INFO,
+        )
+    aborted = isinstance(error, (exceptions.JobAborted, asyncio.CancelledError))
+    # An abort request (or the loss of the job) forbids a retry, whatever ends the job.
+    user_abort = abort_reason is not None and abort_reason != AbortReason.SHUTDOWN
+    retry = None
+    if task is not None and not user_abort:
+        retry = task.get_retry_exception(error, job)
+    status, title, action = ENDINGS[aborted, retry is not None]
+    final_failure = status == jobs.Status.FAILED and retry is None
+    return Outcome(
+        status=status,
+        title=title,
+        action=action,
+        level=logging.ERROR if final_failure else logging.INFO,
+        retry=retry,
+    )
+
+
+def should_delete(condition: jobs.DeleteJobCondition, status: jobs.Status) -> bool:
+    """Whether a job that ended with ``status`` is deleted rather than kept."""
+    if condition == jobs.DeleteJobCondition.ALWAYS:
+        return True
+    return (
+        condition == jobs.DeleteJobCondition.SUCCESSFUL
+        and status == jobs.Status.SUCCEEDED
+    )
+
+
+def end_message(job: jobs.Job, outcome: Outcome, duration: float, result: Any) -> str:
+    """``Job <call> ended with status: <title>, lasted <s> s[ - Result: ...]``."""
+    message = (
+        f"Job {job.call_string} ended with status: {outcome.title}, "
+        f"lasted {duration:.3f} s"
+    )
+    if result is not None:
+        message += f" - Result: {utils.safe_repr(result)}"[:250]
+    return message
+
+
+# The outcome of a job that could not be loaded, or whose processing failed in the
+# worker itself: retrying would fail the same way.
+FAILED_UNRUNNABLE = Outcome(
+    status=jobs.Status.FAILED, title="Error", action="job_error", level=logging.ERROR
+)
