@@ -8,15 +8,24 @@ import functools
 import logging
 from collections.abc import Iterable, Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from typing_extensions import NotRequired, TypedDict, Unpack
 
-from procrastinate import blueprints, exceptions, jobs, manager, schema, utils
+from procrastinate import (
+    blueprints,
+    deferrer,
+    exceptions,
+    jobs,
+    manager,
+    schema,
+    tasks,
+    utils,
+)
 from procrastinate import connector as connector_module
 
 if TYPE_CHECKING:
-    from procrastinate import middleware, worker
+    from procrastinate import middleware
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +52,13 @@ class WorkerOptions(TypedDict):
 
 
 PERIODIC_OPTIONS = {"max_delay"}
+
+
+class Runnable(Protocol):
+    """What the app needs of a :class:`~procrastinate.worker.Worker`: to run it."""
+
+    async def run(self) -> None:
+        """Run until stopped (or until the queues are empty, without ``wait``)."""
 
 
 def check_worker_options(options: dict[str, Any], where: str) -> None:
@@ -127,6 +143,8 @@ class App(blueprints.Blueprint):
         self._register_builtin_tasks()
 
     def _register_builtin_tasks(self) -> None:
+        # Imported at run time, like the worker below: the builtin tasks, like any
+        # task module, sit above the app (their context holds it).
         from procrastinate import builtin_tasks
 
         builtin = builtin_tasks.blueprint()
@@ -173,9 +191,13 @@ class App(blueprints.Blueprint):
     def will_configure_task(self) -> None:
         """Nothing to check: an app can configure its tasks."""
 
+    def get_job_manager(self) -> manager.JobManager:
+        """The app's job manager, which stores the jobs of its tasks."""
+        return self.job_manager
+
     def configure_task(
         self, name: str, *, allow_unknown: bool = True, **kwargs: Any
-    ) -> jobs.JobDeferrer:
+    ) -> deferrer.JobDeferrer:
         """
         Configure a job of a task known by name only, e.g. one defined in another
         code base that shares the database.
@@ -185,8 +207,6 @@ class App(blueprints.Blueprint):
         :param kwargs: options of :meth:`Task.configure`.
         :raises TaskNotFound: the task is unknown and ``allow_unknown`` is false.
         """
-        from procrastinate import tasks
-
         self.perform_import_paths()
         try:
             return self.tasks[name].configure(**kwargs)
@@ -209,7 +229,8 @@ class App(blueprints.Blueprint):
             extra={"action": "imported_tasks", "tasks": sorted(self.tasks)},
         )
 
-    def _worker(self, **kwargs: Unpack[WorkerOptions]) -> worker.Worker:
+    def _worker(self, **kwargs: Unpack[WorkerOptions]) -> Runnable:
+        # Imported at run time: the worker sits above the app it runs.
         from procrastinate import worker
 
         check_worker_options(dict(kwargs), "worker")

@@ -9,13 +9,12 @@ from typing import TYPE_CHECKING, Any, Concatenate, Literal, TypeVar, overload
 
 from typing_extensions import ParamSpec, Unpack
 
-from procrastinate import exceptions, jobs, middleware, utils
+from procrastinate import exceptions, jobs, middleware, periodic, utils
 from procrastinate import retry as retry_module
-from procrastinate.job_context import JobContext
 from procrastinate.tasks import ConfigureTaskOptions, Task, check_configure_options
 
 if TYPE_CHECKING:
-    from procrastinate import periodic
+    from procrastinate import manager
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +33,7 @@ class Blueprint:
 
     def __init__(self) -> None:
         self.tasks: dict[str, Task[Any, Any, Any]] = {}
-        self.periodic_registry = _periodic_registry()
+        self.periodic_registry = periodic.PeriodicRegistry()
         self._check_stack()
 
     def _check_stack(self) -> None:
@@ -60,6 +59,14 @@ class Blueprint:
     def will_configure_task(self) -> None:
         """
         Called before a job of one of the tasks is configured.
+
+        :raises UnboundTaskError: always, on a blueprint: attach it to an app first.
+        """
+        raise exceptions.UnboundTaskError
+
+    def get_job_manager(self) -> manager.JobManager:
+        """
+        The job manager that stores the jobs of the tasks: an app's own.
 
         :raises UnboundTaskError: always, on a blueprint: attach it to an app first.
         """
@@ -142,6 +149,8 @@ class Blueprint:
         task_middleware: Sequence[middleware.TaskMiddleware] | None = None,
     ) -> Callable[[Callable[P, R]], Task[P, R, P]]: ...
 
+    # The context is a JobContext; Any here, because a JobContext holds the App,
+    # which sits above this module.
     @overload
     def task(
         self,
@@ -157,8 +166,8 @@ class Blueprint:
         queueing_lock: str | None = None,
         task_middleware: Sequence[middleware.TaskMiddleware] | None = None,
     ) -> Callable[
-        [Callable[Concatenate[JobContext, P], R]],
-        Task[Concatenate[JobContext, P], R, P],
+        [Callable[Concatenate[Any, P], R]],
+        Task[Concatenate[Any, P], R, P],
     ]: ...
 
     @overload
@@ -255,10 +264,3 @@ class Blueprint:
             return task
 
         return wrapper
-
-
-def _periodic_registry() -> periodic.PeriodicRegistry:
-    # Imported here: periodic depends on tasks, which blueprints imports first.
-    from procrastinate import periodic
-
-    return periodic.PeriodicRegistry()

@@ -7,10 +7,32 @@ each error reads well on its own, in a terminal too.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import datetime
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from procrastinate.retry import RetryDecision
+
+class RetryPlan(Protocol):
+    """
+    What a :class:`JobRetry` carries: a :class:`~procrastinate.retry.RetryDecision`
+    (or anything with its four fields). Described here, not imported, so that this
+    module, imported by every other, imports none of them.
+    """
+
+    @property
+    def retry_at(self) -> datetime.datetime | None:
+        """When to run the job again; ``None`` for now."""
+
+    @property
+    def priority(self) -> int | None:
+        """The job's new priority; ``None`` keeps it."""
+
+    @property
+    def queue(self) -> str | None:
+        """The job's new queue; ``None`` keeps it."""
+
+    @property
+    def lock(self) -> str | None:
+        """The job's new lock; ``None`` keeps it."""
 
 
 class ProcrastinateException(Exception):
@@ -62,10 +84,11 @@ class JobRetry(ProcrastinateException):
     """
     Job should be retried.
 
-    :param retry_decision: when and how to retry it.
+    :param retry_decision: when and how to retry it (a
+        :class:`~procrastinate.retry.RetryDecision`).
     """
 
-    def __init__(self, retry_decision: RetryDecision) -> None:
+    def __init__(self, retry_decision: RetryPlan) -> None:
         self.retry_decision = retry_decision
         super().__init__()
 

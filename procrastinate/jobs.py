@@ -8,16 +8,13 @@ import enum
 import functools
 import json
 import logging
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 import attr
 from typing_extensions import TypedDict
 
 from procrastinate import exceptions, types, utils
-
-if TYPE_CHECKING:
-    from procrastinate import manager
 
 logger = logging.getLogger(__name__)
 
@@ -250,90 +247,16 @@ def load_fetched_row(
     return FetchedJob(job=job)
 
 
-class JobDeferrer:
+def __getattr__(name: str) -> Any:
     """
-    A job that is configured but not deferred yet: calling :meth:`defer` (or one of its
-    variants) with the task's keyword arguments stores it in the database.
+    ``procrastinate.jobs.JobDeferrer``, its procrastinate 3.x place: the class is
+    :class:`procrastinate.deferrer.JobDeferrer`, a service above the job manager,
+    imported here only when asked for, so that this data module stays below both.
 
-    :param job_manager: the job manager that stores the jobs.
-    :param job: the configured job, without the task's arguments.
-    :param connection: defer on this connection, owned by the caller (see
-        :meth:`Task.configure <procrastinate.tasks.Task.configure>`).
+    :raises AttributeError: any other missing name.
     """
+    if name == "JobDeferrer":
+        from procrastinate import deferrer
 
-    def __init__(
-        self, job_manager: manager.JobManager, job: Job, connection: Any = None
-    ) -> None:
-        self.job = job
-        self.job_manager = job_manager
-        self.connection = connection
-
-    def make_new_job(self, **task_kwargs: types.JSONValue) -> Job:
-        """
-        The job to defer: the configured one with ``task_kwargs`` merged in.
-
-        :param task_kwargs: the task's keyword arguments (JSON values).
-        :raises ValueError: an argument that PostgreSQL or a worker would refuse
-            (NaN, a NUL character...), named in the message.
-        """
-        merged = {**self.job.task_kwargs, **task_kwargs}
-        utils.check_json_args(merged)
-        return self.job.evolve(task_kwargs=merged)
-
-    def _log_before_defer(self, jobs: Iterable[Job]) -> None:
-        logger.debug(
-            "About to defer jobs",
-            extra={
-                "action": "about_to_defer_jobs",
-                "jobs": [job.log_context() for job in jobs],
-            },
-        )
-
-    def _log_after_defer(self, jobs: list[Job]) -> None:
-        logger.info(
-            f"Deferred {len(jobs)} job{'s' if len(jobs) != 1 else ''}: "
-            + ", ".join(job.call_string for job in jobs),
-            extra={
-                "action": "jobs_deferred",
-                "jobs": [job.log_context() for job in jobs],
-            },
-        )
-
-    async def defer_async(self, **task_kwargs: types.JSONValue) -> int:
-        """
-        Defer one job.
-
-        :returns: the id of the new job.
-        :raises AlreadyEnqueued: a job with the same queueing lock is waiting already.
-        """
-        (job_id,) = await self.batch_defer_async(task_kwargs)
-        return job_id
-
-    async def batch_defer_async(self, *task_kwargs: types.JSONDict) -> list[int]:
-        """
-        Defer several jobs in one query.
-
-        :param task_kwargs: the task's keyword arguments for each job, as dicts.
-        :returns: the ids of the new jobs, in the order of the arguments.
-        :raises AlreadyEnqueued: a queueing lock is taken; no job was deferred.
-        """
-        jobs = [self.make_new_job(**kwargs) for kwargs in task_kwargs]
-        self._log_before_defer(jobs)
-        deferred = await self.job_manager.batch_defer_jobs_async(
-            jobs, connection=self.connection
-        )
-        self._log_after_defer(deferred)
-        return [job.id for job in deferred if job.id is not None]
-
-    def defer(self, **task_kwargs: types.JSONValue) -> int:
-        """Synchronous version of :meth:`defer_async`."""
-        (job_id,) = self.batch_defer(task_kwargs)
-        return job_id
-
-    def batch_defer(self, *task_kwargs: types.JSONDict) -> list[int]:
-        """Synchronous version of :meth:`batch_defer_async`."""
-        jobs = [self.make_new_job(**kwargs) for kwargs in task_kwargs]
-        self._log_before_defer(jobs)
-        deferred = self.job_manager.batch_defer_jobs(jobs, connection=self.connection)
-        self._log_after_defer(deferred)
-        return [job.id for job in deferred if job.id is not None]
+        return deferrer.JobDeferrer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

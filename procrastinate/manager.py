@@ -1,23 +1,21 @@
-"""The job manager: every database operation on jobs and workers.
+"""The job manager: every database operation on jobs and workers, and the listening
+for notifications.
 
-Each operation is split in two: a pure function that builds the query arguments (or
-reads the rows), and a one-line I/O call. The sync and async methods share the former
-and differ only in the latter.
+The operations are declared in :mod:`procrastinate.operations` (query, arguments, rows)
+and performed by its two runners: each method here is one line over them.
 """
 
 from __future__ import annotations
 
-import contextvars
 import datetime
-import json
+import functools
 import logging
 import warnings
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, TypeVar
 
-import attr
-
-from procrastinate import connector, exceptions, jobs, sql, utils
+from procrastinate import connector, jobs, notifications, operations, runner
+from procrastinate.runner import Call
 from procrastinate.sql import facts
 
 logger = logging.getLogger(__name__)
@@ -29,166 +27,17 @@ QUEUE_CHANNEL_PREFIX = facts.QUEUE_CHANNEL_PREFIX
 MAX_CHANNEL_BYTES = facts.MAX_CHANNEL_BYTES
 queue_channel = facts.queue_channel
 
-NotificationCallback = Callable[..., Awaitable[None]]
-NOTIFICATION_TYPES = ("job_inserted", "abort_job_requested")
-# How much of a malformed notification a warning shows.
-PAYLOAD_PREVIEW = 100
-
-
-@attr.dataclass(kw_only=True)
-class RunningJobMarker:
-    """What a worker's running job tells the worker from inside its own task."""
-
-    job_id: int
-    #: The job requested its own abort: it stops by itself (or raises), so the
-    #: worker does not interrupt it, and its own error decides its outcome.
-    aborted_itself: bool = False
-
-
-#: Set by the worker in each job's task (and inherited by the threads of sync tasks).
-running_job: contextvars.ContextVar[RunningJobMarker | None] = contextvars.ContextVar(
-    "procrastinate_running_job", default=None
-)
-
-
-def note_abort_request(job_id: int, abort: bool) -> None:
-    """Record that the job running in this context asks for its own abort."""
-    marker = running_job.get()
-    if abort and marker is not None and marker.job_id == job_id:
-        marker.aborted_itself = True
-
-
-def parse_notification(payload: str) -> jobs.Notification | None:
-    """
-    The notification a LISTEN payload carries, or ``None`` when it is not one that
-    procrastinate sends: any database user can NOTIFY, so a payload is only a hint.
-    """
-    try:
-        data = json.loads(payload)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(data, dict):
-        return None
-    kind, job_id = data.get("type"), data.get("job_id")
-    # bool is an int subclass, but true is no job id.
-    if kind not in NOTIFICATION_TYPES or type(job_id) is not int:
-        return None
-    if kind == "job_inserted":
-        return jobs.JobInserted(type="job_inserted", job_id=job_id)
-    return jobs.AbortJobRequested(type="abort_job_requested", job_id=job_id)
-
+# Re-exported: the worker and 3.x code read them here.
+NotificationCallback = notifications.NotificationCallback
+RunningJobMarker = notifications.RunningJobMarker
+running_job = notifications.running_job
+note_abort_request = notifications.note_abort_request
+parse_notification = notifications.parse_notification
 
 get_channel_for_queues = facts.channels_for_queues
 
-
-def defer_jobs_arguments(
-    jobs_to_defer: Iterable[jobs.Job], json_dumps: Callable[[Any], str] | None = None
-) -> dict[str, Any]:
-    """
-    The arguments of the ``defer_jobs`` query for a batch of jobs. The batch goes as
-    JSON text, serialized here with ``json_dumps``: a plain string parameter, that
-    every connector passes alike (one written for procrastinate 3.x included).
-    """
-    batch = [
-        {
-            "queue_name": job.queue,
-            "task_name": job.task_name,
-            "priority": job.priority,
-            "lock": job.lock,
-            "queueing_lock": job.queueing_lock,
-            "args": job.task_kwargs,
-            "scheduled_at": job.scheduled_at.isoformat() if job.scheduled_at else None,
-        }
-        for job in jobs_to_defer
-    ]
-    return {"jobs": (json_dumps or json.dumps)(batch)}
-
-
-def deferred_jobs(
-    jobs_to_defer: list[jobs.Job], rows: list[dict[str, Any]]
-) -> list[jobs.Job]:
-    """The jobs as stored: with their new id and the ``todo`` status."""
-    return [
-        job.evolve(id=row["id"], status=jobs.Status.TODO.value)
-        for job, row in zip(jobs_to_defer, rows)
-    ]
-
-
-def already_enqueued(error: exceptions.UniqueViolation) -> exceptions.AlreadyEnqueued:
-    """The user-facing error for a taken queueing lock."""
-    return exceptions.AlreadyEnqueued(
-        "Job cannot be enqueued: there is already a job in the queue with the "
-        f"queueing lock {error.queueing_lock!r}"
-    )
-
-
-def list_filters(
-    *,
-    queue: str | None = None,
-    task: str | None = None,
-    status: str | jobs.Status | None = None,
-    lock: str | None = None,
-) -> dict[str, Any]:
-    """The filter arguments shared by the ``list_*`` queries."""
-    return {
-        "queue_name": queue,
-        "task_name": task,
-        "status": status.value if isinstance(status, jobs.Status) else status,
-        "lock": lock,
-    }
-
-
-def stats_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows of ``list_queues``/``list_tasks``/``list_locks``: one count per status."""
-    statuses = [
-        status.value for status in jobs.Status if status != jobs.Status.ABORTING
-    ]
-    return [
-        {
-            "name": row["name"],
-            "jobs_count": row["jobs_count"],
-            **{status: row["stats"].get(status, 0) for status in statuses},
-        }
-        for row in rows
-    ]
-
-
-def retry_arguments(
-    job_id: int,
-    retry_at: datetime.datetime | None,
-    priority: int | None,
-    queue: str | None,
-    lock: str | None,
-    worker_id: int | None = None,
-) -> dict[str, Any]:
-    """The arguments of the ``retry_job`` query (``worker_id``: the worker storing
-    its outcome; ``None`` for a manual retry)."""
-    return {
-        "job_id": job_id,
-        "worker_id": worker_id,
-        "retry_at": retry_at or utils.utcnow(),
-        "new_priority": priority,
-        "new_queue_name": queue,
-        "new_lock": lock,
-    }
-
-
-def delete_old_jobs_arguments(
-    nb_hours: int,
-    queue: str | None,
-    include_failed: bool,
-    include_cancelled: bool,
-    include_aborted: bool,
-) -> dict[str, Any]:
-    """The arguments of the ``delete_old_jobs`` query."""
-    statuses = [jobs.Status.SUCCEEDED.value]
-    if include_failed:
-        statuses.append(jobs.Status.FAILED.value)
-    if include_cancelled:
-        statuses.append(jobs.Status.CANCELLED.value)
-    if include_aborted:
-        statuses.append(jobs.Status.ABORTED.value)
-    return {"nb_hours": nb_hours, "queue": queue, "statuses": statuses}
+T = TypeVar("T")
+Stats = list[dict[str, Any]]
 
 
 class JobManager:
@@ -200,6 +49,12 @@ class JobManager:
 
     def __init__(self, connector: connector.BaseConnector) -> None:
         self.connector = connector
+
+    async def _run_async(self, call: Call[T], connection: Any = None) -> T:
+        return await runner.run_async(self.connector, call, connection)
+
+    def _run(self, call: Call[T], connection: Any = None) -> T:
+        return runner.run(self.connector, call, connection)
 
     # Defer
 
@@ -226,20 +81,7 @@ class JobManager:
         :param connection: run the query on this connection, owned by the caller.
         :raises AlreadyEnqueued: a queueing lock is taken; no job was stored.
         """
-        if not jobs_to_defer:
-            return []
-        arguments = defer_jobs_arguments(jobs_to_defer, self.connector.json_dumps)
-        query = sql.queries["defer_jobs"]
-        try:
-            if connection is None:
-                rows = await self.connector.execute_query_all_async(query, **arguments)
-            else:
-                rows = await self.connector.execute_query_all_async_with_connection(
-                    connection, query, **arguments
-                )
-        except exceptions.UniqueViolation as error:
-            raise self._defer_error(error) from error
-        return deferred_jobs(jobs_to_defer, rows)
+        return await self._run_async(self._defer(jobs_to_defer), connection)
 
     def defer_job(self, job: jobs.Job, connection: Any = None) -> jobs.Job:
         """Synchronous version of :meth:`defer_job_async`."""
@@ -250,27 +92,10 @@ class JobManager:
         self, jobs_to_defer: list[jobs.Job], connection: Any = None
     ) -> list[jobs.Job]:
         """Synchronous version of :meth:`batch_defer_jobs_async`."""
-        if not jobs_to_defer:
-            return []
-        arguments = defer_jobs_arguments(jobs_to_defer, self.connector.json_dumps)
-        query = sql.queries["defer_jobs"]
-        sync_connector = self.connector.get_sync_connector()
-        try:
-            if connection is None:
-                rows = sync_connector.execute_query_all(query, **arguments)
-            else:
-                rows = sync_connector.execute_query_all_with_connection(
-                    connection, query, **arguments
-                )
-        except exceptions.UniqueViolation as error:
-            raise self._defer_error(error) from error
-        return deferred_jobs(jobs_to_defer, rows)
+        return self._run(self._defer(jobs_to_defer), connection)
 
-    @staticmethod
-    def _defer_error(error: exceptions.UniqueViolation) -> Exception:
-        if error.constraint_name == QUEUEING_LOCK_CONSTRAINT:
-            return already_enqueued(error)
-        return error
+    def _defer(self, jobs_to_defer: list[jobs.Job]) -> Call[list[jobs.Job]]:
+        return operations.defer_jobs(jobs_to_defer, self.connector.json_dumps)
 
     async def defer_periodic_job(
         self, job: jobs.Job, periodic_id: str, defer_timestamp: int
@@ -285,23 +110,8 @@ class JobManager:
         :raises InvalidTimestamp: the job's ``timestamp`` argument is not the tick's.
         :raises AlreadyEnqueued: the periodic task's queueing lock is taken.
         """
-        if job.task_kwargs.get("timestamp") != defer_timestamp:
-            raise exceptions.InvalidTimestamp
-        try:
-            row = await self.connector.execute_query_one_async(
-                sql.queries["defer_periodic_job"],
-                task_name=job.task_name,
-                periodic_id=periodic_id,
-                defer_timestamp=defer_timestamp,
-                queue=job.queue,
-                priority=job.priority,
-                lock=job.lock,
-                queueing_lock=job.queueing_lock,
-                args=job.task_kwargs,
-            )
-        except exceptions.UniqueViolation as error:
-            raise self._defer_error(error) from error
-        return row["id"]  # type: ignore[no-any-return]
+        call = operations.defer_periodic_job(job, periodic_id, defer_timestamp)
+        return await self._run_async(call)
 
     # Fetch and finish
 
@@ -330,16 +140,7 @@ class JobManager:
         Like :meth:`fetch_jobs`, but a job whose row cannot be loaded comes back with
         its ``load_error``, for the caller to fail.
         """
-        rows = await self.connector.execute_query_all_async(
-            sql.queries["fetch_jobs"],
-            queues=list(queues) if queues is not None else None,
-            worker_id=worker_id,
-            limit=limit,
-        )
-        return self._load_fetched(rows)
-
-    def _load_fetched(self, rows: list[dict[str, Any]]) -> list[jobs.FetchedJob]:
-        return [jobs.load_fetched_row(row, self.connector.json_loads) for row in rows]
+        return await self._run_async(operations.fetch_jobs(queues, worker_id, limit))
 
     async def fail_unloadable_job(self, fetched: jobs.FetchedJob) -> None:
         """Log why a fetched job cannot be loaded and mark it failed.
@@ -377,7 +178,8 @@ class JobManager:
         :raises ConnectorException: the job is not waiting or running.
         """
         assert job.id is not None
-        await self._finish(job.id, status, delete_job, job.worker_id)
+        call = operations.finish_job(job.id, status, delete_job, job.worker_id)
+        await self._run_async(call)
 
     async def finish_job_by_id_async(
         self, job_id: int, status: jobs.Status, delete_job: bool
@@ -387,19 +189,7 @@ class JobManager:
         :param job_id: the job's id.
         :raises ConnectorException: the job is not waiting or running.
         """
-        await self._finish(job_id, status, delete_job, None)
-
-    async def _finish(
-        self, job_id: int, status: jobs.Status, delete_job: bool, worker_id: int | None
-    ) -> None:
-        rows = await self.connector.execute_query_all_async(
-            sql.queries["finish_job"],
-            job_id=job_id,
-            status=status.value,
-            delete_job=delete_job,
-            worker_id=worker_id,
-        )
-        _check_owned(rows, job_id, worker_id)
+        await self._run_async(operations.finish_job(job_id, status, delete_job, None))
 
     # Retry
 
@@ -425,11 +215,11 @@ class JobManager:
         :raises JobLost: another worker owns the job, or it no longer runs.
         """
         assert job.id is not None
-        rows = await self.connector.execute_query_all_async(
-            sql.queries["retry_job"],
-            **retry_arguments(job.id, retry_at, priority, queue, lock, job.worker_id),
+        await self._run_async(
+            operations.retry_owned_job(
+                job.id, retry_at, priority, queue, lock, job.worker_id
+            )
         )
-        _check_owned(rows, job.id, job.worker_id)
 
     async def retry_job_by_id_async(
         self,
@@ -444,10 +234,8 @@ class JobManager:
 
         :raises ConnectorException: the job is not running nor failed.
         """
-        await self.connector.execute_query_async(
-            sql.queries["retry_job"],
-            **retry_arguments(job_id, retry_at, priority, queue, lock),
-        )
+        call = operations.retry_job_by_id(job_id, retry_at, priority, queue, lock)
+        await self._run_async(call)
 
     def retry_job_by_id(
         self,
@@ -458,10 +246,7 @@ class JobManager:
         lock: str | None = None,
     ) -> None:
         """Synchronous version of :meth:`retry_job_by_id_async`."""
-        self.connector.get_sync_connector().execute_query(
-            sql.queries["retry_job"],
-            **retry_arguments(job_id, retry_at, priority, queue, lock),
-        )
+        self._run(operations.retry_job_by_id(job_id, retry_at, priority, queue, lock))
 
     # Cancel and status
 
@@ -481,16 +266,9 @@ class JobManager:
         :param connection: run the query in the caller's transaction.
         :returns: whether the job was cancelled or its abort requested.
         """
-        note_abort_request(job_id, abort)
-        arguments = {"job_id": job_id, "abort": abort, "delete_job": delete_job}
-        query = sql.queries["cancel_job"]
-        if connection is None:
-            rows = await self.connector.execute_query_all_async(query, **arguments)
-        else:
-            rows = await self.connector.execute_query_all_async_with_connection(
-                connection, query, **arguments
-            )
-        return _cancelled(rows, job_id)
+        return await self._run_async(
+            self._cancel(job_id, abort, delete_job), connection
+        )
 
     def cancel_job_by_id(
         self,
@@ -500,17 +278,13 @@ class JobManager:
         connection: Any = None,
     ) -> bool:
         """Synchronous version of :meth:`cancel_job_by_id_async`."""
+        return self._run(self._cancel(job_id, abort, delete_job), connection)
+
+    @staticmethod
+    def _cancel(job_id: int, abort: bool, delete_job: bool) -> Call[bool]:
+        # A job that aborts itself must know it before the worker hears of it.
         note_abort_request(job_id, abort)
-        arguments = {"job_id": job_id, "abort": abort, "delete_job": delete_job}
-        query = sql.queries["cancel_job"]
-        sync_connector = self.connector.get_sync_connector()
-        if connection is None:
-            rows = sync_connector.execute_query_all(query, **arguments)
-        else:
-            rows = sync_connector.execute_query_all_with_connection(
-                connection, query, **arguments
-            )
-        return _cancelled(rows, job_id)
+        return operations.cancel_job(job_id, abort, delete_job)
 
     async def get_job_status_async(
         self, job_id: int, connection: Any = None
@@ -522,36 +296,18 @@ class JobManager:
         :param connection: run the query in the caller's transaction.
         :raises NoResult: there is no such job.
         """
-        query = sql.queries["get_job_status"]
-        if connection is None:
-            row = await self.connector.execute_query_one_async(query, job_id=job_id)
-        else:
-            row = await self.connector.execute_query_one_async_with_connection(
-                connection, query, job_id=job_id
-            )
-        return jobs.Status(row["status"])
+        return await self._run_async(operations.get_job_status(job_id), connection)
 
     def get_job_status(self, job_id: int, connection: Any = None) -> jobs.Status:
         """Synchronous version of :meth:`get_job_status_async`."""
-        query = sql.queries["get_job_status"]
-        sync_connector = self.connector.get_sync_connector()
-        if connection is None:
-            row = sync_connector.execute_query_one(query, job_id=job_id)
-        else:
-            row = sync_connector.execute_query_one_with_connection(
-                connection, query, job_id=job_id
-            )
-        return jobs.Status(row["status"])
+        return self._run(operations.get_job_status(job_id), connection)
 
     async def list_jobs_to_abort_async(self, queue: str | None = None) -> list[int]:
         """Ids of the running jobs whose abort was requested.
 
         :param queue: only the jobs of this queue.
         """
-        rows = await self.connector.execute_query_all_async(
-            sql.queries["list_jobs_to_abort"], queue=queue
-        )
-        return [row["id"] for row in rows]
+        return await self._run_async(operations.list_jobs_to_abort(queue))
 
     async def list_jobs_to_stop(
         self, worker_id: int, job_ids: Iterable[int]
@@ -564,14 +320,7 @@ class JobManager:
         :param job_ids: the ids of the jobs it runs.
         :returns: the ids to abort, and the ids it lost.
         """
-        rows = await self.connector.execute_query_all_async(
-            sql.queries["list_jobs_to_stop"], worker_id=worker_id, job_ids=list(job_ids)
-        )
-        lost = [row["id"] for row in rows if row["lost"]]
-        to_abort = [
-            row["id"] for row in rows if row["abort_requested"] and not row["lost"]
-        ]
-        return to_abort, lost
+        return await self._run_async(operations.list_jobs_to_stop(worker_id, job_ids))
 
     # Stalled and old jobs
 
@@ -595,36 +344,20 @@ class JobManager:
             only (no arguments, no schedule), and a warning says why: retrying it
             makes a worker mark it failed.
         """
-        if nb_seconds is not None:
-            warnings.warn(
-                "nb_seconds is deprecated: stalled jobs are now found by the "
-                "heartbeat of their worker (seconds_since_heartbeat).",
-                DeprecationWarning,
-                stacklevel=2,
+        if nb_seconds is None:
+            call = operations.stalled_by_heartbeat(
+                seconds_since_heartbeat, queue, task_name
             )
-            rows = await self.connector.execute_query_all_async(
-                sql.queries["select_stalled_jobs_by_started"],
-                nb_seconds=nb_seconds,
-                queue=queue,
-                task_name=task_name,
-            )
-        else:
-            rows = await self.connector.execute_query_all_async(
-                sql.queries["select_stalled_jobs_by_heartbeat"],
-                seconds_since_heartbeat=seconds_since_heartbeat,
-                queue=queue,
-                task_name=task_name,
-            )
-        return [self._warn_unloadable(item) for item in self._load_fetched(rows)]
-
-    def _warn_unloadable(self, fetched: jobs.FetchedJob) -> jobs.Job:
-        if fetched.load_error is not None:
-            logger.warning(
-                f"Stalled job {fetched.job.call_string} cannot be loaded: "
-                f"{fetched.load_error}",
-                extra={"action": "job_unloadable", "job": fetched.job.log_context()},
-            )
-        return fetched.job
+            return await self._run_async(call)
+        warnings.warn(
+            "nb_seconds is deprecated: stalled jobs are now found by the "
+            "heartbeat of their worker (seconds_since_heartbeat).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return await self._run_async(
+            operations.stalled_by_started(nb_seconds, queue, task_name)
+        )
 
     async def claim_orphaned_jobs(self, worker_id: int) -> list[jobs.FetchedJob]:
         """
@@ -635,10 +368,7 @@ class JobManager:
         :returns: the claimed jobs, now attributed to ``worker_id``; those whose row
             cannot be loaded carry their ``load_error``.
         """
-        rows = await self.connector.execute_query_all_async(
-            sql.queries["claim_orphaned_jobs"], worker_id=worker_id
-        )
-        return self._load_fetched(rows)
+        return await self._run_async(operations.claim_orphaned_jobs(worker_id))
 
     async def delete_old_jobs(
         self,
@@ -658,11 +388,10 @@ class JobManager:
         :param include_cancelled: also delete cancelled jobs.
         :param include_aborted: also delete aborted jobs.
         """
-        await self.connector.execute_query_async(
-            sql.queries["delete_old_jobs"],
-            **delete_old_jobs_arguments(
+        await self._run_async(
+            operations.delete_old_jobs(
                 nb_hours, queue, include_failed, include_cancelled, include_aborted
-            ),
+            )
         )
 
     # Listen/notify
@@ -680,39 +409,20 @@ class JobManager:
         :param on_notification: awaited with each notification, decoded.
         :param queues: the queues to listen to; ``None`` for all.
         """
-
-        async def decode(*, channel: str, payload: str) -> None:
-            notification = parse_notification(payload)
-            if notification is None:
-                preview = payload[:PAYLOAD_PREVIEW]
-                logger.warning(
-                    f"Ignoring a notification on {channel} that procrastinate did not "
-                    f"send: {preview!r}"
-                    + ("..." if len(payload) > PAYLOAD_PREVIEW else ""),
-                    extra={"action": "malformed_notification", "payload": preview},
-                )
-                return
-            await on_notification(channel=channel, notification=notification)
-
         await self.connector.listen_notify(
-            on_notification=decode, channels=get_channel_for_queues(queues)
+            on_notification=notifications.decoder(on_notification),
+            channels=get_channel_for_queues(queues),
         )
 
     # Connection check
 
     async def check_connection_async(self) -> bool:
         """Whether the database answers and holds the procrastinate schema."""
-        rows = await self.connector.execute_query_all_async(
-            sql.queries["check_connection"]
-        )
-        return bool(rows)
+        return await self._run_async(operations.check_connection())
 
     def check_connection(self) -> bool:
         """Synchronous version of :meth:`check_connection_async`."""
-        rows = self.connector.get_sync_connector().execute_query_all(
-            sql.queries["check_connection"]
-        )
-        return bool(rows)
+        return self._run(operations.check_connection())
 
     # Listing
 
@@ -736,24 +446,14 @@ class JobManager:
         :param queueing_lock: only the jobs with this queueing lock.
         :param worker_id: only the jobs run by this worker.
         """
-        rows = await self.connector.execute_query_all_async(
-            sql.queries["list_jobs"],
-            **_list_jobs_arguments(
-                id, queue, task, status, lock, queueing_lock, worker_id
-            ),
-        )
-        return [self._listed_job(row) for row in rows]
-
-    def _listed_job(self, row: dict[str, Any]) -> jobs.Job:
-        fetched = jobs.load_fetched_row(row, self.connector.json_loads)
-        if fetched.load_error:
-            logger.warning(
-                "Job %s is listed without its arguments and schedule: %s",
-                fetched.job.id,
-                fetched.load_error,
-                extra={"action": "unloadable_job_listed", "job_id": fetched.job.id},
+        return await self._run_async(
+            operations.list_jobs(
+                id,
+                operations.list_filters(queue, task, status, lock),
+                queueing_lock,
+                worker_id,
             )
-        return fetched.job
+        )
 
     def list_jobs(
         self,
@@ -766,130 +466,68 @@ class JobManager:
         worker_id: int | None = None,
     ) -> list[jobs.Job]:
         """Synchronous version of :meth:`list_jobs_async`."""
-        rows = self.connector.get_sync_connector().execute_query_all(
-            sql.queries["list_jobs"],
-            **_list_jobs_arguments(
-                id, queue, task, status, lock, queueing_lock, worker_id
-            ),
+        return self._run(
+            operations.list_jobs(
+                id,
+                operations.list_filters(queue, task, status, lock),
+                queueing_lock,
+                worker_id,
+            )
         )
-        return [self._listed_job(row) for row in rows]
 
-    async def list_queues_async(
+    async def list_stats_async(
         self,
+        kind: str,
         queue: str | None = None,
         task: str | None = None,
         status: str | jobs.Status | None = None,
         lock: str | None = None,
-    ) -> list[dict[str, Any]]:
-        """Per queue: its name, its number of jobs, and the number in each status.
-
-        :param queue: only this queue.
-        :param task: only the jobs of this task.
-        :param status: only the jobs in this status.
-        :param lock: only the jobs with this lock.
+    ) -> Stats:
         """
-        rows = await self.connector.execute_query_all_async(
-            sql.queries["list_queues"],
-            **list_filters(queue=queue, task=task, status=status, lock=lock),
-        )
-        return stats_rows(rows)
+        Per queue, task or lock (``kind``: ``queues``, ``tasks`` or ``locks``): its
+        name, its number of jobs, and the number in each status. The jobs without a
+        lock are left out of ``locks``. ``list_queues_async``, ``list_tasks_async``
+        and ``list_locks_async`` (and their sync versions) are this method for one
+        kind, with the other parameters.
 
-    def list_queues(
-        self,
-        queue: str | None = None,
-        task: str | None = None,
-        status: str | jobs.Status | None = None,
-        lock: str | None = None,
-    ) -> list[dict[str, Any]]:
-        """Synchronous version of :meth:`list_queues_async`."""
-        rows = self.connector.get_sync_connector().execute_query_all(
-            sql.queries["list_queues"],
-            **list_filters(queue=queue, task=task, status=status, lock=lock),
-        )
-        return stats_rows(rows)
-
-    async def list_tasks_async(
-        self,
-        queue: str | None = None,
-        task: str | None = None,
-        status: str | jobs.Status | None = None,
-        lock: str | None = None,
-    ) -> list[dict[str, Any]]:
-        """Per task: its name, its number of jobs, and the number in each status.
-
-        :param queue: only the jobs of this queue.
-        :param task: only this task.
-        :param status: only the jobs in this status.
-        :param lock: only the jobs with this lock.
-        """
-        rows = await self.connector.execute_query_all_async(
-            sql.queries["list_tasks"],
-            **list_filters(queue=queue, task=task, status=status, lock=lock),
-        )
-        return stats_rows(rows)
-
-    def list_tasks(
-        self,
-        queue: str | None = None,
-        task: str | None = None,
-        status: str | jobs.Status | None = None,
-        lock: str | None = None,
-    ) -> list[dict[str, Any]]:
-        """Synchronous version of :meth:`list_tasks_async`."""
-        rows = self.connector.get_sync_connector().execute_query_all(
-            sql.queries["list_tasks"],
-            **list_filters(queue=queue, task=task, status=status, lock=lock),
-        )
-        return stats_rows(rows)
-
-    async def list_locks_async(
-        self,
-        queue: str | None = None,
-        task: str | None = None,
-        status: str | jobs.Status | None = None,
-        lock: str | None = None,
-    ) -> list[dict[str, Any]]:
-        """Per lock: its name, its number of jobs, and the number in each status.
-
+        :param kind: what to count the jobs by.
         :param queue: only the jobs of this queue.
         :param task: only the jobs of this task.
         :param status: only the jobs in this status.
-        :param lock: only this lock.
+        :param lock: only the jobs with this lock.
+        :raises KeyError: an unknown ``kind``.
         """
-        rows = await self.connector.execute_query_all_async(
-            sql.queries["list_locks"],
-            **list_filters(queue=queue, task=task, status=status, lock=lock),
-        )
-        return stats_rows(rows)
+        call = operations.list_stats[kind](queue, task, status, lock)
+        return await self._run_async(call)
 
-    def list_locks(
+    def list_stats(
         self,
+        kind: str,
         queue: str | None = None,
         task: str | None = None,
         status: str | jobs.Status | None = None,
         lock: str | None = None,
-    ) -> list[dict[str, Any]]:
-        """Synchronous version of :meth:`list_locks_async`."""
-        rows = self.connector.get_sync_connector().execute_query_all(
-            sql.queries["list_locks"],
-            **list_filters(queue=queue, task=task, status=status, lock=lock),
-        )
-        return stats_rows(rows)
+    ) -> Stats:
+        """Synchronous version of :meth:`list_stats_async`."""
+        return self._run(operations.list_stats[kind](queue, task, status, lock))
+
+    # The 3.x signatures: ``(queue=None, task=None, status=None, lock=None)``.
+    list_queues_async = functools.partialmethod(list_stats_async, "queues")
+    list_queues = functools.partialmethod(list_stats, "queues")
+    list_tasks_async = functools.partialmethod(list_stats_async, "tasks")
+    list_tasks = functools.partialmethod(list_stats, "tasks")
+    list_locks_async = functools.partialmethod(list_stats_async, "locks")
+    list_locks = functools.partialmethod(list_stats, "locks")
 
     # Worker registry
 
     async def register_worker(self) -> int:
         """Add a worker to the registry; returns its id."""
-        row = await self.connector.execute_query_one_async(
-            sql.queries["register_worker"]
-        )
-        return row["worker_id"]  # type: ignore[no-any-return]
+        return await self._run_async(operations.register_worker())
 
     async def unregister_worker(self, worker_id: int) -> None:
         """Remove a worker from the registry; its running jobs lose their worker."""
-        await self.connector.execute_query_async(
-            sql.queries["unregister_worker"], worker_id=worker_id
-        )
+        await self._run_async(operations.unregister_worker(worker_id))
 
     async def update_heartbeat(self, worker_id: int) -> bool:
         """
@@ -897,10 +535,7 @@ class JobManager:
 
         :returns: whether the worker is registered; ``False`` once it was pruned.
         """
-        rows = await self.connector.execute_query_all_async(
-            sql.queries["update_heartbeat"], worker_id=worker_id
-        )
-        return bool(rows)
+        return await self._run_async(operations.update_heartbeat(worker_id))
 
     async def reregister_worker(self, job_ids: Iterable[int]) -> tuple[int, list[int]]:
         """
@@ -909,58 +544,12 @@ class JobManager:
 
         :returns: the new worker id, and the ids of the jobs given back.
         """
-        row = await self.connector.execute_query_one_async(
-            sql.queries["reregister_worker"], job_ids=list(job_ids)
-        )
-        return row["worker_id"], list(row["job_ids"])
+        return await self._run_async(operations.reregister_worker(job_ids))
 
     async def prune_stalled_workers(self, seconds_since_heartbeat: float) -> list[int]:
         """Remove the workers silent for that long; returns their ids.
 
         :param seconds_since_heartbeat: how long a worker may stay silent.
         """
-        rows = await self.connector.execute_query_all_async(
-            sql.queries["prune_stalled_workers"],
-            seconds_since_heartbeat=seconds_since_heartbeat,
-        )
-        return [row["worker_id"] for row in rows]
-
-
-def _check_owned(
-    rows: list[dict[str, Any]], job_id: int, worker_id: int | None
-) -> None:
-    """
-    :raises JobLost: the outcome of ``worker_id``'s run was not stored (no row).
-    """
-    if not rows:
-        raise exceptions.JobLost(
-            f"Job {job_id} is no longer run by worker {worker_id}: another worker "
-            "recovered it, or it was retried or finished meanwhile"
-        )
-
-
-def _cancelled(rows: list[dict[str, Any]], job_id: int) -> bool:
-    cancelled = bool(rows) and rows[0]["id"] is not None
-    if cancelled:
-        logger.debug(
-            f"Cancelled job {job_id}",
-            extra={"action": "job_cancelled", "job_id": job_id},
-        )
-    return cancelled
-
-
-def _list_jobs_arguments(
-    id: int | None,
-    queue: str | None,
-    task: str | None,
-    status: str | jobs.Status | None,
-    lock: str | None,
-    queueing_lock: str | None,
-    worker_id: int | None,
-) -> dict[str, Any]:
-    return {
-        "id": id,
-        **list_filters(queue=queue, task=task, status=status, lock=lock),
-        "queueing_lock": queueing_lock,
-        "worker_id": worker_id,
-    }
+        call = operations.prune_stalled_workers(seconds_since_heartbeat)
+        return await self._run_async(call)

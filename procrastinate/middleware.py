@@ -11,21 +11,17 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Any, TypeAlias
 
 from procrastinate import exceptions
 
-if TYPE_CHECKING:
-    from procrastinate import job_context, worker
-
 SyncCallNext: TypeAlias = Callable[[], Any]
 AsyncCallNext: TypeAlias = Callable[[], Awaitable[Any]]
-SyncTaskMiddleware: TypeAlias = Callable[
-    [SyncCallNext, "job_context.JobContext", "worker.Worker"], Any
-]
-AsyncTaskMiddleware: TypeAlias = Callable[
-    [AsyncCallNext, "job_context.JobContext", "worker.Worker"], Awaitable[Any]
-]
+# The context is a JobContext and the worker a Worker: Any here, because tasks and
+# blueprints, which this module serves, sit below the worker and the app that those
+# hold. A middleware annotated with them matches all the same.
+SyncTaskMiddleware: TypeAlias = Callable[[SyncCallNext, Any, Any], Any]
+AsyncTaskMiddleware: TypeAlias = Callable[[AsyncCallNext, Any, Any], Awaitable[Any]]
 TaskMiddleware: TypeAlias = SyncTaskMiddleware | AsyncTaskMiddleware
 WorkerMiddleware: TypeAlias = AsyncTaskMiddleware
 
@@ -93,15 +89,17 @@ def check_worker_middleware(middlewares: Sequence[WorkerMiddleware]) -> None:
 def compose(
     middlewares: Sequence[Callable[..., Any]],
     call: Callable[[], Any],
-    context: job_context.JobContext,
-    worker: worker.Worker,
+    context: Any,
+    worker: Any,
 ) -> Callable[[], Any]:
     """``call`` wrapped in the middlewares, the first one outermost.
 
     :param middlewares: the middleware, outermost first.
     :param call: what they wrap: runs the job.
-    :param context: the job's context, given to each middleware.
-    :param worker: the worker running the job, given to each middleware.
+    :param context: the job's :class:`~procrastinate.JobContext`, given to each
+        middleware.
+    :param worker: the :class:`~procrastinate.worker.Worker` running the job, given to
+        each middleware.
     """
     for middleware in reversed(middlewares):
         call = functools.partial(middleware, call, context, worker)

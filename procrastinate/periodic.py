@@ -16,7 +16,7 @@ from typing import Any
 import attr
 from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 
-from procrastinate import connector, exceptions, jobs, tasks
+from procrastinate import connector, deferrer, exceptions, jobs, tasks
 
 logger = logging.getLogger(__name__)
 
@@ -184,8 +184,8 @@ class PeriodicDeferrer:
         """Defer the job of one tick, unless another worker did."""
         kwargs = dict(periodic_task.configure_kwargs)
         kwargs["task_kwargs"] = {**(kwargs.get("task_kwargs") or {}), "timestamp": tick}
-        deferrer = periodic_task.task.configure(**kwargs)
-        job = deferrer.make_new_job()
+        job_deferrer = periodic_task.task.configure(**kwargs)
+        job = job_deferrer.make_new_job()
         task_name = periodic_task.task.name
         extra = {
             "task": task_name,
@@ -193,7 +193,9 @@ class PeriodicDeferrer:
             "defer_timestamp": tick,
         }
         try:
-            job_id = await self._defer_periodic_job(deferrer, job, periodic_task, tick)
+            job_id = await self._defer_periodic_job(
+                job_deferrer, job, periodic_task, tick
+            )
         except exceptions.AlreadyEnqueued:
             logger.debug(
                 f"Periodic job of {task_name} for {tick} not deferred: its queueing "
@@ -222,7 +224,7 @@ class PeriodicDeferrer:
 
     async def _defer_periodic_job(
         self,
-        deferrer: jobs.JobDeferrer,
+        job_deferrer: deferrer.JobDeferrer,
         job: jobs.Job,
         periodic_task: PeriodicTask,
         tick: int,
@@ -232,7 +234,7 @@ class PeriodicDeferrer:
         backoff = connector.Backoff()
         while True:
             try:
-                return await deferrer.job_manager.defer_periodic_job(
+                return await job_deferrer.job_manager.defer_periodic_job(
                     job, periodic_id=periodic_task.periodic_id, defer_timestamp=tick
                 )
             except exceptions.TransientDatabaseError as exc:

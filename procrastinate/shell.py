@@ -161,26 +161,25 @@ class ProcrastinateShell(cmd.Cmd):
         List queues with their number of jobs per status:
         list_queues [queue=QUEUE] [task=TASK] [status=STATUS] [lock=LOCK]
         """
-        filters, _ = parse_argument(arg, STATS_FILTERS)
-        for row in self.job_manager.list_queues(**filters):
-            self._print(format_stats(row))
+        self._list_stats("queues", arg)
 
     def do_list_tasks(self, arg: str) -> None:
         """
         List tasks with their number of jobs per status:
         list_tasks [queue=QUEUE] [task=TASK] [status=STATUS] [lock=LOCK]
         """
-        filters, _ = parse_argument(arg, STATS_FILTERS)
-        for row in self.job_manager.list_tasks(**filters):
-            self._print(format_stats(row))
+        self._list_stats("tasks", arg)
 
     def do_list_locks(self, arg: str) -> None:
         """
         List locks with their number of jobs per status:
         list_locks [queue=QUEUE] [task=TASK] [status=STATUS] [lock=LOCK]
         """
+        self._list_stats("locks", arg)
+
+    def _list_stats(self, kind: str, arg: str) -> None:
         filters, _ = parse_argument(arg, STATS_FILTERS)
-        for row in self.job_manager.list_locks(**filters):
+        for row in self.job_manager.list_stats(kind, **filters):
             self._print(format_stats(row))
 
     def do_retry(self, arg: str) -> None:

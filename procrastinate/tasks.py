@@ -6,16 +6,15 @@ import datetime
 import inspect
 import logging
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypedDict, TypeVar
 
 from typing_extensions import NotRequired, ParamSpec, Unpack
 
-from procrastinate import exceptions, jobs, middleware, types, utils
+from procrastinate import deferrer, exceptions, jobs, middleware, types, utils
 from procrastinate import retry as retry_module
 
 if TYPE_CHECKING:
-    from procrastinate import app as app_module
-    from procrastinate import blueprints, manager
+    from procrastinate import manager
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +95,7 @@ def configure_task(
     queue: str = jobs.DEFAULT_QUEUE,
     priority: int = jobs.DEFAULT_PRIORITY,
     connection: Any = None,
-) -> jobs.JobDeferrer:
+) -> deferrer.JobDeferrer:
     """
     A deferrer for a job of the task ``name``, which needs not be registered here (it
     may live in another code base that shares the database).
@@ -141,7 +140,27 @@ def configure_task(
         task_kwargs=task_kwargs or {},
         scheduled_at=schedule_at,
     )
-    return jobs.JobDeferrer(job_manager=job_manager, job=job, connection=connection)
+    return deferrer.JobDeferrer(job_manager=job_manager, job=job, connection=connection)
+
+
+class TaskOwner(Protocol):
+    """
+    What a task needs of the blueprint (or app) that declares it: a
+    :class:`~procrastinate.blueprints.Blueprint`, described here so that tasks, which
+    blueprints create, do not import them back.
+    """
+
+    def will_configure_task(self) -> None:
+        """Called before a job of one of the tasks is configured.
+
+        :raises UnboundTaskError: the owner is a blueprint not attached to an app.
+        """
+
+    def get_job_manager(self) -> manager.JobManager:
+        """The job manager that stores the jobs of the owner's tasks.
+
+        :raises UnboundTaskError: the owner is a blueprint not attached to an app.
+        """
 
 
 class Task(Generic[P, R, Args]):
@@ -164,7 +183,7 @@ class Task(Generic[P, R, Args]):
         self,
         func: Callable[P, R],
         *,
-        blueprint: blueprints.Blueprint,
+        blueprint: TaskOwner,
         queue: str = jobs.DEFAULT_QUEUE,
         priority: int = jobs.DEFAULT_PRIORITY,
         lock: str | None = None,
@@ -260,7 +279,9 @@ class Task(Generic[P, R, Args]):
         """Synchronous version of :meth:`batch_defer_async`."""
         return self.configure().batch_defer(*task_kwargs)
 
-    def configure(self, **options: Unpack[ConfigureTaskOptions]) -> jobs.JobDeferrer:
+    def configure(
+        self, **options: Unpack[ConfigureTaskOptions]
+    ) -> deferrer.JobDeferrer:
         """
         Configure the job before deferring it: options left out (or ``None``) take
         the task's defaults.
@@ -285,7 +306,7 @@ class Task(Generic[P, R, Args]):
         """
         check_configure_options(dict(options))
         self.blueprint.will_configure_task()
-        job_manager = cast("app_module.App", self.blueprint).job_manager
+        job_manager = self.blueprint.get_job_manager()
         lock = options.get("lock")
         queueing_lock = options.get("queueing_lock")
         queue = options.get("queue")

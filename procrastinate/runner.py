@@ -1,0 +1,178 @@
+"""What a database operation is, and the two runners that perform any of them.
+
+An :class:`Operation` names a query of ``queries.sql``, builds its arguments from the
+caller's (a pure function), and reads its rows (a pure function); the operations of
+procrastinate are declared in :mod:`procrastinate.operations`. Calling one binds the
+caller's values into a :class:`Call`; :func:`run_async` and :func:`run` perform a
+call, on the connector's connections or on one that the caller owns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, Literal, TypeVar
+
+from typing_extensions import ParamSpec
+
+from procrastinate import connector, exceptions, sql
+
+P = ParamSpec("P")
+T = TypeVar("T")
+Rows = list[dict[str, Any]]
+Arguments = dict[str, Any]
+#: What a query returns: nothing (``execute_query``), its first row (``..._one``, which
+#: raises :class:`~procrastinate.exceptions.NoResult` without one) or all its rows.
+Fetch = Literal["none", "one", "all"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    """What a row reader sees: the rows, the query's arguments, and the app's JSON
+    decoder for job arguments.
+
+    :param rows: the rows (the first one alone for a ``one`` query, none for ``none``).
+    :param arguments: the arguments the query ran with.
+    :param json_loads: the connector's JSON decoder, ``None`` for :func:`json.loads`.
+    """
+
+    rows: Rows
+    arguments: Arguments
+    json_loads: Callable[[str], Any] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Call(Generic[T]):
+    """
+    One operation with the caller's values bound: ready to run.
+
+    :param query: the named query.
+    :param arguments: its arguments; ``None`` when there is nothing to ask the
+        database (an empty batch): the reader then sees no row.
+    :param fetch: what the query returns.
+    :param read: turns the result into the operation's value.
+    :param unique_violation: turns a unique violation into the caller's error.
+    """
+
+    query: sql.Query
+    arguments: Arguments | None
+    fetch: Fetch
+    read: Callable[[Result], T]
+    unique_violation: Callable[[exceptions.UniqueViolation], Exception] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Operation(Generic[P, T]):
+    """
+    A database operation, declared once for the sync and the async API.
+
+    :param query_name: the name of its query in ``queries.sql``.
+    :param arguments: builds the query's arguments from the caller's values (pure;
+        ``None`` to skip the query).
+    :param read: reads the result; given the caller's values too, after it (pure).
+    :param fetch: what the query returns.
+    :param unique_violation: the error to raise instead of a unique violation.
+    """
+
+    query_name: str
+    arguments: Callable[P, Arguments | None]
+    # Readers take ``(result, *values)`` and most ignore the values: ``...`` spares
+    # each of them the builder's whole signature.
+    read: Callable[..., T]
+    fetch: Fetch = "all"
+    unique_violation: Callable[[exceptions.UniqueViolation], Exception] | None = None
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Call[T]:
+        """Bind the caller's values.
+
+        :raises Exception: whatever the arguments builder raises for bad values.
+        """
+        return Call(
+            query=sql.queries[self.query_name],
+            arguments=self.arguments(*args, **kwargs),
+            fetch=self.fetch,
+            read=lambda result: self.read(result, *args, **kwargs),
+            unique_violation=self.unique_violation,
+        )
+
+
+def _method_name(fetch: Fetch, asynchronous: bool, with_connection: bool) -> str:
+    # The connector methods, named as in procrastinate 3.x (custom connectors
+    # override these names): there is no "none" variant on a caller's connection.
+    if with_connection and fetch == "none":
+        fetch = "all"
+    suffix = "" if fetch == "none" else f"_{fetch}"
+    return (
+        f"execute_query{suffix}{'_async' if asynchronous else ''}"
+        f"{'_with_connection' if with_connection else ''}"
+    )
+
+
+def _prepare(
+    target: connector.BaseConnector,
+    call: Call[Any],
+    connection: Any,
+    asynchronous: bool,
+) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+    method = getattr(
+        target, _method_name(call.fetch, asynchronous, connection is not None)
+    )
+    head = (call.query,) if connection is None else (connection, call.query)
+    return method, head
+
+
+def _read(call: Call[T], returned: Any, json_loads: Any) -> T:
+    if call.fetch == "one":
+        returned = [returned]
+    return call.read(
+        Result(
+            rows=returned or [], arguments=call.arguments or {}, json_loads=json_loads
+        )
+    )
+
+
+@contextlib.contextmanager
+def _translated_errors(call: Call[Any]) -> Iterator[None]:
+    try:
+        yield
+    except exceptions.UniqueViolation as error:
+        translated = (call.unique_violation or _same)(error)
+        if translated is error:
+            raise
+        raise translated from error
+
+
+def _same(error: exceptions.UniqueViolation) -> Exception:
+    return error
+
+
+async def run_async(
+    target: connector.BaseConnector, call: Call[T], connection: Any = None
+) -> T:
+    """
+    Perform a call on the connector, or on the caller's ``connection``.
+
+    :param target: the app's connector.
+    :param call: the operation, bound to the caller's values.
+    :param connection: a connection of the connector's driver, owned by the caller
+        (who commits); ``None`` to use the connector's own.
+    :raises ConnectorException: the database refused the query.
+    """
+    if call.arguments is None:
+        return _read(call, [], target.json_loads)
+    method, head = _prepare(target, call, connection, asynchronous=True)
+    with _translated_errors(call):
+        returned = await method(*head, **call.arguments)
+    return _read(call, returned, target.json_loads)
+
+
+def run(target: connector.BaseConnector, call: Call[T], connection: Any = None) -> T:
+    """Synchronous :func:`run_async`, on the connector's sync connector."""
+    sync_target = target.get_sync_connector()
+    if call.arguments is None:
+        return _read(call, [], sync_target.json_loads)
+    method, head = _prepare(sync_target, call, connection, asynchronous=False)
+    with _translated_errors(call):
+        returned = method(*head, **call.arguments)
+    return _read(call, returned, sync_target.json_loads)
