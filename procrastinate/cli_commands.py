@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 import procrastinate
-from procrastinate import connector, exceptions, ops_commands, shell, utils
+from procrastinate import connector, exceptions, monitoring_commands, shell, utils
 from procrastinate import schema as schema_module
 from procrastinate.cli_inputs import load_json_args
 
@@ -72,9 +72,9 @@ class MissingAppConnector(connector.BaseAsyncConnector):
 async def run_worker(app: procrastinate.App, **kwargs: Any) -> None:
     """Run a worker until stopped."""
     queues = kwargs.get("queues")
-    ops_commands.check_worker_options(kwargs)
+    monitoring_commands.check_worker_options(kwargs)
     print(f"Launching a worker on {utils.queues_display(queues)}", file=sys.stderr)
-    await ops_commands.run_worker(app, **kwargs)
+    await monitoring_commands.run_worker(app, **kwargs)
 
 
 async def defer(

@@ -12,7 +12,14 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 import procrastinate
-from procrastinate import cli_commands, cli_inputs, jobs, ops_commands, utils, worker
+from procrastinate import (
+    cli_commands,
+    cli_inputs,
+    jobs,
+    monitoring_commands,
+    utils,
+    worker,
+)
 
 PROGRAM_NAME = "procrastinate"
 ENV_PREFIX = "PROCRASTINATE"
@@ -280,7 +287,7 @@ def add_worker_command(subparsers: Any) -> None:
     add_argument(
         parser,
         "--metrics-port",
-        type=ops_commands.parse_port,
+        type=monitoring_commands.parse_port,
         help="Serve Prometheus metrics on this port (needs procrastinate[metrics])",
         envvar="WORKER_METRICS_PORT",
     )
@@ -439,7 +446,7 @@ def add_metrics_command(subparsers: Any) -> None:
         "procrastinate[metrics]. Run one per database.",
         formatter_class=HelpFormatter,
     )
-    parser.set_defaults(func=ops_commands.serve_metrics)
+    parser.set_defaults(func=monitoring_commands.serve_metrics)
     add_server_arguments(parser, "the metrics", "METRICS", port=9090, host="0.0.0.0")
 
 
@@ -454,7 +461,7 @@ def add_web_command(subparsers: Any) -> None:
         "authentication.",
         formatter_class=HelpFormatter,
     )
-    parser.set_defaults(func=ops_commands.serve_web)
+    parser.set_defaults(func=monitoring_commands.serve_web)
     add_server_arguments(parser, "the dashboard", "WEB", port=8080, host="127.0.0.1")
 
 
@@ -466,7 +473,7 @@ def add_server_arguments(
     add_argument(
         parser,
         "--port",
-        type=ops_commands.parse_port,
+        type=monitoring_commands.parse_port,
         default=port,
         help=f"Port to serve {what} on",
         envvar=f"{envvar}_PORT",

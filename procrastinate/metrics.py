@@ -33,7 +33,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
         "pip install 'procrastinate[metrics]'"
     ) from exc
 
-from procrastinate import exceptions, ops, signals, worker
+from procrastinate import exceptions, monitoring, signals, worker
 
 if TYPE_CHECKING:
     from procrastinate import app as app_module
@@ -78,7 +78,7 @@ class QueueCollector(registry.Collector):
     def __init__(self, app: app_module.App, alive_seconds: float | None = None):
         self.app = app
         self.alive_seconds = (
-            ops.alive_seconds() if alive_seconds is None else alive_seconds
+            monitoring.alive_seconds() if alive_seconds is None else alive_seconds
         )
         self.rows: list[dict[str, Any]] = []
         self.up = False
@@ -89,7 +89,7 @@ class QueueCollector(registry.Collector):
         async with self._lock:
             try:
                 self.rows = await self.app.connector.execute_query_all_async(
-                    ops.queries["metrics_snapshot"],
+                    monitoring.queries["metrics_snapshot"],
                     seconds_since_heartbeat=self.alive_seconds,
                 )
             except exceptions.ConnectorException as exc:

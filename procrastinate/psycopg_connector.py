@@ -13,7 +13,7 @@ import psycopg
 import psycopg_pool
 from psycopg.rows import dict_row
 
-from procrastinate import connector, exceptions, ops, psycopg_common
+from procrastinate import connector, exceptions, psycopg_common, sql
 from procrastinate.connector import errors, template
 from procrastinate.sync_psycopg_connector import SyncPsycopgConnector
 
@@ -213,14 +213,16 @@ class PsycopgConnector(psycopg_common.PsycopgSettings, connector.BaseAsyncConnec
 
         :raises psycopg.Error: ``conn`` failed.
         """
-        cursor = await conn.execute(ops.queries["listener_server_pid"])
+        cursor = await conn.execute(sql.listener_queries["listener_server_pid"])
         if await cursor.fetchone() == (conn.info.backend_pid,):
             return
         probe = f"procrastinate_probe_{uuid.uuid4().hex}"
         for statement in template.listen_statements([probe]):
             await conn.execute(statement)
         try:
-            await self.execute_query_async(ops.queries["notify_probe"], channel=probe)
+            await self.execute_query_async(
+                sql.listener_queries["notify_probe"], channel=probe
+            )
         except exceptions.ConnectorException as exc:
             # Not worth stopping the worker for: its polling finds the jobs anyway.
             logger.warning(

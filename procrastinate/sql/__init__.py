@@ -56,3 +56,9 @@ def read_sql_file(name: str) -> str:
 
 
 queries = parse_query_file(read_sql_file("queries.sql"))
+
+#: The queries of the monitoring tools (metrics, dashboard): ``monitoring.sql``.
+monitoring_queries = parse_query_file(read_sql_file("monitoring.sql"))
+
+#: The listener's proxy check (``listener.sql``), outside the connector interface.
+listener_queries = parse_query_file(read_sql_file("listener.sql"))

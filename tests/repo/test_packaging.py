@@ -130,7 +130,8 @@ def packaged_files(source: Path) -> set[str]:
     web = package / "contrib" / "web"
     files = [
         package / "sql" / "schema.sql",
-        package / "sql" / "ops.sql",
+        package / "sql" / "monitoring.sql",
+        package / "sql" / "listener.sql",
         package / "py.typed",
         *migrations,
         # The dashboard's templates and static files, and the Django admin's template.

@@ -19,7 +19,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 import procrastinate
-from procrastinate import exceptions, jobs, ops, utils
+from procrastinate import exceptions, jobs, monitoring, utils
 from procrastinate.contrib.web import chart, security
 
 logger = logging.getLogger(__name__)
@@ -145,7 +145,7 @@ class Dashboard:
 
     async def _rows(self, query: str, **arguments: Any) -> list[dict[str, Any]]:
         return await self.app.connector.execute_query_all_async(
-            ops.queries[query], **arguments
+            monitoring.queries[query], **arguments
         )
 
     def render(
@@ -177,7 +177,7 @@ class Dashboard:
     async def queues(self, request: Request) -> Response:
         """Queues with their live jobs and oldest ready job, workers, throughput."""
         snapshot = await self._rows(
-            "metrics_snapshot", seconds_since_heartbeat=ops.alive_seconds()
+            "metrics_snapshot", seconds_since_heartbeat=monitoring.alive_seconds()
         )
         queues: dict[str, dict[str, Any]] = {}
         workers_alive = 0
@@ -282,7 +282,7 @@ class Dashboard:
             "workers.html",
             page="workers",
             workers=await self._rows("dashboard_workers"),
-            alive_seconds=ops.alive_seconds(),
+            alive_seconds=monitoring.alive_seconds(),
         )
 
     # Actions

@@ -1,5 +1,4 @@
--- The queries of the operations tools: the Prometheus metrics, the web dashboard, and
--- the check that a LISTEN connection behind a proxy (PgBouncer) gets its notifications.
+-- The queries of the monitoring tools: the Prometheus metrics and the web dashboard.
 --
 -- Same format as queries.sql. Every query that runs on a schedule (a scrape, a page
 -- refresh) reads only live jobs through the partial indexes on 'todo' and 'doing', or
@@ -117,11 +116,3 @@ SELECT -1, 'covered_seconds', CASE
     ), 0)
 END
 FROM bounds;
-
--- listener_server_pid --
--- The process id of the server, which a proxy in between does not give the client
-SELECT pg_backend_pid();
-
--- notify_probe --
--- A notification that a listener sends itself, to check that notifications reach it
-SELECT pg_notify(%(channel)s, 'probe');

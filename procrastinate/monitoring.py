@@ -1,5 +1,5 @@
-"""What the operations tools (the Prometheus metrics, the web dashboard) share: their
-named queries, from ``sql/ops.sql``, and when a worker counts as alive."""
+"""What the monitoring tools (the Prometheus metrics, the web dashboard) share: their
+named queries, from ``sql/monitoring.sql``, and when a worker counts as alive."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import inspect
 
 from procrastinate import sql, worker
 
-queries = sql.parse_query_file(sql.read_sql_file("ops.sql"))
+queries = sql.monitoring_queries
 
 
 def alive_seconds() -> float:

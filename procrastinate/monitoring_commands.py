@@ -1,4 +1,4 @@
-"""What the command line's operations options do: ``procrastinate worker
+"""What the command line's monitoring options do: ``procrastinate worker
 --metrics-port``, ``procrastinate metrics`` and ``procrastinate web``. Importing it
 needs none of the optional extras: each command imports its own when it runs."""
 
