@@ -181,6 +181,59 @@ def test_every_allowed_late_import_is_still_one() -> None:
     assert stale == []
 
 
+#: The connector layer: the modules that talk to PostgreSQL (or stand in for it).
+CONNECTOR_PREFIXES = (
+    "procrastinate.connector",
+    "procrastinate.psycopg_common",
+    "procrastinate.psycopg_connector",
+    "procrastinate.sync_psycopg_connector",
+    "procrastinate.contrib.aiopg",
+    "procrastinate.contrib.psycopg2",
+    "procrastinate.contrib.sqlalchemy",
+    "procrastinate.testing",
+)
+#: What the connector layer may reach, directly or not: itself and the layers below.
+BELOW_CONNECTORS = (
+    *CONNECTOR_PREFIXES,
+    "procrastinate.exceptions",
+    "procrastinate.jobs",
+    "procrastinate.sql",
+    "procrastinate.types",
+    "procrastinate.utils",
+)
+
+
+def reachable(graph: Graph, start: str) -> set[str]:
+    """Every module that ``start`` imports, directly or through others."""
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        for name in graph.get(todo.pop(), set()) - seen:
+            seen.add(name)
+            todo.append(name)
+    return seen
+
+
+def test_reachable_follows_imports_through_other_modules() -> None:
+    graph: Graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert reachable(graph, "a") == {"a", "b", "c"}
+
+
+def test_connectors_reach_nothing_above_them() -> None:
+    graph = import_graph()
+    connectors = [name for name in graph if name.startswith(CONNECTOR_PREFIXES)]
+    assert connectors
+    above = {
+        connector: sorted(
+            name
+            for name in reachable(graph, connector)
+            if not name.startswith(BELOW_CONNECTORS)
+        )
+        for connector in connectors
+    }
+    assert {connector: names for connector, names in above.items() if names} == {}
+
+
 def test_exceptions_import_nothing_from_the_package() -> None:
     assert import_graph()["procrastinate.exceptions"] == set()
 
