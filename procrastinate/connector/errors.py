@@ -59,8 +59,9 @@ class DriverError:
     def session_ended(self) -> bool:
         """
         Whether the session ended before the statement's result came: the server
-        ended it, or the driver found its socket closed. The statement was then rolled
-        back or never sent.
+        ended it (the statement was rolled back), or the driver found its socket
+        closed (the statement was never sent, or was lost on its way back, committed
+        or not: running it again is at least once, as the failure modes page says).
         """
         if self.sqlstate in SESSION_ENDED_STATES:
             return True
