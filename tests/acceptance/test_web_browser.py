@@ -156,6 +156,13 @@ def new_page(
     return page, Console(page)
 
 
+def follow(page: Any, action: Callable[[], None]) -> None:
+    """Do what leaves the page (a click on a link, Enter in a form) and wait until the
+    next page has loaded: reading it before would read the old one."""
+    with page.expect_navigation():
+        action()
+
+
 def ids_on(page: Any) -> list[int]:
     return [int(text) for text in page.locator("table.jobs td.num a").all_inner_texts()]
 
@@ -210,7 +217,7 @@ def test_queues_page_shows_the_queues_and_the_chart(
     assert "1 retried" in summary
     assert "1 failed" in summary
     assert page.locator("svg rect.succeeded").count() >= 1
-    page.get_by_role("link", name="emails").first.click()
+    follow(page, page.get_by_role("link", name="emails").first.click)
     assert re.search(r"/jobs\?queue=emails$", page.url)
     assert console.problems == []
 
@@ -223,17 +230,17 @@ def test_filters_and_pagination(
     first_page = ids_on(page)
     assert len(first_page) == 50
     assert first_page == sorted(first_page, reverse=True)
-    page.get_by_role("link", name="Older").click()
+    follow(page, page.get_by_role("link", name="Older").click)
     second_page = ids_on(page)
     assert second_page[0] == first_page[-1] - 1
     assert len(first_page) + len(second_page) == busy_database.count_jobs()
     assert page.get_by_role("link", name="Older").count() == 0
-    page.get_by_role("link", name="Newest").click()
+    follow(page, page.get_by_role("link", name="Newest").click)
     assert ids_on(page) == first_page
 
     page.get_by_label("Queue").fill("emails")
     page.get_by_label("Status").select_option("failed")
-    page.get_by_role("button", name="Filter").click()
+    follow(page, page.get_by_role("button", name="Filter").click)
     assert "queue=emails" in page.url
     assert "status=failed" in page.url
     rows = page.locator("table.jobs tbody tr").all_inner_texts()
@@ -241,9 +248,9 @@ def test_filters_and_pagination(
     assert "picky" in rows[0]
     assert "failed" in rows[0]
 
-    page.get_by_role("link", name="Reset").click()
+    follow(page, page.get_by_role("link", name="Reset").click)
     page.get_by_label("Lock").fill("user-42")
-    page.get_by_label("Lock").press("Enter")
+    follow(page, lambda: page.get_by_label("Lock").press("Enter"))
     assert [
         row["lock"] for row in busy_database.jobs() if row["id"] in ids_on(page)
     ] == ["user-42"]
