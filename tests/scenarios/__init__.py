@@ -14,18 +14,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from procrastinate import jobs, manager
-
-
-def make_job(**kwargs: Any) -> jobs.Job:
-    """A job of task ``t`` in the ``default`` queue, with ``kwargs`` overriding."""
-    defaults: dict[str, Any] = {
-        "queue": "default",
-        "lock": None,
-        "queueing_lock": None,
-        "task_name": "t",
-    }
-    return jobs.Job(**{**defaults, **kwargs})
+from procrastinate import manager
+from tests.support.jobs import make_job as make_job  # the scenarios' job builder
 
 
 async def fetch_ids(
