@@ -497,7 +497,7 @@ class JobManager:
         :param lock: only the jobs with this lock.
         :raises KeyError: an unknown ``kind``.
         """
-        call = operations.list_stats[kind](queue, task, status, lock)
+        call = operations.list_stats(kind, queue, task, status, lock)
         return await self._run_async(call)
 
     def list_stats(
@@ -509,7 +509,7 @@ class JobManager:
         lock: str | None = None,
     ) -> Stats:
         """Synchronous version of :meth:`list_stats_async`."""
-        return self._run(operations.list_stats[kind](queue, task, status, lock))
+        return self._run(operations.list_stats(kind, queue, task, status, lock))
 
     # The 3.x signatures: ``(queue=None, task=None, status=None, lock=None)``.
     list_queues_async = functools.partialmethod(list_stats_async, "queues")

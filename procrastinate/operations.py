@@ -100,6 +100,25 @@ def list_filters(
     }
 
 
+#: What ``list_stats`` counts the jobs by, for each kind of listing.
+STATS_COLUMNS = {"queues": "queue_name", "tasks": "task_name", "locks": "lock"}
+
+
+def list_stats_arguments(
+    kind: str,
+    queue: str | None = None,
+    task: str | None = None,
+    status: str | jobs.Status | None = None,
+    lock: str | None = None,
+) -> Arguments:
+    """The arguments of ``list_stats``: the filters (see :func:`list_filters`) and
+    the column that ``kind`` (``queues``, ``tasks`` or ``locks``) groups by.
+
+    :raises KeyError: an unknown ``kind``.
+    """
+    return {"group_by": STATS_COLUMNS[kind], **list_filters(queue, task, status, lock)}
+
+
 def list_jobs_arguments(
     id: int | None, filters: Arguments, queueing_lock: str | None, worker_id: int | None
 ) -> Arguments:
@@ -114,7 +133,7 @@ def list_jobs_arguments(
 
 
 def stats_rows(result: Result, *_: Any, **__: Any) -> list[dict[str, Any]]:
-    """Rows of ``list_queues``/``list_tasks``/``list_locks``: one count per status."""
+    """Rows of ``list_stats``: one count per status."""
     statuses = [
         status.value for status in jobs.Status if status != jobs.Status.ABORTING
     ]
@@ -365,11 +384,8 @@ delete_old_jobs = Operation(
 )
 check_connection = Operation("check_connection", no_arguments, any_row)
 list_jobs = Operation("list_jobs", list_jobs_arguments, listed_jobs)
-#: ``list_queues``, ``list_tasks`` and ``list_locks``: one count per status, by name.
-list_stats = {
-    kind: Operation(f"list_{kind}", list_filters, stats_rows)
-    for kind in ("queues", "tasks", "locks")
-}
+#: ``list_stats``: per queue, task or lock, one count per status, by name.
+list_stats = Operation("list_stats", list_stats_arguments, stats_rows)
 register_worker = Operation(
     "register_worker", no_arguments, first_int("worker_id"), fetch="one"
 )

@@ -191,54 +191,29 @@ WHERE (%(id)s::bigint IS NULL OR id = %(id)s)
     AND (%(worker_id)s::bigint IS NULL OR worker_id = %(worker_id)s)
 ORDER BY id ASC;
 
--- list_queues --
--- Number of jobs per status for each queue
-SELECT queue_name AS name, SUM(count)::bigint AS jobs_count,
-    jsonb_object_agg(status, count) AS stats
+-- list_stats --
+-- Number of jobs per status for each queue, task or lock: %(group_by)s names the column
+-- ('queue_name', 'task_name' or 'lock'); jobs without a lock are left out of the locks
+SELECT name, SUM(count)::bigint AS jobs_count, jsonb_object_agg(status, count) AS stats
 FROM (
-    SELECT queue_name, status, COUNT(*) AS count
+    SELECT
+        CASE %(group_by)s::text
+            WHEN 'queue_name' THEN queue_name
+            WHEN 'task_name' THEN task_name
+            WHEN 'lock' THEN lock
+        END AS name,
+        status,
+        COUNT(*) AS count
     FROM procrastinate_jobs
     WHERE (%(queue_name)s::varchar IS NULL OR queue_name = %(queue_name)s)
         AND (%(task_name)s::varchar IS NULL OR task_name = %(task_name)s)
         AND (%(status)s::procrastinate_job_status IS NULL OR status = %(status)s)
         AND (%(lock)s::varchar IS NULL OR lock = %(lock)s)
-    GROUP BY queue_name, status
+    GROUP BY 1, status
 ) AS per_status
-GROUP BY queue_name
-ORDER BY queue_name;
-
--- list_tasks --
--- Number of jobs per status for each task
-SELECT task_name AS name, SUM(count)::bigint AS jobs_count,
-    jsonb_object_agg(status, count) AS stats
-FROM (
-    SELECT task_name, status, COUNT(*) AS count
-    FROM procrastinate_jobs
-    WHERE (%(queue_name)s::varchar IS NULL OR queue_name = %(queue_name)s)
-        AND (%(task_name)s::varchar IS NULL OR task_name = %(task_name)s)
-        AND (%(status)s::procrastinate_job_status IS NULL OR status = %(status)s)
-        AND (%(lock)s::varchar IS NULL OR lock = %(lock)s)
-    GROUP BY task_name, status
-) AS per_status
-GROUP BY task_name
-ORDER BY task_name;
-
--- list_locks --
--- Number of jobs per status for each lock
-SELECT lock AS name, SUM(count)::bigint AS jobs_count,
-    jsonb_object_agg(status, count) AS stats
-FROM (
-    SELECT lock, status, COUNT(*) AS count
-    FROM procrastinate_jobs
-    WHERE lock IS NOT NULL
-        AND (%(queue_name)s::varchar IS NULL OR queue_name = %(queue_name)s)
-        AND (%(task_name)s::varchar IS NULL OR task_name = %(task_name)s)
-        AND (%(status)s::procrastinate_job_status IS NULL OR status = %(status)s)
-        AND (%(lock)s::varchar IS NULL OR lock = %(lock)s)
-    GROUP BY lock, status
-) AS per_status
-GROUP BY lock
-ORDER BY lock;
+WHERE name IS NOT NULL
+GROUP BY name
+ORDER BY name;
 
 -- register_worker --
 -- Register a worker and get its id

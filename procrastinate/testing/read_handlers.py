@@ -4,8 +4,6 @@ stop, the stalled jobs, and the listings of jobs, queues, tasks and locks.
 
 from __future__ import annotations
 
-import functools
-
 from procrastinate.testing import registry, rules
 from procrastinate.testing.rules import DOING, Row
 from procrastinate.testing.tables import Tables
@@ -115,18 +113,24 @@ def list_jobs(
     ]
 
 
+#: The columns ``list_stats`` may group by.
+COUNTED_COLUMNS = frozenset({"queue_name", "task_name", "lock"})
+
+
+@handlers.handles("list_stats", "all")
 def count_by(
-    column: str,
     tables: Tables,
+    group_by: str,
     queue_name: str | None,
     task_name: str | None,
     status: str | None,
     lock: str | None,
 ) -> list[Row]:
     """
-    Per value of ``column`` (jobs without one left out), among the jobs matching
-    every given filter: ``name``, ``jobs_count`` and ``stats`` (count per status),
-    by name. The queries ``list_queues``, ``list_tasks`` and ``list_locks``.
+    Per value of the column ``group_by`` (jobs without one left out; no row for
+    another column), among the jobs matching every given filter: ``name``,
+    ``jobs_count`` and ``stats`` (count per status), by name. The query
+    ``list_stats``.
 
     :raises ConnectorException: ``status`` is not a status.
     """
@@ -136,11 +140,13 @@ def count_by(
         "status": rules.checked_status(status),
         "lock": lock,
     }
+    if group_by not in COUNTED_COLUMNS:
+        return []
     groups: dict[str, dict[str, int]] = {}
     for job in tables.jobs.values():
-        if job[column] is None or not rules.matches_all(job, filters):
+        if job[group_by] is None or not rules.matches_all(job, filters):
             continue
-        counts = groups.setdefault(job[column], {})
+        counts = groups.setdefault(job[group_by], {})
         counts[job["status"]] = counts.get(job["status"], 0) + 1
     return [
         {
@@ -151,14 +157,3 @@ def count_by(
         }
         for name, counts in sorted(groups.items())
     ]
-
-
-#: The listings counting jobs, and the column each groups them by.
-COUNTED_COLUMNS = {
-    "list_queues": "queue_name",
-    "list_tasks": "task_name",
-    "list_locks": "lock",
-}
-
-for _name, _column in COUNTED_COLUMNS.items():
-    handlers.add(_name, functools.partial(count_by, _column), "all")
