@@ -195,7 +195,8 @@ class Workers:
 
         :raises AssertionError: it exited, or did not register in time.
         """
-        registered = self.db.workers_count()
+        # Not a count: a starting worker may prune a dead one before it registers.
+        newest = self.db.newest_worker_id()
         log_path = self.log_dir / f"worker-{len(self.started)}.log"
         with log_path.open("wb") as log:
             popen = self.cli.popen(["worker", *args], env=env, log=log)
@@ -205,7 +206,7 @@ class Workers:
         def ready() -> bool:
             if popen.poll() is not None:
                 raise AssertionError(f"The worker exited early:\n{worker.log}")
-            return self.db.workers_count() > registered
+            return self.db.newest_worker_id() > newest
 
         waiting.wait_until_sync(
             ready, WORKER_START_TIMEOUT, "the worker to register", interval=0.05

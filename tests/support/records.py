@@ -132,6 +132,10 @@ class Database:
         """How many workers are registered."""
         return int(self.value("SELECT count(*) FROM procrastinate_workers"))
 
+    def newest_worker_id(self) -> int:
+        """The id of the last worker to register (ids only grow), 0 before any."""
+        return int(self.value("SELECT coalesce(max(id), 0) FROM procrastinate_workers"))
+
     def listening_connections(self) -> int:
         """Connections to this database whose last statement was a LISTEN."""
         return databases.listening_sessions(self.connection)
