@@ -24,14 +24,13 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from procrastinate import utils
+
 try:
     import prometheus_client
     from prometheus_client import core, registry
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
-    raise ImportError(
-        "The metrics need the prometheus_client package: "
-        "pip install 'procrastinate[metrics]'"
-    ) from exc
+    raise utils.missing_extra("The metrics", "prometheus_client", "metrics") from exc
 
 from procrastinate import exceptions, monitoring, signals, worker
 

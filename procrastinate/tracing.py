@@ -22,13 +22,12 @@ import contextlib
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from procrastinate import utils
+
 try:
     from opentelemetry import trace
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
-    raise ImportError(
-        "Tracing needs the opentelemetry-api package: "
-        "pip install 'procrastinate[opentelemetry]'"
-    ) from exc
+    raise utils.missing_extra("Traces", "opentelemetry-api", "opentelemetry") from exc
 
 import procrastinate
 from procrastinate import jobs, worker

@@ -27,6 +27,14 @@ U = TypeVar("U")
 logger = logging.getLogger(__name__)
 
 
+def missing_extra(feature: str, package: str, extra: str) -> ImportError:
+    """The error of a module that needs an optional extra which is not installed: one
+    line saying what to install."""
+    return ImportError(
+        f"{feature} need the {package} package: pip install 'procrastinate[{extra}]'"
+    )
+
+
 def load_from_path(path: str, allowed_type: type[T]) -> T:
     """
     Import the object at a dotted path (``package.module.attribute``).

@@ -137,3 +137,13 @@ def test_causes_walks_the_chain() -> None:
     outer = ValueError("outer")
     outer.__cause__ = KeyError("inner")
     assert [type(e) for e in utils.causes(outer)] == [ValueError, KeyError]
+
+
+def test_missing_extra_says_what_to_install() -> None:
+    error = utils.missing_extra("The metrics", "prometheus_client", "metrics")
+
+    assert isinstance(error, ImportError)
+    assert str(error) == (
+        "The metrics need the prometheus_client package: "
+        "pip install 'procrastinate[metrics]'"
+    )
