@@ -295,10 +295,13 @@ BEGIN
     END IF;
 
     RETURN QUERY
-    UPDATE procrastinate_jobs
-    SET status = 'doing', worker_id = p_worker_id
-    WHERE procrastinate_jobs.id = ANY(_picked)
-    RETURNING procrastinate_jobs.*;
+    WITH started AS (
+        UPDATE procrastinate_jobs
+        SET status = 'doing', worker_id = p_worker_id
+        WHERE procrastinate_jobs.id = ANY(_picked)
+        RETURNING procrastinate_jobs.*
+    )
+    SELECT * FROM started ORDER BY started.priority DESC, started.id;
 END;
 $$;
 
