@@ -380,7 +380,9 @@ def queue_limit_arguments(
     per_seconds = None
     if max_starts is not None:
         _check_count(max_starts, "max_starts", facts.MAX_STARTS_LIMIT)
-        per_seconds = per.total_seconds() if isinstance(per, datetime.timedelta) else per
+        per_seconds = (
+            per.total_seconds() if isinstance(per, datetime.timedelta) else per
+        )
         if (
             not isinstance(per_seconds, int | float)
             or isinstance(per_seconds, bool)

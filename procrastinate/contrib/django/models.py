@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, TypeVar
 from django.db import models
 
 from procrastinate import jobs
-from procrastinate.sql import facts
 from procrastinate.contrib.django import exceptions
 from procrastinate.contrib.django.settings import settings
+from procrastinate.sql import facts
 
 _Model = TypeVar("_Model", bound=models.Model)
 
