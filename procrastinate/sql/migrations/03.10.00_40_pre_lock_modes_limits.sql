@@ -136,6 +136,60 @@ BEGIN
 END;
 $$;
 
+CREATE OR REPLACE FUNCTION procrastinate_fetchable_jobs_v1(
+    target_queue_names character varying[],
+    excluded_queue_names character varying[],
+    excluded_ids bigint[],
+    p_limit integer
+)
+    RETURNS TABLE (id bigint, priority integer, queue_name character varying)
+    LANGUAGE plpgsql
+AS $$
+BEGIN
+    -- The first p_limit jobs that may start now, in fetch order, locked (SKIP LOCKED:
+    -- concurrent fetches take different jobs). A job with a lock may run only when no
+    -- other live job of that lock is ahead of it (a higher priority, or the same
+    -- priority and a smaller id) or running. For an 'ordered' job, every waiting job
+    -- ahead counts, even one scheduled later or in a queue this worker does not listen
+    -- to; for a 'mutex' job, only the due ones.
+    RETURN QUERY
+    SELECT jobs.id, jobs.priority, jobs.queue_name
+    FROM procrastinate_jobs AS jobs
+    WHERE jobs.status = 'todo'
+        AND (target_queue_names IS NULL OR jobs.queue_name = ANY(target_queue_names))
+        AND (jobs.scheduled_at IS NULL OR jobs.scheduled_at <= NOW())
+        AND jobs.queue_name <> ALL(excluded_queue_names)
+        AND jobs.id <> ALL(excluded_ids)
+        AND (
+            jobs.lock IS NULL
+            OR NOT EXISTS (
+                SELECT 1
+                FROM procrastinate_jobs AS other
+                WHERE other.lock = jobs.lock
+                    AND other.id <> jobs.id
+                    AND other.status IN ('todo', 'doing')
+                    AND (
+                        other.status = 'doing'
+                        OR (
+                            (
+                                other.priority > jobs.priority
+                                OR (other.priority = jobs.priority AND other.id < jobs.id)
+                            )
+                            AND (
+                                jobs.lock_mode = 'ordered'
+                                OR other.scheduled_at IS NULL
+                                OR other.scheduled_at <= NOW()
+                            )
+                        )
+                    )
+            )
+        )
+    ORDER BY jobs.priority DESC, jobs.id ASC
+    LIMIT p_limit
+    FOR UPDATE OF jobs SKIP LOCKED;
+END;
+$$;
+
 CREATE OR REPLACE FUNCTION procrastinate_fetch_jobs_v2(
     target_queue_names character varying[],
     p_worker_id bigint,
@@ -170,37 +224,77 @@ BEGIN
     ) AS locked;
 
     IF _limited IS NULL THEN
-        _limited := '{}';
-    ELSE
-        -- A new statement, hence a new snapshot: it sees the jobs started by the
-        -- fetch that held the locks before us. The budget of a queue is how many of
-        -- its jobs may start now.
-        _now := clock_timestamp();
-        SELECT array_agg(
-            greatest(0, least(
-                COALESCE(lim.max_running - (
-                    SELECT count(*) FROM procrastinate_jobs AS running
-                    WHERE running.status = 'doing' AND running.queue_name = lim.queue_name
-                ), p_limit),
-                COALESCE(lim.max_starts - (
-                    SELECT count(*) FROM unnest(lim.recent_starts) AS started(at)
-                    WHERE started.at > _now - make_interval(secs => lim.per_seconds)
-                ), p_limit)
-            ))::integer
-            ORDER BY lim.queue_name
-        ) INTO _budgets
-        FROM procrastinate_queue_limits AS lim
-        WHERE lim.queue_name = ANY(_limited);
-        SELECT COALESCE(array_agg(queue_name), '{}') INTO _exhausted
-        FROM unnest(_limited, _budgets) AS budget(queue_name, left_to_start)
-        WHERE left_to_start = 0;
+        -- No limit applies: the query of procrastinate_fetchable_jobs_v1 (without its
+        -- exclusions) in one statement, as v1 does. Calling the function instead costs
+        -- a fifth more per fetch: keep both copies of the lock rule alike.
+        RETURN QUERY
+        WITH started AS (
+            UPDATE procrastinate_jobs
+            SET status = 'doing', worker_id = p_worker_id
+            FROM (
+                SELECT jobs.id, jobs.priority, jobs.queue_name
+                FROM procrastinate_jobs AS jobs
+                WHERE jobs.status = 'todo'
+                    AND (target_queue_names IS NULL OR jobs.queue_name = ANY(target_queue_names))
+                    AND (jobs.scheduled_at IS NULL OR jobs.scheduled_at <= NOW())
+                    AND (
+                        jobs.lock IS NULL
+                        OR NOT EXISTS (
+                            SELECT 1
+                            FROM procrastinate_jobs AS other
+                            WHERE other.lock = jobs.lock
+                                AND other.id <> jobs.id
+                                AND other.status IN ('todo', 'doing')
+                                AND (
+                                    other.status = 'doing'
+                                    OR (
+                                        (
+                                            other.priority > jobs.priority
+                                            OR (other.priority = jobs.priority AND other.id < jobs.id)
+                                        )
+                                        AND (
+                                            jobs.lock_mode = 'ordered'
+                                            OR other.scheduled_at IS NULL
+                                            OR other.scheduled_at <= NOW()
+                                        )
+                                    )
+                                )
+                        )
+                    )
+                ORDER BY jobs.priority DESC, jobs.id ASC
+                LIMIT p_limit
+                FOR UPDATE OF jobs SKIP LOCKED
+            ) AS candidate
+            WHERE procrastinate_jobs.id = candidate.id
+            RETURNING procrastinate_jobs.*
+        )
+        SELECT * FROM started ORDER BY started.priority DESC, started.id;
+        RETURN;
     END IF;
 
-    -- A job with a lock may run only when no other live job of that lock is ahead of
-    -- it (a higher priority, or the same priority and a smaller id) or running. For an
-    -- 'ordered' job, every waiting job ahead counts, even one scheduled later or in a
-    -- queue this worker does not listen to; for a 'mutex' job, only the due ones.
-    --
+    -- A new statement, hence a new snapshot: it sees the jobs started by the fetch
+    -- that held the locks before us. The budget of a queue is how many of its jobs
+    -- may start now.
+    _now := clock_timestamp();
+    SELECT array_agg(
+        greatest(0, least(
+            COALESCE(lim.max_running - (
+                SELECT count(*) FROM procrastinate_jobs AS running
+                WHERE running.status = 'doing' AND running.queue_name = lim.queue_name
+            ), p_limit),
+            COALESCE(lim.max_starts - (
+                SELECT count(*) FROM unnest(lim.recent_starts) AS started(at)
+                WHERE started.at > _now - make_interval(secs => lim.per_seconds)
+            ), p_limit)
+        ))::integer
+        ORDER BY lim.queue_name
+    ) INTO _budgets
+    FROM procrastinate_queue_limits AS lim
+    WHERE lim.queue_name = ANY(_limited);
+    SELECT COALESCE(array_agg(queue_name), '{}') INTO _exhausted
+    FROM unnest(_limited, _budgets) AS budget(queue_name, left_to_start)
+    WHERE left_to_start = 0;
+
     -- A batch taken in fetch order may hold more jobs of a limited queue than its
     -- budget: the extra ones are left, the queue is then excluded, and the free slots
     -- are fetched again; at most once more per limited queue.
@@ -210,47 +304,9 @@ BEGIN
             COALESCE(array_agg(candidate.id ORDER BY candidate.priority DESC, candidate.id), '{}'),
             COALESCE(array_agg(candidate.queue_name ORDER BY candidate.priority DESC, candidate.id), '{}')
         INTO _batch, _batch_queues
-        FROM (
-            SELECT jobs.id, jobs.priority, jobs.queue_name
-            FROM procrastinate_jobs AS jobs
-            WHERE jobs.status = 'todo'
-                AND (target_queue_names IS NULL OR jobs.queue_name = ANY(target_queue_names))
-                AND (jobs.scheduled_at IS NULL OR jobs.scheduled_at <= NOW())
-                AND jobs.queue_name <> ALL(_exhausted)
-                AND jobs.id <> ALL(_picked)
-                AND (
-                    jobs.lock IS NULL
-                    OR NOT EXISTS (
-                        SELECT 1
-                        FROM procrastinate_jobs AS other
-                        WHERE other.lock = jobs.lock
-                            AND other.id <> jobs.id
-                            AND other.status IN ('todo', 'doing')
-                            AND (
-                                other.status = 'doing'
-                                OR (
-                                    (
-                                        other.priority > jobs.priority
-                                        OR (other.priority = jobs.priority AND other.id < jobs.id)
-                                    )
-                                    AND (
-                                        jobs.lock_mode = 'ordered'
-                                        OR other.scheduled_at IS NULL
-                                        OR other.scheduled_at <= NOW()
-                                    )
-                                )
-                            )
-                    )
-                )
-            ORDER BY jobs.priority DESC, jobs.id ASC
-            LIMIT _wanted
-            FOR UPDATE OF jobs SKIP LOCKED
+        FROM procrastinate_fetchable_jobs_v1(
+            target_queue_names, _exhausted, _picked, _wanted
         ) AS candidate;
-
-        IF cardinality(_limited) = 0 THEN
-            _picked := _batch;
-            EXIT;
-        END IF;
 
         _dropped := false;
         FOR _i IN 1 .. cardinality(_batch) LOOP
@@ -277,22 +333,20 @@ BEGIN
         RETURN;
     END IF;
 
-    IF cardinality(_limited) > 0 THEN
-        -- Record the starts in the sliding windows, dropping the starts older than
-        -- their period.
-        UPDATE procrastinate_queue_limits AS lim
-        SET recent_starts = ARRAY(
-                SELECT started.at FROM unnest(lim.recent_starts) AS started(at)
-                WHERE started.at > _now - make_interval(secs => lim.per_seconds)
-            ) || array_fill(_now, ARRAY[starts.count])
-        FROM (
-            SELECT jobs.queue_name, count(*)::integer AS count
-            FROM procrastinate_jobs AS jobs
-            WHERE jobs.id = ANY(_picked)
-            GROUP BY jobs.queue_name
-        ) AS starts
-        WHERE lim.queue_name = starts.queue_name AND lim.max_starts IS NOT NULL;
-    END IF;
+    -- Record the starts in the sliding windows, dropping the starts older than their
+    -- period.
+    UPDATE procrastinate_queue_limits AS lim
+    SET recent_starts = ARRAY(
+            SELECT started.at FROM unnest(lim.recent_starts) AS started(at)
+            WHERE started.at > _now - make_interval(secs => lim.per_seconds)
+        ) || array_fill(_now, ARRAY[starts.count])
+    FROM (
+        SELECT jobs.queue_name, count(*)::integer AS count
+        FROM procrastinate_jobs AS jobs
+        WHERE jobs.id = ANY(_picked)
+        GROUP BY jobs.queue_name
+    ) AS starts
+    WHERE lim.queue_name = starts.queue_name AND lim.max_starts IS NOT NULL;
 
     RETURN QUERY
     WITH started AS (
