@@ -145,6 +145,7 @@ class Blueprint:
         queue: str = jobs.DEFAULT_QUEUE,
         priority: int = jobs.DEFAULT_PRIORITY,
         lock: str | None = None,
+        lock_mode: str = jobs.DEFAULT_LOCK_MODE,
         queueing_lock: str | None = None,
         task_middleware: Sequence[middleware.TaskMiddleware] | None = None,
     ) -> Callable[[Callable[P, R]], Task[P, R, P]]: ...
@@ -163,6 +164,7 @@ class Blueprint:
         queue: str = jobs.DEFAULT_QUEUE,
         priority: int = jobs.DEFAULT_PRIORITY,
         lock: str | None = None,
+        lock_mode: str = jobs.DEFAULT_LOCK_MODE,
         queueing_lock: str | None = None,
         task_middleware: Sequence[middleware.TaskMiddleware] | None = None,
     ) -> Callable[
@@ -184,6 +186,7 @@ class Blueprint:
         queue: str = jobs.DEFAULT_QUEUE,
         priority: int = jobs.DEFAULT_PRIORITY,
         lock: str | None = None,
+        lock_mode: str = jobs.DEFAULT_LOCK_MODE,
         queueing_lock: str | None = None,
         task_middleware: Sequence[middleware.TaskMiddleware] | None = None,
     ) -> Any:
@@ -202,6 +205,8 @@ class Blueprint:
         :param queue: the default queue of the task's jobs.
         :param priority: the default priority (higher runs first).
         :param lock: the default lock of the task's jobs.
+        :param lock_mode: the default lock mode of its jobs: ``"ordered"`` (3.x's
+            rule) or ``"mutex"`` (see :doc:`/howto/advanced/lock_modes`).
         :param queueing_lock: the default queueing lock of the task's jobs.
         :param task_middleware: middleware wrapping each job of this task (async for
             an async task, sync for a sync one).
@@ -216,6 +221,7 @@ class Blueprint:
                 queue=queue,
                 priority=priority,
                 lock=lock,
+                lock_mode=lock_mode,
                 queueing_lock=queueing_lock,
                 retry=retry,
                 pass_context=pass_context,

@@ -148,3 +148,48 @@ async def shell_command(app: procrastinate.App, shell_command: list[str]) -> Non
         return
     admin = shell.ProcrastinateShell(job_manager=app.job_manager)
     await utils.sync_to_async(admin.cmdloop)
+
+
+async def limit_queue(
+    app: procrastinate.App,
+    queue: str,
+    max_running: int | None,
+    max_starts: int | None,
+    per: float | None,
+    **_: Any,
+) -> None:
+    """Set the limits of ``queue``."""
+    await app.job_manager.set_queue_limit_async(
+        queue, max_running=max_running, max_starts=max_starts, per=per
+    )
+    print(f"Limited queue {queue!r}: {limit_text(max_running, max_starts, per)}")
+
+
+async def unlimit_queue(app: procrastinate.App, queue: str, **_: Any) -> None:
+    """Remove the limits of ``queue``."""
+    if await app.job_manager.clear_queue_limit_async(queue):
+        print(f"Queue {queue!r} has no limits any more")
+    else:
+        print(f"Queue {queue!r} had no limits")
+
+
+async def list_queue_limits(app: procrastinate.App, **_: Any) -> None:
+    """Print the limited queues, one per line."""
+    limits = await app.job_manager.list_queue_limits_async()
+    if not limits:
+        print("No queue has limits")
+    for item in limits:
+        text = limit_text(item.max_running, item.max_starts, item.per_seconds)
+        print(f"{item.queue}: {text}; {item.running} running")
+
+
+def limit_text(
+    max_running: int | None, max_starts: int | None, per: float | None
+) -> str:
+    """The limits of a queue, in words."""
+    parts = []
+    if max_running is not None:
+        parts.append(f"at most {max_running} running")
+    if max_starts is not None:
+        parts.append(f"at most {max_starts} starts per {per:g} s")
+    return ", ".join(parts)

@@ -40,6 +40,19 @@ def parse_concurrency(raw: str) -> int:
     return value
 
 
+def parse_positive_int(raw: str) -> int:
+    """A whole number, 1 or more, for the limits of ``procrastinate queue limit``."""
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number, 1 or more, got {raw!r}"
+        )
+    return value
+
+
 def parse_interval(raw: str) -> float:
     """A positive number of seconds, for the worker's intervals and timeouts."""
     return _parse_float_seconds(raw, zero=False)

@@ -20,6 +20,7 @@ from procrastinate import (
     utils,
     worker,
 )
+from procrastinate.sql import facts
 
 PROGRAM_NAME = "procrastinate"
 ENV_PREFIX = "PROCRASTINATE"
@@ -126,6 +127,7 @@ def create_parser() -> ArgumentParser:
     add_shell_command(subparsers)
     add_metrics_command(subparsers)
     add_web_command(subparsers)
+    add_queue_command(subparsers)
     return parser
 
 
@@ -326,6 +328,13 @@ def add_defer_command(subparsers: Any) -> None:
     add_argument(parser, "--lock", help="Lock of the job", envvar="DEFER_LOCK")
     add_argument(
         parser,
+        "--lock-mode",
+        choices=facts.LOCK_MODES,
+        help="How the lock orders the job with the other jobs of its lock",
+        envvar="DEFER_LOCK_MODE",
+    )
+    add_argument(
+        parser,
         "--queueing-lock",
         help="Queueing lock of the job",
         envvar="DEFER_QUEUEING_LOCK",
@@ -463,6 +472,54 @@ def add_web_command(subparsers: Any) -> None:
     )
     parser.set_defaults(func=monitoring_commands.serve_web)
     add_server_arguments(parser, "the dashboard", "WEB", port=8080, host="127.0.0.1")
+
+
+def add_queue_command(subparsers: Any) -> None:
+    """``procrastinate queue``: the limits of queues, for every worker together."""
+    parser = subparsers.add_parser(
+        "queue",
+        help="Limit how many jobs of a queue run or start, across all workers",
+        description="Set, list or clear the limits of queues: at most N jobs running "
+        "at once and at most N starts per period, honoured by every worker's fetch",
+        formatter_class=HelpFormatter,
+    )
+    actions = parser.add_subparsers(dest="queue_action", title="actions", required=True)
+    limit = actions.add_parser(
+        "limit",
+        help="Set the limits of a queue, replacing those it had",
+        description="Set the limits of a queue, replacing those it had; workers "
+        "honour them at their next fetch",
+        formatter_class=HelpFormatter,
+    )
+    limit.set_defaults(func=cli_commands.limit_queue)
+    limit.add_argument("queue", help="Name of the queue")
+    limit.add_argument(
+        "--max-running",
+        type=cli_inputs.parse_positive_int,
+        help="At most this many jobs of the queue run at once",
+    )
+    limit.add_argument(
+        "--max-starts",
+        type=cli_inputs.parse_positive_int,
+        help="At most this many jobs of the queue start in any period of --per "
+        "(1 to 1000)",
+    )
+    limit.add_argument(
+        "--per",
+        type=cli_inputs.parse_interval,
+        help="The period of --max-starts, in seconds",
+    )
+    unlimit = actions.add_parser(
+        "unlimit", help="Remove the limits of a queue", formatter_class=HelpFormatter
+    )
+    unlimit.set_defaults(func=cli_commands.unlimit_queue)
+    unlimit.add_argument("queue", help="Name of the queue")
+    listing = actions.add_parser(
+        "limits",
+        help="List the limited queues and how many of their jobs run",
+        formatter_class=HelpFormatter,
+    )
+    listing.set_defaults(func=cli_commands.list_queue_limits)
 
 
 def add_server_arguments(

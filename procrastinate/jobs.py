@@ -20,6 +20,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_QUEUE = "default"
 DEFAULT_PRIORITY = 0
+#: The lock mode of a job unless told otherwise: procrastinate 3.x's lock rule.
+DEFAULT_LOCK_MODE = "ordered"
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 MICROSECONDS = 1_000_000
 
@@ -106,6 +108,10 @@ class Job:
     abort_requested: bool = False
     #: ID of the worker that is processing the job
     worker_id: int | None = None
+    #: How the lock orders the job with the other jobs of its lock: ``"ordered"``
+    #: (every job ahead blocks it, even one scheduled later) or ``"mutex"`` (only
+    #: running jobs and due jobs ahead do).
+    lock_mode: str = DEFAULT_LOCK_MODE
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Job:
@@ -126,6 +132,7 @@ class Job:
             attempts=row["attempts"],
             abort_requested=row.get("abort_requested", False),
             worker_id=row.get("worker_id"),
+            lock_mode=row.get("lock_mode", DEFAULT_LOCK_MODE),
         )
 
     def asdict(self) -> dict[str, Any]:
@@ -236,6 +243,8 @@ def load_fetched_row(
         attempts=row["attempts"],
         abort_requested=row["abort_requested"],
         worker_id=row["worker_id"],
+        # A row built by hand (as in tests) may leave it out.
+        lock_mode=row.get("lock_mode", DEFAULT_LOCK_MODE),
     )
     try:
         job = plain.evolve(

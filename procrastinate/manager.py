@@ -519,6 +519,65 @@ class JobManager:
     list_locks_async = functools.partialmethod(list_stats_async, "locks")
     list_locks = functools.partialmethod(list_stats, "locks")
 
+    # Queue limits
+
+    async def set_queue_limit_async(
+        self,
+        queue: str,
+        *,
+        max_running: int | None = None,
+        max_starts: int | None = None,
+        per: float | datetime.timedelta | None = None,
+    ) -> None:
+        """
+        Limit a queue for every worker together, replacing its limits if it had
+        some: at most ``max_running`` of its jobs run at once, at most
+        ``max_starts`` of them start in any period of ``per`` (seconds or a
+        :class:`~datetime.timedelta`). Workers see it at their next fetch.
+
+        :param queue: the queue's name.
+        :param max_running: how many of its jobs may run at once (1 or more).
+        :param max_starts: how many may start per period (1 to 1000).
+        :param per: the period of ``max_starts``.
+        :raises TypeError: a value of the wrong type.
+        :raises ValueError: no limit, ``max_starts`` without ``per`` (or the
+            reverse), or a value out of range.
+        """
+        call = operations.set_queue_limit(queue, max_running, max_starts, per)
+        await self._run_async(call)
+
+    def set_queue_limit(
+        self,
+        queue: str,
+        *,
+        max_running: int | None = None,
+        max_starts: int | None = None,
+        per: float | datetime.timedelta | None = None,
+    ) -> None:
+        """Synchronous version of :meth:`set_queue_limit_async`."""
+        self._run(operations.set_queue_limit(queue, max_running, max_starts, per))
+
+    async def clear_queue_limit_async(self, queue: str) -> bool:
+        """
+        Remove the limits of a queue.
+
+        :param queue: the queue's name.
+        :returns: whether it had limits.
+        """
+        return await self._run_async(operations.clear_queue_limit(queue))
+
+    def clear_queue_limit(self, queue: str) -> bool:
+        """Synchronous version of :meth:`clear_queue_limit_async`."""
+        return self._run(operations.clear_queue_limit(queue))
+
+    async def list_queue_limits_async(self) -> list[operations.QueueLimit]:
+        """The limited queues, by name, with how many of their jobs run now."""
+        return await self._run_async(operations.list_queue_limits())
+
+    def list_queue_limits(self) -> list[operations.QueueLimit]:
+        """Synchronous version of :meth:`list_queue_limits_async`."""
+        return self._run(operations.list_queue_limits())
+
     # Worker registry
 
     async def register_worker(self) -> int:

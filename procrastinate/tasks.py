@@ -12,6 +12,7 @@ from typing_extensions import NotRequired, ParamSpec, Unpack
 
 from procrastinate import deferrer, exceptions, jobs, middleware, types, utils
 from procrastinate import retry as retry_module
+from procrastinate.sql import facts
 
 if TYPE_CHECKING:
     from procrastinate import manager
@@ -27,6 +28,7 @@ class ConfigureTaskOptions(TypedDict):
     """The options of :meth:`Task.configure`."""
 
     lock: NotRequired[str | None]
+    lock_mode: NotRequired[str | None]
     queueing_lock: NotRequired[str | None]
     task_kwargs: NotRequired[types.JSONDict | None]
     schedule_at: NotRequired[datetime.datetime | None]
@@ -83,11 +85,23 @@ def check_priority(value: Any, name: str = "priority") -> None:
         raise ValueError(f"{name}={value} is out of range: use {low} to {high}")
 
 
+def check_lock_mode(value: Any) -> None:
+    """
+    :raises ValueError: ``value`` is not a lock mode (``"ordered"`` or ``"mutex"``).
+    """
+    if value not in facts.LOCK_MODES:
+        raise ValueError(
+            f"lock_mode must be one of {', '.join(map(repr, facts.LOCK_MODES))}, "
+            f"not {value!r}"
+        )
+
+
 def configure_task(
     *,
     name: str,
     job_manager: manager.JobManager,
     lock: str | None = None,
+    lock_mode: str = jobs.DEFAULT_LOCK_MODE,
     queueing_lock: str | None = None,
     task_kwargs: types.JSONDict | None = None,
     schedule_at: datetime.datetime | None = None,
@@ -103,6 +117,9 @@ def configure_task(
     :param name: the task's name.
     :param job_manager: the job manager that will store the job.
     :param lock: jobs with the same lock never run at the same time.
+    :param lock_mode: ``"ordered"``: the job waits for every job of its lock ahead of
+        it, even one scheduled later; ``"mutex"``: only for the running one and the
+        due ones ahead (see :doc:`/howto/advanced/lock_modes`).
     :param queueing_lock: at most one job with this queueing lock waits in the queue.
     :param task_kwargs: arguments of the task, merged under those of ``defer``.
     :param schedule_at: when to run the job (a timezone-aware datetime).
@@ -120,6 +137,7 @@ def configure_task(
     check_text(name, "name", optional=False)
     check_text(queue, "queue", optional=False)
     check_text(lock, "lock")
+    check_lock_mode(lock_mode)
     check_text(queueing_lock, "queueing_lock")
     check_priority(priority)
     if task_kwargs is not None and not isinstance(task_kwargs, dict):
@@ -133,6 +151,7 @@ def configure_task(
     job = jobs.Job(
         id=None,
         lock=lock,
+        lock_mode=lock_mode,
         queueing_lock=queueing_lock,
         task_name=name,
         queue=queue,
@@ -173,6 +192,8 @@ class Task(Generic[P, R, Args]):
     :ivar queue: the default queue of its jobs.
     :ivar priority: the default priority of its jobs.
     :ivar lock: the default lock of its jobs.
+    :ivar lock_mode: the default lock mode of its jobs (``"ordered"`` or
+        ``"mutex"``).
     :ivar queueing_lock: the default queueing lock of its jobs.
     :ivar retry_strategy: how its failed jobs are retried, or ``None``.
     :ivar pass_context: whether the function receives a
@@ -187,6 +208,7 @@ class Task(Generic[P, R, Args]):
         queue: str = jobs.DEFAULT_QUEUE,
         priority: int = jobs.DEFAULT_PRIORITY,
         lock: str | None = None,
+        lock_mode: str = jobs.DEFAULT_LOCK_MODE,
         queueing_lock: str | None = None,
         retry: retry_module.RetryValue = False,
         pass_context: bool = False,
@@ -197,6 +219,7 @@ class Task(Generic[P, R, Args]):
         check_text(queue, "queue", optional=False)
         check_priority(priority)
         check_text(lock, "lock")
+        check_lock_mode(lock_mode)
         check_text(queueing_lock, "queueing_lock")
         if isinstance(aliases, str):
             raise TypeError(
@@ -212,6 +235,7 @@ class Task(Generic[P, R, Args]):
         self.name: str = name or self.full_path
         self.pass_context = pass_context
         self.lock = lock
+        self.lock_mode = lock_mode
         self.queueing_lock = queueing_lock
         self.task_middleware = list(task_middleware or [])
         middleware.check_task_middleware(self.task_middleware, self.is_async)
@@ -288,6 +312,8 @@ class Task(Generic[P, R, Args]):
 
         :param options: the options below, by name, all optional.
         :param lock: jobs with the same lock never run at the same time.
+        :param lock_mode: how the lock orders the job with the others of its lock:
+            ``"ordered"`` or ``"mutex"`` (see :func:`configure_task`).
         :param queueing_lock: at most one job with this queueing lock waits in the
             queue.
         :param task_kwargs: arguments of the task, merged under those of ``defer``.
@@ -308,6 +334,7 @@ class Task(Generic[P, R, Args]):
         self.blueprint.will_configure_task()
         job_manager = self.blueprint.get_job_manager()
         lock = options.get("lock")
+        lock_mode = options.get("lock_mode")
         queueing_lock = options.get("queueing_lock")
         queue = options.get("queue")
         priority = options.get("priority")
@@ -315,6 +342,7 @@ class Task(Generic[P, R, Args]):
             name=self.name,
             job_manager=job_manager,
             lock=lock if lock is not None else self.lock,
+            lock_mode=lock_mode if lock_mode is not None else self.lock_mode,
             queueing_lock=queueing_lock
             if queueing_lock is not None
             else self.queueing_lock,

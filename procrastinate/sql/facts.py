@@ -16,6 +16,11 @@ QUEUE_CHANNEL_PREFIX = "procrastinate_queue_v1#"
 MAX_CHANNEL_BYTES = 63
 #: ``character varying(128)``: queue, task, lock and periodic names.
 MAX_NAME_LENGTH = 128
+#: The values of ``procrastinate_lock_mode``, the default first.
+LOCK_MODES = ("ordered", "mutex")
+#: The most starts a queue limit may allow per period (``procrastinate_queue_limits``
+#: keeps one timestamp per start within the period).
+MAX_STARTS_LIMIT = 1000
 
 
 def queue_channel(queue: str) -> str:

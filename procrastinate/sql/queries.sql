@@ -7,22 +7,22 @@
 
 -- defer_jobs --
 -- Insert a batch of jobs. %(jobs)s is a JSON array of objects whose keys are the
--- fields of procrastinate_job_to_defer_v1; ids come back in the order of the array.
-SELECT unnest(procrastinate_defer_jobs_v1(ARRAY(
+-- fields of procrastinate_job_to_defer_v2; ids come back in the order of the array.
+SELECT unnest(procrastinate_defer_jobs_v2(ARRAY(
     SELECT ROW(
         job.queue_name, job.task_name, job.priority, job.lock, job.queueing_lock,
-        job.args, job.scheduled_at
-    )::procrastinate_job_to_defer_v1
-    FROM jsonb_populate_recordset(NULL::procrastinate_job_to_defer_v1, %(jobs)s::jsonb)
+        job.args, job.scheduled_at, job.lock_mode
+    )::procrastinate_job_to_defer_v2
+    FROM jsonb_populate_recordset(NULL::procrastinate_job_to_defer_v2, %(jobs)s::jsonb)
         WITH ORDINALITY AS job
     ORDER BY job.ordinality
 ))) AS id;
 
 -- defer_periodic_job --
 -- Defer the job of one periodic tick, unless another worker already did (NULL then)
-SELECT procrastinate_defer_periodic_job_v2(
+SELECT procrastinate_defer_periodic_job_v3(
     %(queue)s, %(lock)s, %(queueing_lock)s, %(task_name)s, %(priority)s,
-    %(periodic_id)s, %(defer_timestamp)s, %(args)s
+    %(periodic_id)s, %(defer_timestamp)s, %(args)s, %(lock_mode)s
 ) AS id;
 
 -- fetch_jobs --
@@ -31,8 +31,8 @@ SELECT procrastinate_defer_periodic_job_v2(
 -- value the client cannot hold fails its own job, never the batch.
 SELECT id, status, task_name, priority, lock, queueing_lock, args::text AS args_text,
     extract(epoch FROM scheduled_at)::text AS scheduled_at_epoch, queue_name,
-    attempts, abort_requested, worker_id
-FROM procrastinate_fetch_jobs_v1(%(queues)s::varchar[], %(worker_id)s, %(limit)s);
+    attempts, abort_requested, worker_id, lock_mode
+FROM procrastinate_fetch_jobs_v2(%(queues)s::varchar[], %(worker_id)s, %(limit)s);
 
 -- finish_job --
 -- Set the final status of a job, or delete it. With %(worker_id)s (a worker storing
@@ -104,7 +104,7 @@ ORDER BY ids.id;
 -- fetch_jobs gives them)
 SELECT job.id, status, task_name, priority, lock, queueing_lock,
     args::text AS args_text, extract(epoch FROM scheduled_at)::text AS scheduled_at_epoch,
-    queue_name, attempts, abort_requested, worker_id
+    queue_name, attempts, abort_requested, worker_id, lock_mode
 FROM procrastinate_jobs AS job
 JOIN LATERAL (
     SELECT max(at) AS started_at FROM procrastinate_events
@@ -121,7 +121,7 @@ ORDER BY job.id;
 -- fetch_jobs gives them)
 SELECT job.id, status, task_name, priority, lock, queueing_lock,
     args::text AS args_text, extract(epoch FROM scheduled_at)::text AS scheduled_at_epoch,
-    queue_name, attempts, abort_requested, worker_id
+    queue_name, attempts, abort_requested, worker_id, lock_mode
 FROM procrastinate_jobs AS job
 LEFT JOIN procrastinate_workers AS worker ON worker.id = job.worker_id
 WHERE job.status = 'doing'
@@ -146,7 +146,7 @@ WHERE id IN (
 )
 RETURNING id, status, task_name, priority, lock, queueing_lock, args::text AS args_text,
     extract(epoch FROM scheduled_at)::text AS scheduled_at_epoch, queue_name,
-    attempts, abort_requested, worker_id;
+    attempts, abort_requested, worker_id, lock_mode;
 
 -- delete_old_jobs --
 -- Delete finished jobs whose last event is older than %(nb_hours)s hours
@@ -180,7 +180,7 @@ SELECT name FROM procrastinate_migrations;
 SELECT id, queue_name, task_name, priority, lock, queueing_lock,
     args::text AS args_text, status,
     extract(epoch FROM scheduled_at)::text AS scheduled_at_epoch,
-    attempts, abort_requested, worker_id
+    attempts, abort_requested, worker_id, lock_mode
 FROM procrastinate_jobs
 WHERE (%(id)s::bigint IS NULL OR id = %(id)s)
     AND (%(queue_name)s::varchar IS NULL OR queue_name = %(queue_name)s)
@@ -245,3 +245,28 @@ SELECT (SELECT worker_id FROM worker) AS worker_id,
 -- prune_stalled_workers --
 -- Remove the workers without a recent heartbeat; their jobs lose their worker_id
 SELECT worker_id FROM procrastinate_prune_stalled_workers_v1(%(seconds_since_heartbeat)s);
+
+-- set_queue_limit --
+-- Set the limits of a queue, replacing the ones it had; the starts already recorded
+-- stay, so that a new rate counts them
+INSERT INTO procrastinate_queue_limits (queue_name, max_running, max_starts, per_seconds)
+VALUES (%(queue_name)s, %(max_running)s, %(max_starts)s, %(per_seconds)s)
+ON CONFLICT (queue_name) DO UPDATE
+SET max_running = EXCLUDED.max_running,
+    max_starts = EXCLUDED.max_starts,
+    per_seconds = EXCLUDED.per_seconds;
+
+-- clear_queue_limit --
+-- Remove the limits of a queue; whether it had any
+DELETE FROM procrastinate_queue_limits WHERE queue_name = %(queue_name)s
+RETURNING queue_name;
+
+-- list_queue_limits --
+-- The limited queues, by name, with their limits and the jobs they run now
+SELECT lim.queue_name, lim.max_running, lim.max_starts, lim.per_seconds,
+    (
+        SELECT count(*) FROM procrastinate_jobs AS jobs
+        WHERE jobs.status = 'doing' AND jobs.queue_name = lim.queue_name
+    )::integer AS running
+FROM procrastinate_queue_limits AS lim
+ORDER BY lim.queue_name;

@@ -1,5 +1,5 @@
 """The handlers of the queries that keep the house: the worker registry, the recovery
-of orphaned jobs, the deletion of old jobs, and the schema checks.
+of orphaned jobs, the queue limits, the deletion of old jobs, and the schema checks.
 """
 
 from __future__ import annotations
@@ -88,6 +88,55 @@ def claim_orphaned_jobs(tables: Tables, worker_id: int) -> list[Row]:
         # Only worker_id changes: no trigger records anything.
         job["worker_id"] = worker_id
     return [tables.fetched(job) for job in orphans]
+
+
+# Queue limits
+
+
+@handlers.handles("set_queue_limit", "run")
+def set_queue_limit(
+    tables: Tables,
+    queue_name: str,
+    max_running: int | None,
+    max_starts: int | None,
+    per_seconds: float | None,
+) -> list[Row]:
+    """Set the limits of a queue; the starts recorded in its window stay."""
+    previous = tables.queue_limits.get(queue_name)
+    tables.queue_limits[queue_name] = {
+        "max_running": max_running,
+        "max_starts": max_starts,
+        "per_seconds": per_seconds,
+        "recent_starts": previous["recent_starts"] if previous else [],
+    }
+    return []
+
+
+@handlers.handles("clear_queue_limit", "all")
+def clear_queue_limit(tables: Tables, queue_name: str) -> list[Row]:
+    """Remove the limits of a queue: one row if it had some."""
+    if tables.queue_limits.pop(queue_name, None) is None:
+        return []
+    return [{"queue_name": queue_name}]
+
+
+@handlers.handles("list_queue_limits", "all")
+def list_queue_limits(tables: Tables) -> list[Row]:
+    """The limited queues by name, with their running jobs."""
+    return [
+        {
+            "queue_name": queue,
+            "max_running": limit["max_running"],
+            "max_starts": limit["max_starts"],
+            "per_seconds": limit["per_seconds"],
+            "running": sum(
+                1
+                for job in tables.jobs.values()
+                if job["status"] == DOING and job["queue_name"] == queue
+            ),
+        }
+        for queue, limit in sorted(tables.queue_limits.items())
+    ]
 
 
 # Old jobs

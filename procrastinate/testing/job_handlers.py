@@ -44,6 +44,7 @@ def _job_values(tables: Tables, job: Row) -> Row:
         "queueing_lock": job.get("queueing_lock"),
         "args": tables.stored_json(job.get("args") or {}),
         "scheduled_at": rules.timestamp(job.get("scheduled_at")),
+        "lock_mode": rules.checked_lock_mode(job.get("lock_mode")),
     }
 
 
@@ -58,6 +59,7 @@ def defer_periodic_job(
     periodic_id: str,
     defer_timestamp: int,
     args: dict[str, Any],
+    lock_mode: str | None,
 ) -> list[Row]:
     """
     Defer the job of a periodic tick, unless the tick was deferred already for the
@@ -77,6 +79,7 @@ def defer_periodic_job(
         "queueing_lock": queueing_lock,
         "args": args,
         "scheduled_at": None,
+        "lock_mode": lock_mode,
     }
     rows = defer_jobs(tables, tables.dumps([job]))
     _record_tick(tables, key, defer_timestamp)
@@ -108,28 +111,41 @@ def fetch_jobs(
 ) -> list[Row]:
     """
     Mark up to ``limit`` jobs as ``doing`` for the worker: waiting, in ``queues``
-    (all when ``None``), due, and first of their lock (no job of the lock running,
-    none waiting with a higher priority or the same priority and a smaller id,
-    wherever it waits and whenever it is scheduled). Highest priority first, then
-    oldest.
+    (all when ``None``), due, allowed by their lock (see
+    :func:`~procrastinate.testing.rules.lock_allows`) and by the limits of their
+    queue (see :func:`~procrastinate.testing.rules.budgets`). Highest priority
+    first, then oldest; the starts are recorded in the limited queues' windows.
 
     :raises ConnectorException: the worker is not registered (foreign key).
     """
     now = utils.utcnow()
-    heads = rules.lock_heads(tables.jobs.values())
+    states = rules.lock_states(tables.jobs.values(), now)
     candidates = sorted(
         (
             job
             for job in tables.jobs.values()
-            if rules.fetchable(job, queues, now) and rules.lock_allows(job, heads)
+            if rules.fetchable(job, queues, now) and rules.lock_allows(job, states)
         ),
         key=rules.fetch_order,
-    )[:limit]
-    if candidates:
+    )
+    limits = {
+        queue: limit
+        for queue, limit in tables.queue_limits.items()
+        if queues is None or queue in queues
+    }
+    most = limit if limit is not None else len(candidates)
+    budgets = rules.budgets(limits, tables.jobs.values(), now, most)
+    taken = rules.within_budgets(candidates, budgets, limit)
+    if taken:
         tables.check_worker(worker_id)
-    for job in candidates:
+    for queue, queue_limit in limits.items():
+        started = sum(1 for job in taken if job["queue_name"] == queue)
+        if started and queue_limit["max_starts"] is not None:
+            window = rules.start_window(queue_limit, now)
+            queue_limit["recent_starts"] = window + [now] * started
+    for job in taken:
         tables.update(job, status=DOING, worker_id=worker_id)
-    return [tables.fetched(job) for job in candidates]
+    return [tables.fetched(job) for job in taken]
 
 
 # Finish and retry

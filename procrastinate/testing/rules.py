@@ -1,13 +1,14 @@
 """The rules of ``schema.sql`` that the in-memory tables follow, as pure functions on
 rows: the statuses and the event of each status change, the constraints (not null,
 column lengths, the status enum, queueing-lock uniqueness), the filters of the
-queries and the lock rule of fetching.
+queries, the lock rule of fetching and the queue limits.
 
 A row is a dict with the columns of ``procrastinate_jobs``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections.abc import Iterable
 from typing import Any
@@ -102,6 +103,23 @@ def checked_status(status: str | None) -> str | None:
     if status is not None:
         check_status(status)
     return status
+
+
+def checked_lock_mode(mode: str | None) -> str:
+    """
+    A lock mode as ``procrastinate_defer_jobs_v2`` stores it: ``None`` is the
+    default.
+
+    :raises ConnectorException: not a lock mode (the cast to
+        ``procrastinate_lock_mode``).
+    """
+    if mode is None:
+        return jobs.DEFAULT_LOCK_MODE
+    if mode not in facts.LOCK_MODES:
+        raise exceptions.ConnectorException(
+            f'invalid input value for enum procrastinate_lock_mode: "{mode}"'
+        )
+    return mode
 
 
 def check_end_status(job_id: int, status: str) -> None:
@@ -201,31 +219,114 @@ def fetchable(job: Row, queues: list[str] | None, now: datetime.datetime) -> boo
     )
 
 
-def lock_heads(rows: Iterable[Row]) -> dict[str, int | None]:
-    """
-    For each lock of a live job: the id of the only job allowed to start (the first
-    waiting one in fetch order, wherever it waits and whenever it is scheduled), or
-    ``None`` when a job of the lock is running.
-    """
-    heads: dict[str, Row | None] = {}
+@dataclasses.dataclass
+class LockState:
+    """What the lock rule of fetching looks at, for one lock."""
+
+    #: Whether a job of the lock runs.
+    running: bool = False
+    #: The first waiting job in fetch order, wherever it waits and whenever it is
+    #: scheduled: the only one an ``ordered`` job lets start.
+    first: Row | None = None
+    #: The first waiting job that is due: the only one a ``mutex`` job lets start.
+    first_due: Row | None = None
+
+
+def lock_mode(job: Row) -> str:
+    """A row's lock mode (the column's default when the row was built without it)."""
+    mode: str = job.get("lock_mode", jobs.DEFAULT_LOCK_MODE)
+    return mode
+
+
+def lock_states(rows: Iterable[Row], now: datetime.datetime) -> dict[str, LockState]:
+    """The :class:`LockState` of each lock of a live job."""
+    states: dict[str, LockState] = {}
     for job in rows:
         lock = job["lock"]
         if lock is None or job["status"] not in LIVE_STATUSES:
             continue
+        state = states.setdefault(lock, LockState())
         if job["status"] == DOING:
-            heads[lock] = None
-        elif lock not in heads or _ahead(job, heads[lock]):
-            heads[lock] = job
-    return {lock: job["id"] if job else None for lock, job in heads.items()}
+            state.running = True
+            continue
+        if _ahead(job, state.first):
+            state.first = job
+        if is_due(job, now) and _ahead(job, state.first_due):
+            state.first_due = job
+    return states
 
 
 def _ahead(job: Row, other: Row | None) -> bool:
-    return other is not None and fetch_order(job) < fetch_order(other)
+    return other is None or fetch_order(job) < fetch_order(other)
 
 
-def lock_allows(job: Row, heads: dict[str, int | None]) -> bool:
-    """Whether the lock rule lets a job start (see :func:`lock_heads`)."""
-    return job["lock"] is None or heads.get(job["lock"]) == job["id"]
+def lock_allows(job: Row, states: dict[str, LockState]) -> bool:
+    """
+    Whether the lock rule lets a waiting job start: no job of its lock runs, and it
+    is the first of its lock in fetch order, counting every waiting job for an
+    ``ordered`` job and only the due ones for a ``mutex`` job (see
+    :func:`lock_states`).
+    """
+    if job["lock"] is None:
+        return True
+    state = states[job["lock"]]
+    head = state.first if lock_mode(job) == "ordered" else state.first_due
+    return not state.running and head is not None and head["id"] == job["id"]
+
+
+# Queue limits
+
+
+def start_window(limit: Row, now: datetime.datetime) -> list[datetime.datetime]:
+    """The recorded starts of a limited queue that fall within its period."""
+    if limit["per_seconds"] is None:
+        return []
+    since = now - datetime.timedelta(seconds=limit["per_seconds"])
+    return [started for started in limit["recent_starts"] if started > since]
+
+
+def budgets(
+    limits: dict[str, Row], rows: Iterable[Row], now: datetime.datetime, most: int
+) -> dict[str, int]:
+    """
+    How many jobs of each limited queue may start now (at most ``most``): its
+    ``max_running`` less its running jobs, its ``max_starts`` less its starts within
+    the period, whichever is lower.
+    """
+    running: dict[str, int] = {}
+    for job in rows:
+        if job["status"] == DOING:
+            running[job["queue_name"]] = running.get(job["queue_name"], 0) + 1
+    result = {}
+    for queue, limit in limits.items():
+        left = most
+        if limit["max_running"] is not None:
+            left = min(left, limit["max_running"] - running.get(queue, 0))
+        if limit["max_starts"] is not None:
+            left = min(left, limit["max_starts"] - len(start_window(limit, now)))
+        result[queue] = max(0, left)
+    return result
+
+
+def within_budgets(
+    candidates: list[Row], budgets: dict[str, int], most: int | None
+) -> list[Row]:
+    """
+    The candidates, in their order, that the budgets of their queues let start (an
+    unlimited queue has no budget), up to ``most`` of them.
+    """
+    left = dict(budgets)
+    taken: list[Row] = []
+    for job in candidates:
+        if most is not None and len(taken) >= most:
+            break
+        queue = job["queue_name"]
+        if queue in left:
+            if left[queue] == 0:
+                continue
+            left[queue] -= 1
+        taken.append(job)
+    return taken
 
 
 def runs_for(job: Row | None, worker_id: int | None) -> bool:

@@ -1,5 +1,6 @@
 """The in-memory tables: the rows of ``procrastinate_jobs``, ``procrastinate_events``,
-``procrastinate_workers`` and ``procrastinate_periodic_defers``, and the triggers that
+``procrastinate_workers``, ``procrastinate_periodic_defers`` and
+``procrastinate_queue_limits``, and the triggers that
 fire when a job changes (its events and notifications). Pure code on data: the
 notifications wait in :attr:`Tables.notifications` until the connector sends them.
 """
@@ -41,6 +42,9 @@ class Tables:
     #: (task name, periodic id) → the ticks deferred from the latest one the SQL
     #: keeps on.
     ticks: dict[PeriodicKey, set[int]] = dataclasses.field(default_factory=dict)
+    #: Queue name → its limits: ``max_running``, ``max_starts``, ``per_seconds``,
+    #: and the ``recent_starts`` of the sliding window.
+    queue_limits: dict[str, Row] = dataclasses.field(default_factory=dict)
     job_counter: int = 0
     worker_counter: int = 0
     #: Whether the schema exists, for ``check_connection``.
@@ -136,6 +140,7 @@ class Tables:
             "attempts": 0,
             "abort_requested": False,
             "worker_id": None,
+            "lock_mode": jobs.DEFAULT_LOCK_MODE,
             **values,
         }
         self.jobs[job_id] = job

@@ -2,32 +2,16 @@
 
 from __future__ import annotations
 
-import itertools
 from typing import TYPE_CHECKING
+
+from tests.support.records import max_running_at_once
 
 if TYPE_CHECKING:
     from tests.support.commands import Cli
     from tests.support.jobs import Deferrer
-    from tests.support.records import Database, Span
+    from tests.support.records import Database
 
 APP = "tests.acceptance.app.app"
-
-
-def max_running_at_once(spans: list[Span]) -> int:
-    """The largest number of runs in progress at one instant."""
-    changes = sorted(
-        itertools.chain(
-            ((span.start, 1) for span in spans),
-            # At equal times the end sorts first: a job ending as another starts
-            # did not run alongside it.
-            ((span.end, -1) for span in spans if span.end is not None),
-        )
-    )
-    running = peak = 0
-    for _, change in changes:
-        running += change
-        peak = max(peak, running)
-    return peak
 
 
 def test_app_and_defer_queue_from_the_environment(

@@ -32,6 +32,7 @@ from procrastinate.contrib.psycopg2 import Psycopg2Connector
 from procrastinate.contrib.sqlalchemy import SQLAlchemyPsycopg2Connector
 from procrastinate.psycopg_connector import PsycopgConnector
 from procrastinate.sync_psycopg_connector import SyncPsycopgConnector
+from tests.support import databases
 
 
 class Backend:
@@ -272,25 +273,6 @@ FACTORIES: dict[str, ConnectorFactory] = {
 LISTENING = frozenset({"psycopg", "aiopg"})
 
 
-# In an order that the foreign keys accept.
-TABLES = (
-    "procrastinate_periodic_defers",
-    "procrastinate_events",
-    "procrastinate_jobs",
-    "procrastinate_workers",
-)
-
-
-def empty_database(conn: psycopg.Connection[Any]) -> None:
-    """Delete every row and restart the id sequences, in one commit."""
-    with conn.transaction():
-        for table in TABLES:
-            conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(table)))
-            conn.execute(
-                "SELECT setval(pg_get_serial_sequence(%s, 'id'), 1, false)", (table,)
-            )
-
-
 def _admin(statement: sql.Composed) -> None:
     with psycopg.connect(dbname="postgres", autocommit=True) as conn:
         conn.execute(statement)
@@ -318,7 +300,7 @@ def scenario_connection(
 ) -> Iterator[psycopg.Connection[Any]]:
     """A direct connection to the emptied scenario database."""
     with psycopg.connect(dbname=scenario_db_name, autocommit=True) as conn:
-        empty_database(conn)
+        databases.empty_tables(conn)
         yield conn
 
 

@@ -30,7 +30,10 @@ PROCRASTINATE_TABLES = (
     "procrastinate_events",
     "procrastinate_jobs",
     "procrastinate_workers",
+    "procrastinate_queue_limits",
 )
+# Those of them without an id sequence to restart.
+NAMED_ROWS = frozenset({"procrastinate_queue_limits"})
 
 
 def connect(dbname: str, **params: Any) -> psycopg.Connection[Any]:
@@ -102,14 +105,18 @@ def empty_tables(
     restart_ids: Iterable[str] | None = None,
 ) -> None:
     """Delete every row of ``tables`` (in that order) and restart the id sequences of
-    ``restart_ids`` (all of ``tables`` by default), in one round trip and one
+    ``restart_ids`` (by default, all of ``tables`` that have one), in one round trip and one
     transaction: the state of a fresh database, for much less than a clone costs.
 
     ``DELETE`` rather than ``TRUNCATE``, which syncs new files to disk and costs a
     fifth of a second on these small tables.
     """
     tables = list(tables)
-    restarted = tables if restart_ids is None else list(restart_ids)
+    restarted = (
+        [table for table in tables if table not in NAMED_ROWS]
+        if restart_ids is None
+        else list(restart_ids)
+    )
     statements = [
         sql.SQL("DELETE FROM {}").format(sql.Identifier(table)) for table in tables
     ] + [

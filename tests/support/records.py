@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import itertools
 from typing import Any
 
 import psycopg
@@ -139,3 +140,20 @@ class Database:
     def listening_connections(self) -> int:
         """Connections to this database whose last statement was a LISTEN."""
         return databases.listening_sessions(self.connection)
+
+
+def max_running_at_once(spans: list[Span]) -> int:
+    """The largest number of runs in progress at one instant."""
+    changes = sorted(
+        itertools.chain(
+            ((span.start, 1) for span in spans),
+            # At equal times the end sorts first: a job ending as another starts
+            # did not run alongside it.
+            ((span.end, -1) for span in spans if span.end is not None),
+        )
+    )
+    running = peak = 0
+    for _, change in changes:
+        running += change
+        peak = max(peak, running)
+    return peak

@@ -226,6 +226,7 @@ async def test_stored_rows(
             "attempts": 0,
             "abort_requested": False,
             "worker_id": None,
+            "lock_mode": "ordered",
         }
     }
     assert [event["type"] for event in connector.events[1]] == ["scheduled", "deferred"]

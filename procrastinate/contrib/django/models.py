@@ -17,6 +17,7 @@ from django.db import models
 from procrastinate import jobs
 from procrastinate.contrib.django import exceptions
 from procrastinate.contrib.django.settings import settings
+from procrastinate.sql import facts
 
 _Model = TypeVar("_Model", bound=models.Model)
 
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     ]
 
 JOB_STATUSES = [(status.value, status.value) for status in jobs.Status]
+LOCK_MODES = [(mode, mode) for mode in facts.LOCK_MODES]
 EVENT_TYPES = [
     (event, event)
     for event in (
@@ -141,6 +143,9 @@ class ProcrastinateJob(ProcrastinateReadOnlyModel):
     )
     # Set by Django from the foreign key; declared for type checkers.
     worker_id: int | None
+    lock_mode: CharField = models.CharField(
+        max_length=32, choices=LOCK_MODES, default=jobs.DEFAULT_LOCK_MODE
+    )
 
     class Meta:
         managed = False
@@ -165,6 +170,7 @@ class ProcrastinateJob(ProcrastinateReadOnlyModel):
             attempts=self.attempts,
             abort_requested=self.abort_requested,
             worker_id=self.worker_id,
+            lock_mode=self.lock_mode,
         )
 
 
@@ -212,3 +218,26 @@ class ProcrastinatePeriodicDefer(ProcrastinateReadOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.task_name}[{self.periodic_id}] at {self.defer_timestamp}"
+
+
+class ProcrastinateQueueLimit(ProcrastinateReadOnlyModel):
+    """The limits of a queue (``procrastinate_queue_limits``), for every worker
+    together; set them with ``procrastinate queue limit``."""
+
+    queue_name: CharField = models.CharField(max_length=128, primary_key=True)
+    max_running: models.IntegerField[int | None, int | None] = models.IntegerField(
+        null=True, blank=True
+    )
+    max_starts: models.IntegerField[int | None, int | None] = models.IntegerField(
+        null=True, blank=True
+    )
+    per_seconds: models.FloatField[float | None, float | None] = models.FloatField(
+        null=True, blank=True
+    )
+
+    class Meta:
+        managed = False
+        db_table = "procrastinate_queue_limits"
+
+    def __str__(self) -> str:
+        return f"Limits of {self.queue_name}"

@@ -43,13 +43,15 @@ DJANGO_OPTIONS = frozenset(
 
 
 def add_subcommands(parser: argparse.ArgumentParser) -> None:
-    """``worker``, ``defer``, ``healthchecks`` (Django's variant) and ``shell``."""
+    """``worker``, ``defer``, ``healthchecks`` (Django's variant), ``shell`` and
+    ``queue``."""
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     cli.add_worker_command(subparsers)
     cli.add_defer_command(subparsers)
     cli.add_healthchecks_command(subparsers)
     subparsers.choices["healthchecks"].set_defaults(func=healthchecks.check_worker_app)
     cli.add_shell_command(subparsers)
+    cli.add_queue_command(subparsers)
 
 
 def configure_logging(verbosity: int, format: str, style: str) -> None:
