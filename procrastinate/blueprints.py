@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import functools
 import logging
 from collections.abc import Callable, Sequence
@@ -148,6 +149,7 @@ class Blueprint:
         lock_mode: str = jobs.DEFAULT_LOCK_MODE,
         queueing_lock: str | None = None,
         task_middleware: Sequence[middleware.TaskMiddleware] | None = None,
+        timeout: float | datetime.timedelta | None = None,
     ) -> Callable[[Callable[P, R]], Task[P, R, P]]: ...
 
     # The context is a JobContext; Any here, because a JobContext holds the App,
@@ -167,6 +169,7 @@ class Blueprint:
         lock_mode: str = jobs.DEFAULT_LOCK_MODE,
         queueing_lock: str | None = None,
         task_middleware: Sequence[middleware.TaskMiddleware] | None = None,
+        timeout: float | datetime.timedelta | None = None,
     ) -> Callable[
         [Callable[Concatenate[Any, P], R]],
         Task[Concatenate[Any, P], R, P],
@@ -189,6 +192,7 @@ class Blueprint:
         lock_mode: str = jobs.DEFAULT_LOCK_MODE,
         queueing_lock: str | None = None,
         task_middleware: Sequence[middleware.TaskMiddleware] | None = None,
+        timeout: float | datetime.timedelta | None = None,
     ) -> Any:
         """
         Declare a task: use it as ``@app.task`` or ``@app.task(...)`` on a function.
@@ -210,7 +214,13 @@ class Blueprint:
         :param queueing_lock: the default queueing lock of the task's jobs.
         :param task_middleware: middleware wrapping each job of this task (async for
             an async task, sync for a sync one).
+        :param timeout: the time limit of each run of a job, in seconds or as a
+            :class:`~datetime.timedelta`; ``None``: none. Past it, the job fails with
+            :class:`~procrastinate.exceptions.TaskTimeout` (see
+            :doc:`/howto/advanced/timeouts`).
         :raises TaskAlreadyRegistered: the name or an alias is taken.
+        :raises TypeError: ``timeout`` is neither a number nor a timedelta.
+        :raises ValueError: ``timeout`` is not a positive, finite duration.
         :raises MiddlewareKindMismatch: a middleware does not match the task.
         """
 
@@ -228,6 +238,7 @@ class Blueprint:
                 name=name,
                 aliases=aliases,
                 task_middleware=task_middleware,
+                timeout=timeout,
             )
             self._register_task(task)
             functools.update_wrapper(task, func, updated=())

@@ -99,6 +99,14 @@ class JobAborted(ProcrastinateException):
     """
 
 
+class TaskTimeout(ProcrastinateException):
+    """
+    A job ran past its task's time limit (``@app.task(timeout=...)``): the job
+    failed with this error, and the task's retry strategy decides whether it runs
+    again (name it in ``retry_exceptions`` to retry only on it).
+    """
+
+
 class AppNotOpen(ProcrastinateException):
     """
     App was not open: open it with ``app.open()``, ``await app.open_async()``, or use it

@@ -25,6 +25,8 @@ class AbortReason(enum.Enum):
         "user_request"  #: Someone requested it (``cancel_job_by_id(abort=True)``)
     )
     SHUTDOWN = "shutdown"  #: The worker is stopping and its graceful timeout ran out
+    #: The run passed the time limit of its task (``@app.task(timeout=...)``)
+    TIMEOUT = "timeout"
     #: The worker lost the job: another worker recovered it, or it was retried or
     #: finished meanwhile, so this run's outcome would not be stored
     LOST = "lost"

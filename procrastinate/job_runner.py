@@ -35,6 +35,7 @@ from procrastinate.outcomes import (
     end_message,
     outcome_of,
     should_delete,
+    timed_out,
 )
 
 if TYPE_CHECKING:
@@ -290,6 +291,7 @@ class JobRunner:
         result: Any = None
         extra = self.log_extra(action="start_job", job=job)
         self.logger.info(f"Starting job {job.call_string}", extra=extra)
+        timer = self._start_time_limit(running, task)
         try:
             if task is None:
                 raise exceptions.TaskNotFound(
@@ -298,6 +300,11 @@ class JobRunner:
             result = await self._run_task(task, context)
         except BaseException as exc:
             error = exc
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if running.abort_reason == AbortReason.TIMEOUT and task and task.timeout:
+            error, result = timed_out(job.task_name, task.timeout, error), None
         outcome = outcome_of(error, task, job, running.abort_reason)
         duration = time.time() - start
         log_extra = self.log_extra(
@@ -317,6 +324,19 @@ class JobRunner:
             extra=log_extra,
         )
         return outcome, error
+
+    def _start_time_limit(
+        self, running: RunningJob, task: tasks_module.Task[Any, Any, Any] | None
+    ) -> asyncio.TimerHandle | None:
+        """Abort the job when its task's time limit passes: an async task is
+        cancelled, a sync one sees ``should_abort()`` (a thread cannot be stopped)."""
+        if task is None or task.timeout is None:
+            return None
+        job_id = running.context.job.id
+        assert job_id is not None
+        return asyncio.get_running_loop().call_later(
+            task.timeout, self.abort, job_id, AbortReason.TIMEOUT
+        )
 
     async def _run_task(
         self, task: tasks_module.Task[Any, Any, Any], context: job_context.JobContext

@@ -36,6 +36,11 @@ ENDINGS = {
     (False, True): (jobs.Status.FAILED, "Error, to retry", "job_error_retry"),
     (False, False): (jobs.Status.FAILED, "Error", "job_error"),
 }
+# A run past its time limit fails, retried or not.
+TIMED_OUT = {
+    True: (jobs.Status.FAILED, "Timed out, to retry", "job_timeout_retry"),
+    False: (jobs.Status.FAILED, "Timed out", "job_timeout"),
+}
 
 
 def outcome_of(
@@ -47,7 +52,8 @@ def outcome_of(
     """
     Decide what a job's run means. A task's retry strategy applies to any error
     except an abort requested by a user; a job aborted because the worker stopped is
-    retried when its strategy allows, so no work is lost to a deployment.
+    retried when its strategy allows, so no work is lost to a deployment, and so is a
+    run past its time limit (:class:`~procrastinate.exceptions.TaskTimeout`).
     """
     if error is None:
         return Outcome(
@@ -58,11 +64,14 @@ def outcome_of(
         )
     aborted = isinstance(error, (exceptions.JobAborted, asyncio.CancelledError))
     # An abort request (or the loss of the job) forbids a retry, whatever ends the job.
-    user_abort = abort_reason is not None and abort_reason != AbortReason.SHUTDOWN
+    user_abort = abort_reason in (AbortReason.USER_REQUEST, AbortReason.LOST)
     retry = None
     if task is not None and not user_abort:
         retry = task.get_retry_exception(error, job)
-    status, title, action = ENDINGS[aborted, retry is not None]
+    if isinstance(error, exceptions.TaskTimeout):
+        status, title, action = TIMED_OUT[retry is not None]
+    else:
+        status, title, action = ENDINGS[aborted, retry is not None]
     final_failure = status == jobs.Status.FAILED and retry is None
     return Outcome(
         status=status,
@@ -71,6 +80,18 @@ def outcome_of(
         level=logging.ERROR if final_failure else logging.INFO,
         retry=retry,
     )
+
+
+def timed_out(task_name: str, limit: float, error: BaseException | None) -> Exception:
+    """
+    The error of a run that passed its time limit: what the run raised or returned
+    then does not matter, the job failed.
+    """
+    timeout = exceptions.TaskTimeout(
+        f"Task {task_name} ran past its time limit of {limit:g} s"
+    )
+    timeout.__cause__ = error
+    return timeout
 
 
 def should_delete(condition: jobs.DeleteJobCondition, status: jobs.Status) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import inspect
 import logging
+import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypedDict, TypeVar
 
@@ -94,6 +95,31 @@ def check_lock_mode(value: Any) -> None:
             f"lock_mode must be one of {', '.join(map(repr, facts.LOCK_MODES))}, "
             f"not {value!r}"
         )
+
+
+def check_timeout(value: Any) -> float | None:
+    """
+    A task's time limit in seconds, from a number or a timedelta (``None``: none).
+
+    :raises TypeError: neither a number nor a timedelta.
+    :raises ValueError: not a positive, finite duration.
+    """
+    if value is None:
+        return None
+    if isinstance(value, datetime.timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        raise TypeError(
+            f"timeout must be a number of seconds or a timedelta, not "
+            f"{type(value).__name__}: e.g. timeout=30"
+        )
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(
+            f"timeout={value!r} is not a positive duration: e.g. timeout=30"
+        )
+    return seconds
 
 
 def configure_task(
@@ -198,6 +224,9 @@ class Task(Generic[P, R, Args]):
     :ivar retry_strategy: how its failed jobs are retried, or ``None``.
     :ivar pass_context: whether the function receives a
         :class:`~procrastinate.JobContext` first.
+    :ivar timeout: the time limit of each run of its jobs, in seconds, or ``None``.
+    :raises TypeError: ``timeout`` is neither a number nor a timedelta.
+    :raises ValueError: ``timeout`` is not a positive, finite duration.
     """
 
     def __init__(
@@ -215,6 +244,7 @@ class Task(Generic[P, R, Args]):
         name: str | None = None,
         aliases: list[str] | None = None,
         task_middleware: Sequence[middleware.TaskMiddleware] | None = None,
+        timeout: float | datetime.timedelta | None = None,
     ) -> None:
         check_text(queue, "queue", optional=False)
         check_priority(priority)
@@ -239,6 +269,7 @@ class Task(Generic[P, R, Args]):
         self.queueing_lock = queueing_lock
         self.task_middleware = list(task_middleware or [])
         middleware.check_task_middleware(self.task_middleware, self.is_async)
+        self.timeout = check_timeout(timeout)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Call the task's function here and now, without a job.

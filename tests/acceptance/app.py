@@ -95,3 +95,11 @@ async def resilient(context: procrastinate.JobContext, sleep: float = 0.0) -> No
     await record(context, "start")
     await asyncio.sleep(sleep)
     await record(context, "end")
+
+
+@app.task(pass_context=True, timeout=0.3)
+async def limited(context: procrastinate.JobContext, sleep: float = 0.0) -> None:
+    """Like ``track``, with a time limit of 0.3 s."""
+    await record(context, "start")
+    await asyncio.sleep(sleep)
+    await record(context, "end")
