@@ -108,20 +108,23 @@ def fetch_jobs(
 ) -> list[Row]:
     """
     Mark up to ``limit`` jobs as ``doing`` for the worker: waiting, in ``queues``
-    (all when ``None``), due, and first of their lock (no job of the lock running,
-    none waiting with a higher priority or the same priority and a smaller id,
-    wherever it waits and whenever it is scheduled). Highest priority first, then
-    oldest.
+    (all when ``None``) and not in a paused queue, due, and first of their lock (no
+    job of the lock running, none waiting with a higher priority or the same
+    priority and a smaller id, wherever it waits and whenever it is scheduled).
+    Highest priority first, then oldest.
 
     :raises ConnectorException: the worker is not registered (foreign key).
     """
     now = utils.utcnow()
     heads = rules.lock_heads(tables.jobs.values())
+    paused = tables.paused_queues()
     candidates = sorted(
         (
             job
             for job in tables.jobs.values()
-            if rules.fetchable(job, queues, now) and rules.lock_allows(job, heads)
+            if rules.fetchable(job, queues, now)
+            and job["queue_name"] not in paused
+            and rules.lock_allows(job, heads)
         ),
         key=rules.fetch_order,
     )[:limit]

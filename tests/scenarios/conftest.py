@@ -281,9 +281,15 @@ TABLES = (
 )
 
 
+# Tables without an id sequence.
+KEYED_TABLES = ("procrastinate_queues",)
+
+
 def empty_database(conn: psycopg.Connection[Any]) -> None:
     """Delete every row and restart the id sequences, in one commit."""
     with conn.transaction():
+        for table in KEYED_TABLES:
+            conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(table)))
         for table in TABLES:
             conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(table)))
             conn.execute(
