@@ -124,6 +124,7 @@ def create_parser() -> ArgumentParser:
     add_schema_command(subparsers)
     add_healthchecks_command(subparsers)
     add_shell_command(subparsers)
+    add_queue_command(subparsers)
     add_metrics_command(subparsers)
     add_web_command(subparsers)
     return parser
@@ -434,6 +435,37 @@ def add_shell_command(subparsers: Any) -> None:
         nargs="*",
         help="A shell command to run instead of starting the interactive shell",
     )
+
+
+def add_queue_command(subparsers: Any) -> None:
+    """``procrastinate queue pause|resume|list``."""
+    parser = subparsers.add_parser(
+        "queue",
+        help="Pause, resume or list queues",
+        description="Pause a queue (every worker stops taking its jobs; running jobs "
+        "finish, jobs can still be deferred), resume it, or list the queues",
+    )
+    actions = parser.add_subparsers(
+        dest="queue_action", metavar="ACTION", required=True
+    )
+    for action, help_text in (
+        ("pause", "Stop every worker from taking the queue's jobs, until resumed"),
+        ("resume", "Let workers take the queue's jobs again, at once"),
+    ):
+        action_parser = actions.add_parser(
+            action, help=help_text, description=help_text
+        )
+        action_parser.set_defaults(func=cli_commands.queue)
+        action_parser.add_argument(
+            "queue", type=cli_inputs.parse_queue_name, help="The queue's name"
+        )
+    list_parser = actions.add_parser(
+        "list",
+        help="List the queues: paused or active, and their jobs",
+        description="List the queues that hold jobs or were ever paused: paused or "
+        "active, and their number of jobs per status",
+    )
+    list_parser.set_defaults(func=cli_commands.queue, queue=None)
 
 
 def add_metrics_command(subparsers: Any) -> None:

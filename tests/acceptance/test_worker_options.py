@@ -79,7 +79,7 @@ def test_out_of_range_worker_variables_are_refused(
 
 
 def test_a_one_shot_worker_that_cannot_fetch_exits_1(cli: Cli, db: Database) -> None:
-    db.connection.execute("DROP FUNCTION procrastinate_fetch_jobs_v1")
+    db.connection.execute("DROP FUNCTION procrastinate_fetch_jobs_v2")
 
     result = cli("worker", "--one-shot")
 

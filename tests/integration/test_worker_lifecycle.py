@@ -213,7 +213,7 @@ async def test_a_side_task_failure_stops_the_worker_and_run_raises(
 async def test_a_one_shot_worker_ends_with_the_error_when_fetching_cannot_work(
     app: procrastinate.App, connection: psycopg.Connection[Any]
 ) -> None:
-    connection.execute("DROP FUNCTION procrastinate_fetch_jobs_v1")
+    connection.execute("DROP FUNCTION procrastinate_fetch_jobs_v2")
     with pytest.raises(exceptions.ConnectorException, match="schema is missing"):
         await asyncio.wait_for(
             app.run_worker_async(wait=False, install_signal_handlers=False),

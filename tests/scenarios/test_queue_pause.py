@@ -61,7 +61,8 @@ async def test_pausing_twice_and_resuming_an_active_queue_change_nothing(
     (first,) = await job_manager.list_queue_states_async("a")
     assert await job_manager.pause_queue_async("a") is False
     (second,) = await job_manager.list_queue_states_async("a")
-    assert first.paused and first.paused_at is not None
+    assert first.paused
+    assert first.paused_at is not None
     assert first.paused_at >= before.replace(microsecond=0)
     # The second pause keeps the time of the first.
     assert second == first

@@ -22,7 +22,7 @@ from . import records, waiting
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # "procrastinate: error: ..." or, for a usage error, "procrastinate defer: error: ...".
-ERROR_LINE = re.compile(r"^procrastinate( [a-z]+)?: error: ")
+ERROR_LINE = re.compile(r"^procrastinate( [a-z]+){0,2}: error: ")
 COMMAND_TIMEOUT = 30.0
 WORKER_START_TIMEOUT = 15.0
 

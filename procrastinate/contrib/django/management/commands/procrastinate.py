@@ -2,7 +2,7 @@
 app and database.
 
 It takes the same subcommands as the ``procrastinate`` command (``worker``,
-``defer``, ``healthchecks``, ``shell``) but neither ``--app`` (the app is the
+``defer``, ``healthchecks``, ``shell``, ``queue``) but neither ``--app`` (the app is the
 project's) nor ``schema`` (Django migrations create it). For the duration of the
 command, the app runs on the connector of ``DjangoConnector.get_worker_connector()``:
 workers need an asynchronous connection that can LISTEN, which Django's connection is
@@ -20,7 +20,7 @@ from typing import Any
 from django.core.management import base
 
 import procrastinate
-from procrastinate import cli, utils
+from procrastinate import cli, cli_parser, utils
 from procrastinate import connector as connector_module
 from procrastinate.contrib.django import exceptions, healthchecks, procrastinate_app
 from procrastinate.contrib.django.settings import settings
@@ -43,13 +43,15 @@ DJANGO_OPTIONS = frozenset(
 
 
 def add_subcommands(parser: argparse.ArgumentParser) -> None:
-    """``worker``, ``defer``, ``healthchecks`` (Django's variant) and ``shell``."""
+    """``worker``, ``defer``, ``healthchecks`` (Django's variant), ``shell`` and
+    ``queue``."""
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     cli.add_worker_command(subparsers)
     cli.add_defer_command(subparsers)
     cli.add_healthchecks_command(subparsers)
     subparsers.choices["healthchecks"].set_defaults(func=healthchecks.check_worker_app)
     cli.add_shell_command(subparsers)
+    cli_parser.add_queue_command(subparsers)
 
 
 def configure_logging(verbosity: int, format: str, style: str) -> None:
