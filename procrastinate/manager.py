@@ -558,8 +558,8 @@ class JobManager:
     ) -> list[jobs.QueueState]:
         """
         The state of the queues that were ever paused, by name; any other queue is
-        active. :meth:`list_queues_async` counts the jobs of the queues that hold
-        some.
+        active. ``list_queues_async`` (:meth:`list_stats_async` by queue) counts the
+        jobs of the queues that hold some.
 
         :param queue: only this queue.
         """

@@ -72,7 +72,7 @@ class InMemoryConnector(connector.BaseAsyncConnector):
     - :attr:`events`: job id → list of ``{"type": ..., "at": ...}``;
     - :attr:`workers`: worker id → last heartbeat;
     - :attr:`periodic_defers`: ``(task name, periodic id)`` → latest deferred tick;
-    - :attr:`queues`: queue name → ``{"paused": ..., "paused_at": ...}``, for the
+    - ``queues``: queue name → ``{"paused": ..., "paused_at": ...}``, for the
       queues that were ever paused;
     - ``tables``: the object holding all of these (attributes of the connector are its
       attributes, to read and to assign), replaced by :meth:`reset`.
