@@ -150,6 +150,28 @@ async def shell_command(app: procrastinate.App, shell_command: list[str]) -> Non
     await utils.sync_to_async(admin.cmdloop)
 
 
+async def queue(app: procrastinate.App, queue_action: str, queue: str | None) -> None:
+    """Pause or resume a queue, or list the queues."""
+    job_manager = app.job_manager
+    if queue_action == "list":
+        stats = await job_manager.list_queues_async()
+        states = await job_manager.list_queue_states_async()
+        for line in shell.queue_lines(stats, states):
+            print(line)
+        return
+    assert queue is not None
+    if queue_action == "pause":
+        changed = await job_manager.pause_queue_async(queue)
+        print(
+            f"Queue {queue!r} paused"
+            if changed
+            else f"Queue {queue!r} was paused already"
+        )
+        return
+    changed = await job_manager.resume_queue_async(queue)
+    print(f"Queue {queue!r} resumed" if changed else f"Queue {queue!r} was not paused")
+
+
 async def limit_queue(
     app: procrastinate.App,
     queue: str,

@@ -8,7 +8,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from procrastinate import tasks, types, utils, worker_options
+from procrastinate import exceptions, operations, tasks, types, utils, worker_options
 
 
 def env_bool(value: str) -> bool:
@@ -25,6 +25,14 @@ def parse_queues(raw: str) -> list[str] | None:
     """Comma-separated queue names; empty means all queues."""
     queues = [queue.strip() for queue in raw.split(",") if queue.strip()]
     return queues or None
+
+
+def parse_queue_name(raw: str) -> str:
+    """One queue name, as ``queue pause`` and ``queue resume`` take it."""
+    try:
+        return operations.queue_name_argument(raw)
+    except exceptions.InvalidQueueName as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parse_concurrency(raw: str) -> int:

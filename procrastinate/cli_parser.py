@@ -125,9 +125,9 @@ def create_parser() -> ArgumentParser:
     add_schema_command(subparsers)
     add_healthchecks_command(subparsers)
     add_shell_command(subparsers)
+    add_queue_command(subparsers)
     add_metrics_command(subparsers)
     add_web_command(subparsers)
-    add_queue_command(subparsers)
     return parser
 
 
@@ -445,6 +445,78 @@ def add_shell_command(subparsers: Any) -> None:
     )
 
 
+def add_queue_command(subparsers: Any) -> None:
+    """``procrastinate queue pause|resume|list|limit|unlimit|limits``."""
+    parser = subparsers.add_parser(
+        "queue",
+        help="Pause, resume, list or limit queues",
+        description="Pause a queue (every worker stops taking its jobs; running jobs "
+        "finish, jobs can still be deferred), resume it, list the queues, or limit how "
+        "many of its jobs run or start across all workers",
+    )
+    actions = parser.add_subparsers(
+        dest="queue_action", metavar="ACTION", required=True
+    )
+    for action, help_text in (
+        ("pause", "Stop every worker from taking the queue's jobs, until resumed"),
+        ("resume", "Let workers take the queue's jobs again, at once"),
+    ):
+        action_parser = actions.add_parser(
+            action, help=help_text, description=help_text
+        )
+        action_parser.set_defaults(func=cli_commands.queue)
+        action_parser.add_argument(
+            "queue", type=cli_inputs.parse_queue_name, help="The queue's name"
+        )
+    list_parser = actions.add_parser(
+        "list",
+        help="List the queues: paused or active, and their jobs",
+        description="List the queues that hold jobs or were ever paused: paused or "
+        "active, and their number of jobs per status",
+    )
+    list_parser.set_defaults(func=cli_commands.queue, queue=None)
+    limit = actions.add_parser(
+        "limit",
+        help="Set the limits of a queue, replacing those it had",
+        description="Set the limits of a queue, replacing those it had; workers "
+        "honour them at their next fetch",
+        formatter_class=HelpFormatter,
+    )
+    limit.set_defaults(func=cli_commands.limit_queue)
+    limit.add_argument(
+        "queue", type=cli_inputs.parse_queue_name, help="The queue's name"
+    )
+    limit.add_argument(
+        "--max-running",
+        type=cli_inputs.parse_positive_int,
+        help="At most this many jobs of the queue run at once",
+    )
+    limit.add_argument(
+        "--max-starts",
+        type=cli_inputs.parse_positive_int,
+        help="At most this many jobs of the queue start in any period of --per "
+        "(1 to 1000)",
+    )
+    limit.add_argument(
+        "--per",
+        type=cli_inputs.parse_interval,
+        help="The period of --max-starts, in seconds",
+    )
+    unlimit = actions.add_parser(
+        "unlimit", help="Remove the limits of a queue", formatter_class=HelpFormatter
+    )
+    unlimit.set_defaults(func=cli_commands.unlimit_queue)
+    unlimit.add_argument(
+        "queue", type=cli_inputs.parse_queue_name, help="The queue's name"
+    )
+    listing = actions.add_parser(
+        "limits",
+        help="List the limited queues and how many of their jobs run",
+        formatter_class=HelpFormatter,
+    )
+    listing.set_defaults(func=cli_commands.list_queue_limits)
+
+
 def add_metrics_command(subparsers: Any) -> None:
     """``procrastinate metrics``."""
     parser = subparsers.add_parser(
@@ -472,54 +544,6 @@ def add_web_command(subparsers: Any) -> None:
     )
     parser.set_defaults(func=monitoring_commands.serve_web)
     add_server_arguments(parser, "the dashboard", "WEB", port=8080, host="127.0.0.1")
-
-
-def add_queue_command(subparsers: Any) -> None:
-    """``procrastinate queue``: the limits of queues, for every worker together."""
-    parser = subparsers.add_parser(
-        "queue",
-        help="Limit how many jobs of a queue run or start, across all workers",
-        description="Set, list or clear the limits of queues: at most N jobs running "
-        "at once and at most N starts per period, honoured by every worker's fetch",
-        formatter_class=HelpFormatter,
-    )
-    actions = parser.add_subparsers(dest="queue_action", title="actions", required=True)
-    limit = actions.add_parser(
-        "limit",
-        help="Set the limits of a queue, replacing those it had",
-        description="Set the limits of a queue, replacing those it had; workers "
-        "honour them at their next fetch",
-        formatter_class=HelpFormatter,
-    )
-    limit.set_defaults(func=cli_commands.limit_queue)
-    limit.add_argument("queue", help="Name of the queue")
-    limit.add_argument(
-        "--max-running",
-        type=cli_inputs.parse_positive_int,
-        help="At most this many jobs of the queue run at once",
-    )
-    limit.add_argument(
-        "--max-starts",
-        type=cli_inputs.parse_positive_int,
-        help="At most this many jobs of the queue start in any period of --per "
-        "(1 to 1000)",
-    )
-    limit.add_argument(
-        "--per",
-        type=cli_inputs.parse_interval,
-        help="The period of --max-starts, in seconds",
-    )
-    unlimit = actions.add_parser(
-        "unlimit", help="Remove the limits of a queue", formatter_class=HelpFormatter
-    )
-    unlimit.set_defaults(func=cli_commands.unlimit_queue)
-    unlimit.add_argument("queue", help="Name of the queue")
-    listing = actions.add_parser(
-        "limits",
-        help="List the limited queues and how many of their jobs run",
-        formatter_class=HelpFormatter,
-    )
-    listing.set_defaults(func=cli_commands.list_queue_limits)
 
 
 def add_server_arguments(

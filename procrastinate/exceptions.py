@@ -242,3 +242,10 @@ class JobLost(ConnectorException):
     The worker no longer owns the job: another worker recovered it, or it was retried
     or finished meanwhile. The outcome of this worker's run of it is not stored.
     """
+
+
+class InvalidQueueName(ProcrastinateException):
+    """
+    A queue name that no job can have: empty, or longer than the 128 characters of
+    ``procrastinate_jobs.queue_name``.
+    """

@@ -72,7 +72,30 @@ class AbortJobRequested(TypedDict):
     job_id: int
 
 
-Notification = JobInserted | AbortJobRequested
+class QueueResumed(TypedDict):
+    """Payload of the notification sent when a paused queue is resumed."""
+
+    type: Literal["queue_resumed"]
+    queue: str
+
+
+Notification = JobInserted | AbortJobRequested | QueueResumed
+
+
+@attr.dataclass(frozen=True, kw_only=True)
+class QueueState:
+    """
+    Whether a queue is paused. Workers fetch no job of a paused queue; jobs can still
+    be deferred into it.
+
+    :param name: the queue's name.
+    :param paused: whether it is paused.
+    :param paused_at: when it was paused; ``None`` when it is not.
+    """
+
+    name: str
+    paused: bool
+    paused_at: datetime.datetime | None = None
 
 
 @attr.dataclass(frozen=True, kw_only=True)

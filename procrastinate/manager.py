@@ -578,6 +578,56 @@ class JobManager:
         """Synchronous version of :meth:`list_queue_limits_async`."""
         return self._run(operations.list_queue_limits())
 
+    # Queue states
+
+    async def pause_queue_async(self, queue: str) -> bool:
+        """
+        Pause a queue: from the next fetch of each worker on, no job of the queue
+        starts; the running ones finish, and jobs can still be deferred into it. The
+        pause lasts, across restarts, until :meth:`resume_queue_async`. Workers of
+        procrastinate 3.10 ignore it.
+
+        :param queue: the queue's name; it need not hold any job yet.
+        :returns: whether the queue was active (``False``: it was paused already).
+        :raises InvalidQueueName: no job can have that queue name.
+        """
+        return await self._run_async(operations.set_queue_paused(queue, True))
+
+    def pause_queue(self, queue: str) -> bool:
+        """Synchronous version of :meth:`pause_queue_async`."""
+        return self._run(operations.set_queue_paused(queue, True))
+
+    async def resume_queue_async(self, queue: str) -> bool:
+        """
+        Resume a paused queue: its workers are notified, and fetch its waiting jobs
+        at once (those that do not listen, at their next poll).
+
+        :param queue: the queue's name.
+        :returns: whether the queue was paused (``False``: it was active already).
+        :raises InvalidQueueName: no job can have that queue name.
+        """
+        return await self._run_async(operations.set_queue_paused(queue, False))
+
+    def resume_queue(self, queue: str) -> bool:
+        """Synchronous version of :meth:`resume_queue_async`."""
+        return self._run(operations.set_queue_paused(queue, False))
+
+    async def list_queue_states_async(
+        self, queue: str | None = None
+    ) -> list[jobs.QueueState]:
+        """
+        The state of the queues that were ever paused, by name; any other queue is
+        active. ``list_queues_async`` (:meth:`list_stats_async` by queue) counts the
+        jobs of the queues that hold some.
+
+        :param queue: only this queue.
+        """
+        return await self._run_async(operations.list_queue_states(queue))
+
+    def list_queue_states(self, queue: str | None = None) -> list[jobs.QueueState]:
+        """Synchronous version of :meth:`list_queue_states_async`."""
+        return self._run(operations.list_queue_states(queue))
+
     # Worker registry
 
     async def register_worker(self) -> int:

@@ -1,5 +1,5 @@
 """What a worker hears: the notifications procrastinate sends (a job inserted, an
-abort requested), read defensively, and the marker by which a running job that asks
+abort requested, a queue resumed), read defensively, and the marker by which a running job that asks
 for its own abort tells its worker before the notification comes back."""
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ logger = logging.getLogger("procrastinate.manager")
 
 NotificationCallback = Callable[..., Awaitable[None]]
 NOTIFICATION_TYPES = ("job_inserted", "abort_job_requested")
+#: The notification that ``procrastinate_set_queue_paused_v1`` sends on resuming.
+QUEUE_RESUMED = "queue_resumed"
 # How much of a malformed notification a warning shows.
 PAYLOAD_PREVIEW = 100
 
@@ -57,6 +59,11 @@ def parse_notification(payload: str) -> jobs.Notification | None:
     if not isinstance(data, dict):
         return None
     kind, job_id = data.get("type"), data.get("job_id")
+    if kind == QUEUE_RESUMED:
+        queue = data.get("queue")
+        if not isinstance(queue, str):
+            return None
+        return jobs.QueueResumed(type="queue_resumed", queue=queue)
     # bool is an int subclass, but true is no job id.
     if kind not in NOTIFICATION_TYPES or type(job_id) is not int:
         return None

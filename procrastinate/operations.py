@@ -412,6 +412,49 @@ def queue_limits(result: Result, *_: Any, **__: Any) -> list[QueueLimit]:
     ]
 
 
+def queue_name_argument(queue: str) -> str:
+    """
+    A queue name as the queue state queries take it.
+
+    :raises InvalidQueueName: empty, longer than a job's queue name can be, or holding
+        what PostgreSQL cannot store in text.
+    """
+    if not queue or len(queue) > facts.MAX_NAME_LENGTH:
+        shown = repr(queue) if len(queue) <= 40 else f"{queue[:40]!r}..."
+        raise exceptions.InvalidQueueName(
+            f"A queue name has 1 to {facts.MAX_NAME_LENGTH} characters, got {shown} "
+            f"({len(queue)} characters)"
+        )
+    try:
+        utils.check_text(queue, "The queue name")
+    except ValueError as exc:
+        raise exceptions.InvalidQueueName(str(exc)) from None
+    return queue
+
+
+def set_queue_paused_arguments(queue: str, pause: bool) -> Arguments:
+    """The arguments of ``set_queue_paused``.
+
+    :raises InvalidQueueName: see :func:`queue_name_argument`.
+    """
+    return {"queue_name": queue_name_argument(queue), "pause": pause}
+
+
+def list_queue_states_arguments(queue: str | None = None) -> Arguments:
+    """The arguments of ``list_queue_states``: all queues, or only ``queue``."""
+    return {"queue_name": queue}
+
+
+def queue_states(result: Result, *_: Any, **__: Any) -> list[jobs.QueueState]:
+    """Rows of ``list_queue_states``."""
+    return [
+        jobs.QueueState(
+            name=row["name"], paused=row["paused"], paused_at=row["paused_at"]
+        )
+        for row in result.rows
+    ]
+
+
 def by_worker(worker_id: int) -> Arguments:
     """The arguments of the queries about one worker."""
     return {"worker_id": worker_id}
@@ -488,6 +531,16 @@ reregister_worker = Operation(
     lambda job_ids: {"job_ids": list(job_ids)},
     reregistered,
     fetch="one",
+)
+#: Pause or resume a queue: whether its state changed.
+set_queue_paused = Operation(
+    "set_queue_paused",
+    set_queue_paused_arguments,
+    lambda result, *_: bool(result.rows[0]["changed"]),
+    fetch="one",
+)
+list_queue_states = Operation(
+    "list_queue_states", list_queue_states_arguments, queue_states
 )
 set_queue_limit = Operation(
     "set_queue_limit", queue_limit_arguments, nothing, fetch="none"

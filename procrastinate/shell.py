@@ -83,6 +83,32 @@ def format_stats(row: dict[str, Any]) -> str:
     return f"{row['name']}: {row['jobs_count']} jobs ({counts})"
 
 
+def queue_lines(
+    stats: list[dict[str, Any]], states: list[jobs.QueueState]
+) -> list[str]:
+    """
+    One line per queue that holds jobs or was ever paused, by name:
+    ``<name>: paused since <time>, <n> jobs (todo: a, ...)`` or ``<name>: active, ...``.
+
+    :param stats: what ``list_queues`` returns.
+    :param states: what ``list_queue_states`` returns.
+    """
+    by_name = {state.name: state for state in states}
+    counted = {row["name"]: row for row in stats}
+    lines = []
+    for name in sorted(by_name.keys() | counted.keys()):
+        state = by_name.get(name)
+        if state is not None and state.paused and state.paused_at is not None:
+            status = f"paused since {state.paused_at.isoformat(timespec='seconds')}"
+        else:
+            status = "active"
+        row = counted.get(
+            name, {"name": name, "jobs_count": 0, **dict.fromkeys(STATUSES, 0)}
+        )
+        lines.append(f"{name}: {status}, {format_stats(row).split(': ', 1)[1]}")
+    return lines
+
+
 class ProcrastinateShell(cmd.Cmd):
     """An administration shell over a job manager (synchronous API)."""
 
@@ -181,6 +207,35 @@ class ProcrastinateShell(cmd.Cmd):
         filters, _ = parse_argument(arg, STATS_FILTERS)
         for row in self.job_manager.list_stats(kind, **filters):
             self._print(format_stats(row))
+
+    def do_queues(self, _: str) -> None:
+        """
+        List the queues, paused or active, with their jobs: queues
+        """
+        stats = self.job_manager.list_queues()
+        states = self.job_manager.list_queue_states()
+        for line in queue_lines(stats, states):
+            self._print(line)
+
+    def do_pause(self, arg: str) -> None:
+        """
+        Stop every worker from taking the jobs of a queue, until resumed: pause QUEUE
+        """
+        queue = arg.strip()
+        if self.job_manager.pause_queue(queue):
+            self._print(f"Queue {queue!r} paused")
+        else:
+            self._print(f"Queue {queue!r} was paused already")
+
+    def do_resume(self, arg: str) -> None:
+        """
+        Let workers take the jobs of a paused queue again: resume QUEUE
+        """
+        queue = arg.strip()
+        if self.job_manager.resume_queue(queue):
+            self._print(f"Queue {queue!r} resumed")
+        else:
+            self._print(f"Queue {queue!r} was not paused")
 
     def do_retry(self, arg: str) -> None:
         """

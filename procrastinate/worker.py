@@ -459,7 +459,8 @@ class Worker:
     async def _on_notification(
         self, *, channel: str, notification: jobs.Notification
     ) -> None:
-        if notification["type"] == "job_inserted":
+        # A resumed queue may hold jobs that waited: fetch them as new ones.
+        if notification["type"] in ("job_inserted", "queue_resumed"):
             self._new_job.set()
         elif notification["type"] == "abort_job_requested":
             self.runner.abort(notification["job_id"], AbortReason.USER_REQUEST)

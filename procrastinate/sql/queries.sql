@@ -26,9 +26,10 @@ SELECT procrastinate_defer_periodic_job_v3(
 ) AS id;
 
 -- fetch_jobs --
--- Mark up to %(limit)s jobs as doing for a worker and return them. The args come as
--- JSON text and scheduled_at as epoch text: no driver can fail to read them, so a
--- value the client cannot hold fails its own job, never the batch.
+-- Mark up to %(limit)s jobs as doing for a worker and return them, none of a paused
+-- queue. The args come as JSON text and scheduled_at as epoch text: no driver can
+-- fail to read them, so a value the client cannot hold fails its own job, never the
+-- batch.
 SELECT id, status, task_name, priority, lock, queueing_lock, args::text AS args_text,
     extract(epoch FROM scheduled_at)::text AS scheduled_at_epoch, queue_name,
     attempts, abort_requested, worker_id, lock_mode
@@ -214,6 +215,18 @@ FROM (
 WHERE name IS NOT NULL
 GROUP BY name
 ORDER BY name;
+
+-- set_queue_paused --
+-- Pause (%(pause)s true) or resume a queue; whether its state changed. Resuming
+-- notifies the queue's workers, so that they fetch at once
+SELECT procrastinate_set_queue_paused_v1(%(queue_name)s, %(pause)s) AS changed;
+
+-- list_queue_states --
+-- The queues that were ever paused, by name, with whether they are paused now
+SELECT queue_name AS name, paused, paused_at
+FROM procrastinate_queues
+WHERE %(queue_name)s::varchar IS NULL OR queue_name = %(queue_name)s
+ORDER BY queue_name;
 
 -- register_worker --
 -- Register a worker and get its id

@@ -127,6 +127,15 @@ CREATE TABLE procrastinate_migrations (
     applied_at timestamp with time zone NOT NULL DEFAULT NOW()
 );
 
+-- The state of the queues that were ever paused; a queue without a row is active.
+CREATE TABLE procrastinate_queues (
+    queue_name character varying(128) PRIMARY KEY,
+    paused boolean NOT NULL DEFAULT false,
+    paused_at timestamp with time zone,
+    CONSTRAINT procrastinate_queues_paused_at_check
+        CHECK (paused = (paused_at IS NOT NULL))
+);
+
 -- Indexes
 --
 -- Every index the worker relies on is partial on the live statuses (todo, doing), so
@@ -437,7 +446,15 @@ DECLARE
     _index integer;
     _dropped boolean;
     _now timestamp with time zone;
+    _paused character varying[];
 BEGIN
+    -- The paused queues among those of this fetch, read once: the table is small,
+    -- and an empty array costs the candidate scan nothing.
+    SELECT COALESCE(array_agg(queues.queue_name), '{}') INTO _paused
+    FROM procrastinate_queues AS queues
+    WHERE queues.paused
+        AND (target_queue_names IS NULL OR queues.queue_name = ANY(target_queue_names));
+
     -- The limits of the queues this fetch may take from, locked in name order: the
     -- fetches of limited queues take turns (and never deadlock), so that each one
     -- counts the jobs that the previous one started. Unlimited queues have no row and
@@ -465,6 +482,7 @@ BEGIN
                 WHERE jobs.status = 'todo'
                     AND (target_queue_names IS NULL OR jobs.queue_name = ANY(target_queue_names))
                     AND (jobs.scheduled_at IS NULL OR jobs.scheduled_at <= NOW())
+                    AND jobs.queue_name <> ALL(_paused)
                     AND (
                         jobs.lock IS NULL
                         OR NOT EXISTS (
@@ -519,7 +537,8 @@ BEGIN
     ) INTO _budgets
     FROM procrastinate_queue_limits AS lim
     WHERE lim.queue_name = ANY(_limited);
-    SELECT COALESCE(array_agg(queue_name), '{}') INTO _exhausted
+    -- Paused queues are left out like exhausted ones.
+    SELECT _paused || COALESCE(array_agg(queue_name), '{}') INTO _exhausted
     FROM unnest(_limited, _budgets) AS budget(queue_name, left_to_start)
     WHERE left_to_start = 0;
 
@@ -584,6 +603,46 @@ BEGIN
         RETURNING procrastinate_jobs.*
     )
     SELECT * FROM started ORDER BY started.priority DESC, started.id;
+END;
+$$;
+
+CREATE FUNCTION procrastinate_set_queue_paused_v1(
+    target_queue_name character varying,
+    pause boolean
+)
+    RETURNS boolean
+    LANGUAGE plpgsql
+AS $$
+DECLARE
+    _was_paused boolean;
+BEGIN
+    -- The row is locked, so that two concurrent calls agree on which one changed it.
+    INSERT INTO procrastinate_queues (queue_name) VALUES (target_queue_name)
+    ON CONFLICT (queue_name) DO NOTHING;
+    SELECT paused INTO _was_paused
+    FROM procrastinate_queues WHERE queue_name = target_queue_name
+    FOR UPDATE;
+
+    IF _was_paused = pause THEN
+        RETURN false;
+    END IF;
+
+    UPDATE procrastinate_queues
+    SET paused = pause, paused_at = CASE WHEN pause THEN NOW() END
+    WHERE queue_name = target_queue_name;
+
+    IF NOT pause THEN
+        -- Idle workers of the queue wait for a notification or their next poll:
+        -- this one, sent at commit, makes them fetch the jobs that waited at once.
+        PERFORM pg_notify(
+            channel,
+            jsonb_build_object('type', 'queue_resumed', 'queue', target_queue_name)::text
+        )
+        FROM unnest(ARRAY[
+            procrastinate_queue_channel_v1(target_queue_name), 'procrastinate_any_queue_v1'
+        ]) AS channel;
+    END IF;
+    RETURN true;
 END;
 $$;
 
@@ -977,6 +1036,7 @@ CREATE TRIGGER procrastinate_trigger_delete_jobs_v1
 
 INSERT INTO procrastinate_migrations (name) VALUES
     ('03.10.00_01_pre_upgrade_from_3_10.sql'),
+    ('03.10.00_30_pre_queue_pause.sql'),
     ('03.10.00_40_pre_lock_modes_limits.sql'),
     ('03.10.00_50_post_upgrade_from_3_10.sql'),
     ('03.10.00_60_post_lean_triggers.sql');

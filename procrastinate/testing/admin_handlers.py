@@ -1,5 +1,6 @@
 """The handlers of the queries that keep the house: the worker registry, the recovery
-of orphaned jobs, the queue limits, the deletion of old jobs, and the schema checks.
+of orphaned jobs, the queue limits and states, the deletion of old jobs, and the
+schema checks.
 """
 
 from __future__ import annotations
@@ -13,6 +14,25 @@ from procrastinate.testing.rules import DOING, Row
 from procrastinate.testing.tables import Tables
 
 handlers = registry.Registry()
+
+
+# Queue states
+
+
+@handlers.handles("set_queue_paused", "one")
+def set_queue_paused(tables: Tables, queue_name: str, pause: bool) -> list[Row]:
+    """Pause or resume a queue; ``changed``: whether its state changed."""
+    return [{"changed": tables.set_queue_paused(queue_name, pause)}]
+
+
+@handlers.handles("list_queue_states", "all")
+def list_queue_states(tables: Tables, queue_name: str | None) -> list[Row]:
+    """The queues that were ever paused (or only ``queue_name``), by name."""
+    return [
+        {"name": name, **state}
+        for name, state in sorted(tables.queues.items())
+        if queue_name is None or name == queue_name
+    ]
 
 
 # Workers

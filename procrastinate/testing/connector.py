@@ -72,6 +72,8 @@ class InMemoryConnector(connector.BaseAsyncConnector):
     - :attr:`events`: job id → list of ``{"type": ..., "at": ...}``;
     - :attr:`workers`: worker id → last heartbeat;
     - :attr:`periodic_defers`: ``(task name, periodic id)`` → latest deferred tick;
+    - ``queues``: queue name → ``{"paused": ..., "paused_at": ...}``, for the
+      queues that were ever paused;
     - :attr:`queue_limits`: queue name → its limits and recent starts;
     - ``tables``: the object holding all of these (attributes of the connector are its
       attributes, to read and to assign), replaced by :meth:`reset`.
@@ -96,6 +98,7 @@ class InMemoryConnector(connector.BaseAsyncConnector):
     jobs = _TableState[dict[int, Row]]()
     events = _TableState[dict[int, list[Row]]]()
     workers = _TableState[dict[int, datetime.datetime]]()
+    queues = _TableState[dict[str, Row]]()
     periodic_defers = _TableState[dict[PeriodicKey, int]]()
     queue_limits = _TableState[dict[str, Row]]()
     job_counter = _TableState[int]()

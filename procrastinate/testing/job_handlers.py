@@ -111,7 +111,7 @@ def fetch_jobs(
 ) -> list[Row]:
     """
     Mark up to ``limit`` jobs as ``doing`` for the worker: waiting, in ``queues``
-    (all when ``None``), due, allowed by their lock (see
+    (all when ``None``) and not in a paused queue, due, allowed by their lock (see
     :func:`~procrastinate.testing.rules.lock_allows`) and by the limits of their
     queue (see :func:`~procrastinate.testing.rules.budgets`). Highest priority
     first, then oldest; the starts are recorded in the limited queues' windows.
@@ -120,11 +120,14 @@ def fetch_jobs(
     """
     now = utils.utcnow()
     states = rules.lock_states(tables.jobs.values(), now)
+    paused = tables.paused_queues()
     candidates = sorted(
         (
             job
             for job in tables.jobs.values()
-            if rules.fetchable(job, queues, now) and rules.lock_allows(job, states)
+            if rules.fetchable(job, queues, now)
+            and job["queue_name"] not in paused
+            and rules.lock_allows(job, states)
         ),
         key=rules.fetch_order,
     )

@@ -1,6 +1,6 @@
 """The in-memory tables: the rows of ``procrastinate_jobs``, ``procrastinate_events``,
-``procrastinate_workers``, ``procrastinate_periodic_defers`` and
-``procrastinate_queue_limits``, and the triggers that
+``procrastinate_workers``, ``procrastinate_periodic_defers``,
+``procrastinate_queue_limits`` and ``procrastinate_queues``, and the triggers that
 fire when a job changes (its events and notifications). Pure code on data: the
 notifications wait in :attr:`Tables.notifications` until the connector sends them.
 """
@@ -41,6 +41,9 @@ class Tables:
     periodic_defers: dict[PeriodicKey, int] = dataclasses.field(default_factory=dict)
     #: (task name, periodic id) → the ticks deferred from the latest one the SQL
     #: keeps on.
+    #: Queue name → ``{"paused": ..., "paused_at": ...}``, for the queues that were
+    #: ever paused.
+    queues: dict[str, Row] = dataclasses.field(default_factory=dict)
     ticks: dict[PeriodicKey, set[int]] = dataclasses.field(default_factory=dict)
     #: Queue name → its limits: ``max_running``, ``max_starts``, ``per_seconds``,
     #: and the ``recent_starts`` of the sliding window.
@@ -200,6 +203,31 @@ class Tables:
         payload = json.dumps({"type": kind, "job_id": job_id})
         self.notifications.append((facts.queue_channel(queue_name), payload))
         self.notifications.append((facts.ANY_QUEUE_CHANNEL, payload))
+
+    def paused_queues(self) -> set[str]:
+        """The names of the paused queues."""
+        return {name for name, state in self.queues.items() if state["paused"]}
+
+    def set_queue_paused(self, queue_name: str, pause: bool) -> bool:
+        """
+        Pause or resume a queue; whether its state changed. Resuming notifies the
+        queue's channel and the any-queue one.
+
+        :raises ConnectorException: the name is too long for the column.
+        """
+        if len(queue_name) > facts.MAX_NAME_LENGTH:
+            raise exceptions.ConnectorException(
+                f"value too long for type character varying({facts.MAX_NAME_LENGTH})"
+            )
+        state = self.queues.setdefault(queue_name, {"paused": False, "paused_at": None})
+        if state["paused"] == pause:
+            return False
+        state.update(paused=pause, paused_at=utils.utcnow() if pause else None)
+        if not pause:
+            payload = json.dumps({"type": "queue_resumed", "queue": queue_name})
+            self.notifications.append((facts.queue_channel(queue_name), payload))
+            self.notifications.append((facts.ANY_QUEUE_CHANNEL, payload))
+        return True
 
     def take_notifications(self) -> list[tuple[str, str]]:
         """The notifications waiting to be sent, which are forgotten."""

@@ -316,3 +316,55 @@ def test_a_request_without_the_credential_is_refused(
     )
     assert wrong.request.get(url + "/").status == 401
     wrong.close()
+
+
+def test_pause_and_resume_a_queue_with_the_buttons(
+    chromium: Any, dashboard: Callable[..., str], busy_database: Database
+):
+    page, console = new_page(chromium)
+    page.goto(dashboard())
+    emails = page.locator("tbody tr").first
+    follow(page, emails.get_by_role("button", name="Pause").click)
+    assert page.get_by_role("status").inner_text().startswith("The queue was paused")
+    emails = page.locator("tbody tr").first
+    assert emails.locator(".badge.paused").inner_text() == "Paused"
+    assert busy_database.rows(
+        "SELECT queue_name, paused FROM procrastinate_queues"
+    ) == [{"queue_name": "emails", "paused": True}]
+    follow(page, emails.get_by_role("button", name="Resume").click)
+    assert page.get_by_role("status").inner_text().startswith("The queue was resumed")
+    assert page.locator(".badge.paused").count() == 0
+    assert busy_database.rows("SELECT paused FROM procrastinate_queues") == [
+        {"paused": False}
+    ]
+    assert console.problems == []
+
+
+def test_a_long_task_name_wraps_between_its_parts_on_a_phone(
+    chromium: Any, dashboard: Callable[..., str], db: Database, screenshots: Path
+):
+    name = "tests.acceptance.a_rather_long_module_name.with_a_task_function_name_longer"
+    (row,) = db.rows(
+        "INSERT INTO procrastinate_jobs (queue_name, task_name) "
+        "VALUES ('default', %(name)s) RETURNING id",
+        name=name,
+    )
+    page, console = new_page(chromium, "phone")
+    page.goto(f"{dashboard()}/jobs/{row['id']}")
+    page.screenshot(path=screenshots / "long-task-phone.png", full_page=True)
+    task = page.locator("dd.task")
+    assert task.inner_text().replace("\n", "") == name
+    # Each part between the break opportunities (<wbr>) is a text node: none is
+    # broken over two lines, and the name does take several lines.
+    lines_per_part = task.evaluate(
+        """dd => Array.from(dd.childNodes)
+            .filter(node => node.nodeType === Node.TEXT_NODE)
+            .map(node => {
+                const range = document.createRange();
+                range.selectNodeContents(node);
+                return new Set(Array.from(range.getClientRects(), r => r.top)).size;
+            })"""
+    )
+    assert set(lines_per_part) == {1}
+    assert task.evaluate("dd => dd.getClientRects()[0].height") > 40
+    assert console.problems == []

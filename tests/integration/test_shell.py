@@ -77,3 +77,27 @@ async def test_filter_values_with_spaces_and_quotes(app: procrastinate.App) -> N
         'Error: Cannot read "task=\'oops": No closing quotation; quote a value with '
         "spaces or quotes, e.g. task='my task'",
     ]
+
+
+async def test_pause_resume_and_queues(app: procrastinate.App) -> None:
+    await app.configure_task("mod.add", queue="q").defer_async(a=1)
+    output = await run_session(
+        app, "pause q\npause q\nqueues\nresume q\nresume q\nqueues\npause\nexit\n"
+    )
+    printed = [
+        line
+        for prompt in output.split("procrastinate> ")[1:]
+        for line in prompt.splitlines()
+    ]
+    counts = (
+        "1 jobs (todo: 1, doing: 0, succeeded: 0, failed: 0, cancelled: 0, aborted: 0)"
+    )
+    assert printed[:2] == ["Queue 'q' paused", "Queue 'q' was paused already"]
+    assert printed[2].startswith("q: paused since ")
+    assert printed[2].endswith(f", {counts}")
+    assert printed[3:] == [
+        "Queue 'q' resumed",
+        "Queue 'q' was not paused",
+        f"q: active, {counts}",
+        "Error: A queue name has 1 to 128 characters, got '' (0 characters)",
+    ]

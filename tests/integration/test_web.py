@@ -440,3 +440,59 @@ def test_chart_build():
 )
 def test_format_age(seconds: float | None, text: str):
     assert dashboard.format_age(seconds) == text
+
+
+async def test_pause_and_resume_a_queue(
+    app: app_module.App, client: httpx.AsyncClient, connection: psycopg.Connection[Any]
+):
+    await app.configure_task("t", allow_unknown=True, queue="emails").defer_async()
+    page = (await client.get("/")).text
+    assert 'action="/queues/emails/pause"' in page
+    assert "Paused</span>" not in page
+    token = csrf_token(page)
+
+    async def act(queue: str, action: str) -> str:
+        response = await client.post(
+            f"/queues/{queue}/{action}", data={"csrf_token": token}
+        )
+        assert response.status_code == 303
+        return (await client.get(response.headers["location"])).text
+
+    paused = await act("emails", "pause")
+    assert "The queue was paused" in paused
+    assert "Paused</span>" in paused
+    assert 'action="/queues/emails/resume"' in paused
+    row = connection.execute(
+        "SELECT paused FROM procrastinate_queues WHERE queue_name = 'emails'"
+    ).fetchone()
+    assert row == (True,)
+    assert "The queue was paused already." in await act("emails", "pause")
+    # A paused queue without any live job stays listed, to be resumed.
+    empty = await act("idle", "pause")
+    assert 'action="/queues/idle/resume"' in empty
+    resumed = await act("emails", "resume")
+    assert "The queue was resumed" in resumed
+    assert 'action="/queues/emails/pause"' in resumed
+    assert "The queue was not paused." in await act("emails", "resume")
+
+
+async def test_queue_actions_need_the_csrf_token(
+    app: app_module.App, client: httpx.AsyncClient, connection: psycopg.Connection[Any]
+):
+    await app.configure_task("t", allow_unknown=True, queue="emails").defer_async()
+    response = await client.post("/queues/emails/pause", data={"csrf_token": "forged"})
+    assert response.status_code == 403
+    token = csrf_token((await client.get("/")).text)
+    unknown = await client.post("/queues/emails/stop", data={"csrf_token": token})
+    assert unknown.status_code == 404
+    too_long = await client.post(
+        f"/queues/{'q' * 129}/pause", data={"csrf_token": token}
+    )
+    assert too_long.status_code == 400
+    assert connection.execute("SELECT * FROM procrastinate_queues").fetchall() == []
+
+
+def test_breakable_task_names():
+    assert str(dashboard.breakable("my_app.tasks.<b>")) == (
+        "my_<wbr>app.<wbr>tasks.<wbr>&lt;b&gt;"
+    )

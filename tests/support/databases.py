@@ -31,9 +31,10 @@ PROCRASTINATE_TABLES = (
     "procrastinate_jobs",
     "procrastinate_workers",
     "procrastinate_queue_limits",
+    "procrastinate_queues",
 )
 # Those of them without an id sequence to restart.
-NAMED_ROWS = frozenset({"procrastinate_queue_limits"})
+NAMED_ROWS = frozenset({"procrastinate_queue_limits", "procrastinate_queues"})
 
 
 def connect(dbname: str, **params: Any) -> psycopg.Connection[Any]:

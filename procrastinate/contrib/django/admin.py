@@ -116,7 +116,7 @@ class ProcrastinateJobAdmin(ReadOnlyAdminMixin, _JobAdmin):
     )
     readonly_fields = fields
     inlines = [ProcrastinateEventInline]
-    actions = ["retry", "cancel", "abort"]
+    actions = ["retry", "cancel", "abort", "pause_queues", "resume_queues"]
     change_list_template = "procrastinate/admin/job_change_list.html"
 
     def changelist_view(
@@ -214,3 +214,47 @@ class ProcrastinateJobAdmin(ReadOnlyAdminMixin, _JobAdmin):
             if job.status in ABORTABLE
         )
         self._report(request, done, len(selected), "aborted", "todo or doing")
+
+    @admin.action(
+        description="Pause the queues of the selected jobs", permissions=["change"]
+    )
+    def pause_queues(
+        self, request: HttpRequest, queryset: QuerySet[models.ProcrastinateJob]
+    ) -> None:
+        """Pause the queues of the selected jobs: no worker takes their jobs until
+        they are resumed; running jobs finish."""
+        self._set_queues_paused(request, queryset, pause=True)
+
+    @admin.action(
+        description="Resume the queues of the selected jobs", permissions=["change"]
+    )
+    def resume_queues(
+        self, request: HttpRequest, queryset: QuerySet[models.ProcrastinateJob]
+    ) -> None:
+        """Resume the queues of the selected jobs: their workers fetch at once."""
+        self._set_queues_paused(request, queryset, pause=False)
+
+    def _set_queues_paused(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[models.ProcrastinateJob],
+        *,
+        pause: bool,
+    ) -> None:
+        queues = sorted({job.queue_name for job in queryset})
+        job_manager_ = job_manager()
+        change = job_manager_.pause_queue if pause else job_manager_.resume_queue
+        changed = [queue for queue in queues if change(queue)]
+        verb = "paused" if pause else "resumed"
+        if changed:
+            self.message_user(
+                request, f"Queue(s) {verb}: {', '.join(changed)}.", messages.SUCCESS
+            )
+        unchanged = [queue for queue in queues if queue not in changed]
+        if unchanged:
+            self.message_user(
+                request,
+                f"Queue(s) {'paused already' if pause else 'not paused'}: "
+                f"{', '.join(unchanged)}.",
+                messages.INFO,
+            )

@@ -5,10 +5,12 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import jinja2
+import markupsafe
 from starlette.applications import Starlette
 from starlette.datastructures import URL
 from starlette.exceptions import HTTPException
@@ -42,6 +44,10 @@ MESSAGES = {
     "not_retried": "The job was not retried: only failed jobs can be.",
     "not_cancelled": "The job was not cancelled: it is not waiting any more.",
     "not_aborted": "The job was not asked to abort: it is not running any more.",
+    "paused": "The queue was paused: workers take none of its jobs until resumed.",
+    "resumed": "The queue was resumed: its workers take its jobs again.",
+    "not_paused": "The queue was paused already.",
+    "not_resumed": "The queue was not paused.",
 }
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -63,7 +69,18 @@ def _templates() -> jinja2.Environment:
     )
     environment.filters["age"] = format_age
     environment.filters["when"] = format_when
+    environment.filters["breakable"] = breakable
     return environment
+
+
+def breakable(name: str) -> markupsafe.Markup:
+    """
+    A dotted or snake_case name (a task's path), escaped, with a line-break
+    opportunity after each dot and underscore: a narrow page wraps it between its
+    parts rather than in the middle of a word.
+    """
+    escaped = str(markupsafe.escape(name))
+    return markupsafe.Markup(re.sub(r"([._])", r"\1<wbr>", escaped))
 
 
 def format_age(seconds: float | None) -> str:
@@ -194,6 +211,14 @@ class Dashboard:
                 queue["ready"] = int(row["value"])
             else:
                 queue["oldest"] = row["value"]
+        states = await self.app.job_manager.list_queue_states_async()
+        for state in states:
+            # A paused queue stays listed, with its button to resume it, when it has
+            # no live job.
+            if state.paused or state.name in queues:
+                queues.setdefault(
+                    state.name, {"todo": 0, "doing": 0, "ready": 0, "oldest": None}
+                )["paused_at"] = state.paused_at
         throughput = chart.build(
             await self._rows("dashboard_throughput", max_events=CHART_MAX_EVENTS)
         )
@@ -201,6 +226,7 @@ class Dashboard:
             request,
             "queues.html",
             page="queues",
+            message=MESSAGES.get(request.query_params.get("done", "")),
             queues=dict(sorted(queues.items())),
             workers_alive=workers_alive,
             chart=throughput,
@@ -295,15 +321,7 @@ class Dashboard:
         """
         job_id = positive_int(request.path_params["job_id"], "The job id")
         assert job_id is not None
-        form = await request.form()
-        submitted = form.get(security.CSRF_FIELD)
-        if not security.same_origin(request.headers) or not security.csrf_ok(
-            request.cookies.get(security.CSRF_COOKIE),
-            submitted if isinstance(submitted, str) else None,
-        ):
-            raise HTTPException(
-                403, "This form has expired or comes from another site: reload the page"
-            )
+        await self._check_form(request)
         name = request.path_params["action"]
         actions = {
             "retry": self._retry,
@@ -319,6 +337,47 @@ class Dashboard:
         )
         url = path_for(request, "job", job_id=job_id).include_query_params(done=done)
         return RedirectResponse(url, status_code=303)
+
+    async def queue_action(self, request: Request) -> Response:
+        """
+        Pause or resume a queue (POST with the CSRF token), then show the queues.
+
+        :raises HTTPException: bad token or origin (403), unknown action (404), a
+            name no queue can have (400).
+        """
+        await self._check_form(request)
+        name = request.path_params["action"]
+        if name not in ("pause", "resume"):
+            raise HTTPException(404, f"Unknown action {name!r}")
+        queue = request.path_params["queue"]
+        try:
+            if name == "pause":
+                changed = await self.app.job_manager.pause_queue_async(queue)
+                done = "paused" if changed else "not_paused"
+            else:
+                changed = await self.app.job_manager.resume_queue_async(queue)
+                done = "resumed" if changed else "not_resumed"
+        except exceptions.InvalidQueueName as exc:
+            raise HTTPException(400, str(exc)) from None
+        logger.info(
+            f"Dashboard action {name} on queue {queue!r}: {done}",
+            extra={"action": "dashboard_action", "queue": queue, "result": done},
+        )
+        url = path_for(request, "queues").include_query_params(done=done)
+        return RedirectResponse(url, status_code=303)
+
+    async def _check_form(self, request: Request) -> None:
+        """:raises HTTPException: the form lacks the CSRF token, or comes from
+        another origin (403)."""
+        form = await request.form()
+        submitted = form.get(security.CSRF_FIELD)
+        if not security.same_origin(request.headers) or not security.csrf_ok(
+            request.cookies.get(security.CSRF_COOKIE),
+            submitted if isinstance(submitted, str) else None,
+        ):
+            raise HTTPException(
+                403, "This form has expired or comes from another site: reload the page"
+            )
 
     async def _retry(self, job_id: int) -> str:
         status = await self.app.job_manager.get_job_status_async(job_id)
@@ -409,6 +468,12 @@ def make_app(
                 dashboard.action,
                 methods=["POST"],
                 name="action",
+            ),
+            Route(
+                "/queues/{queue:path}/{action}",
+                dashboard.queue_action,
+                methods=["POST"],
+                name="queue_action",
             ),
             Route("/workers", dashboard.workers, name="workers"),
             Mount("/static", app=static, name="static"),

@@ -10,7 +10,9 @@
 -- beside new workers, they take 'mutex' jobs as 'ordered' ones (such a job may wait
 -- behind a job scheduled later, never run beside another job of its lock: the unique
 -- index on running locks holds for every version), and they ignore the queue limits.
--- Limits hold once every worker runs the new code.
+-- Limits hold once every worker runs the new code. This procrastinate_fetch_jobs_v2
+-- replaces the one of 03.10.00_30_pre_queue_pause.sql, and keeps skipping paused
+-- queues.
 --
 -- Adding a column with a constant default rewrites nothing: the file is quick on a
 -- big table. Every statement only creates what is missing, so that a run stopped
@@ -209,7 +211,15 @@ DECLARE
     _index integer;
     _dropped boolean;
     _now timestamp with time zone;
+    _paused character varying[];
 BEGIN
+    -- The paused queues among those of this fetch, read once: the table is small,
+    -- and an empty array costs the candidate scan nothing.
+    SELECT COALESCE(array_agg(queues.queue_name), '{}') INTO _paused
+    FROM procrastinate_queues AS queues
+    WHERE queues.paused
+        AND (target_queue_names IS NULL OR queues.queue_name = ANY(target_queue_names));
+
     -- The limits of the queues this fetch may take from, locked in name order: the
     -- fetches of limited queues take turns (and never deadlock), so that each one
     -- counts the jobs that the previous one started. Unlimited queues have no row and
@@ -237,6 +247,7 @@ BEGIN
                 WHERE jobs.status = 'todo'
                     AND (target_queue_names IS NULL OR jobs.queue_name = ANY(target_queue_names))
                     AND (jobs.scheduled_at IS NULL OR jobs.scheduled_at <= NOW())
+                    AND jobs.queue_name <> ALL(_paused)
                     AND (
                         jobs.lock IS NULL
                         OR NOT EXISTS (
@@ -291,7 +302,8 @@ BEGIN
     ) INTO _budgets
     FROM procrastinate_queue_limits AS lim
     WHERE lim.queue_name = ANY(_limited);
-    SELECT COALESCE(array_agg(queue_name), '{}') INTO _exhausted
+    -- Paused queues are left out like exhausted ones.
+    SELECT _paused || COALESCE(array_agg(queue_name), '{}') INTO _exhausted
     FROM unnest(_limited, _budgets) AS budget(queue_name, left_to_start)
     WHERE left_to_start = 0;
 

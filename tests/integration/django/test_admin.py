@@ -159,3 +159,26 @@ def test_actions_need_the_change_permission(django_db: str) -> None:
     assert listing.status_code == 200
     assert 'name="action"' not in listing.content.decode()
     assert job(job_id).status == "todo"
+
+
+def test_pause_and_resume_queues_actions(
+    admin_client: Any, db_connection: psycopg.Connection[Any]
+) -> None:
+    job_id = tasks.greet.defer(name="Ada")
+    queue = job(job_id).queue_name
+
+    paused = post_action(admin_client, "pause_queues", job_id).content.decode()
+    assert f"Queue(s) paused: {queue}." in paused
+    again = post_action(admin_client, "pause_queues", job_id).content.decode()
+    assert f"Queue(s) paused already: {queue}." in again
+    row = db_connection.execute(
+        "SELECT paused FROM procrastinate_queues WHERE queue_name = %s", (queue,)
+    ).fetchone()
+    assert row == (True,)
+
+    resumed = post_action(admin_client, "resume_queues", job_id).content.decode()
+    assert f"Queue(s) resumed: {queue}." in resumed
+    row = db_connection.execute(
+        "SELECT paused FROM procrastinate_queues WHERE queue_name = %s", (queue,)
+    ).fetchone()
+    assert row == (False,)

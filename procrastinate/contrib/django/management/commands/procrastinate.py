@@ -2,7 +2,7 @@
 app and database.
 
 It takes the same subcommands as the ``procrastinate`` command (``worker``,
-``defer``, ``healthchecks``, ``shell``) but neither ``--app`` (the app is the
+``defer``, ``healthchecks``, ``shell``, ``queue``) but neither ``--app`` (the app is the
 project's) nor ``schema`` (Django migrations create it). For the duration of the
 command, the app runs on the connector of ``DjangoConnector.get_worker_connector()``:
 workers need an asynchronous connection that can LISTEN, which Django's connection is

@@ -9,7 +9,7 @@ from procrastinate.contrib.django.migrations_utils import RunProcrastinateSQL
 
 
 class Migration(migrations.Migration):
-    dependencies = [("procrastinate", "0042_pre_upgrade_from_3_10")]
+    dependencies = [("procrastinate", "0043_pre_queue_pause")]
 
     operations = [
         RunProcrastinateSQL(name="03.10.00_40_pre_lock_modes_limits.sql"),
