@@ -224,9 +224,8 @@ class Task(Generic[P, R, Args]):
     :ivar retry_strategy: how its failed jobs are retried, or ``None``.
     :ivar pass_context: whether the function receives a
         :class:`~procrastinate.JobContext` first.
-    :ivar timeout: the time limit of each run of its jobs, in seconds, or ``None``.
-    :raises TypeError: ``timeout`` is neither a number nor a timedelta.
-    :raises ValueError: ``timeout`` is not a positive, finite duration.
+    :ivar timeout: the time limit of each run of its jobs, in seconds, or ``None``
+        (:meth:`Blueprint.task` says what a bad one raises).
     """
 
     def __init__(
