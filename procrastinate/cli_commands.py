@@ -184,7 +184,7 @@ async def limit_queue(
     await app.job_manager.set_queue_limit_async(
         queue, max_running=max_running, max_starts=max_starts, per=per
     )
-    print(f"Limited queue {queue!r}: {limit_text(max_running, max_starts, per)}")
+    print(f"Limited queue {queue!r}: {shell.limit_text(max_running, max_starts, per)}")
 
 
 async def unlimit_queue(app: procrastinate.App, queue: str, **_: Any) -> None:
@@ -201,17 +201,5 @@ async def list_queue_limits(app: procrastinate.App, **_: Any) -> None:
     if not limits:
         print("No queue has limits")
     for item in limits:
-        text = limit_text(item.max_running, item.max_starts, item.per_seconds)
+        text = shell.limit_text(item.max_running, item.max_starts, item.per_seconds)
         print(f"{item.queue}: {text}; {item.running} running")
-
-
-def limit_text(
-    max_running: int | None, max_starts: int | None, per: float | None
-) -> str:
-    """The limits of a queue, in words."""
-    parts = []
-    if max_running is not None:
-        parts.append(f"at most {max_running} running")
-    if max_starts is not None:
-        parts.append(f"at most {max_starts} starts per {per:g} s")
-    return ", ".join(parts)

@@ -50,6 +50,40 @@ def parse_argument(
     return filters, words
 
 
+def limit_text(
+    max_running: int | None, max_starts: int | None, per: float | None
+) -> str:
+    """The limits of a queue, in words: ``at most 2 running, at most 10 starts per
+    60 s``."""
+    parts = []
+    if max_running is not None:
+        parts.append(f"at most {max_running} running")
+    if max_starts is not None:
+        parts.append(f"at most {max_starts} starts per {per:g} s")
+    return ", ".join(parts)
+
+
+def parse_limits(arg: str) -> tuple[str, dict[str, Any]]:
+    """
+    The queue and the limits of ``limit QUEUE max_running=N max_starts=N per=S``.
+
+    :raises ValueError: no queue or several, an unknown key, or a value that is not a
+        number.
+    """
+    filters, words = parse_argument(arg, ("max_running", "max_starts", "per"))
+    if len(words) != 1:
+        raise ValueError(
+            "Name one queue: limit QUEUE max_running=N max_starts=N per=SECONDS"
+        )
+    limits: dict[str, Any] = {}
+    for key, raw in filters.items():
+        try:
+            limits[key] = float(raw) if key == "per" else int(raw)
+        except ValueError:
+            raise ValueError(f"{key} must be a number, not {raw!r}") from None
+    return words.pop(), limits
+
+
 def parse_job_id(raw: str) -> int:
     """
     A job id typed by the user.
@@ -236,6 +270,36 @@ class ProcrastinateShell(cmd.Cmd):
             self._print(f"Queue {queue!r} resumed")
         else:
             self._print(f"Queue {queue!r} was not paused")
+
+    def do_limit(self, arg: str) -> None:
+        """
+        Limit a queue for every worker together, replacing its limits:
+        limit QUEUE max_running=N max_starts=N per=SECONDS
+        """
+        queue, limits = parse_limits(arg)
+        self.job_manager.set_queue_limit(queue, **limits)
+        text = limit_text(
+            limits.get("max_running"), limits.get("max_starts"), limits.get("per")
+        )
+        self._print(f"Limited queue {queue!r}: {text}")
+
+    def do_unlimit(self, arg: str) -> None:
+        """
+        Remove the limits of a queue: unlimit QUEUE
+        """
+        queue = arg.strip()
+        if self.job_manager.clear_queue_limit(queue):
+            self._print(f"Queue {queue!r} has no limits any more")
+        else:
+            self._print(f"Queue {queue!r} had no limits")
+
+    def do_limits(self, _: str) -> None:
+        """
+        List the limited queues, and how many of their jobs run: limits
+        """
+        for item in self.job_manager.list_queue_limits():
+            text = limit_text(item.max_running, item.max_starts, item.per_seconds)
+            self._print(f"{item.queue}: {text}; {item.running} running")
 
     def do_retry(self, arg: str) -> None:
         """

@@ -101,3 +101,29 @@ async def test_pause_resume_and_queues(app: procrastinate.App) -> None:
         f"q: active, {counts}",
         "Error: A queue name has 1 to 128 characters, got '' (0 characters)",
     ]
+
+
+async def test_limit_unlimit_and_limits(app: procrastinate.App) -> None:
+    output = await run_session(
+        app,
+        "limit q max_running=2\nlimit api max_starts=10 per=60\nlimits\n"
+        "unlimit q\nunlimit q\nlimits\nlimit q max_running=two\nlimit q\n"
+        "limit max_running=1\nexit\n",
+    )
+    printed = [
+        line
+        for prompt in output.split("procrastinate> ")[1:]
+        for line in prompt.splitlines()
+    ]
+    assert printed == [
+        "Limited queue 'q': at most 2 running",
+        "Limited queue 'api': at most 10 starts per 60 s",
+        "api: at most 10 starts per 60 s; 0 running",
+        "q: at most 2 running; 0 running",
+        "Queue 'q' has no limits any more",
+        "Queue 'q' had no limits",
+        "api: at most 10 starts per 60 s; 0 running",
+        "Error: max_running must be a number, not 'two'",
+        "Error: give max_running, max_starts (with per), or both",
+        "Error: Name one queue: limit QUEUE max_running=N max_starts=N per=SECONDS",
+    ]
