@@ -34,8 +34,8 @@ from procrastinate.outcomes import (
     Outcome,
     end_message,
     outcome_of,
+    run_error,
     should_delete,
-    timed_out,
 )
 
 if TYPE_CHECKING:
@@ -303,8 +303,9 @@ class JobRunner:
         finally:
             if timer is not None:
                 timer.cancel()
-        if running.abort_reason == AbortReason.TIMEOUT and task and task.timeout:
-            error, result = timed_out(job.task_name, task.timeout, error), None
+        error = run_error(error, task, job, running.abort_reason)
+        if isinstance(error, exceptions.TaskTimeout):
+            result = None
         outcome = outcome_of(error, task, job, running.abort_reason)
         duration = time.time() - start
         log_extra = self.log_extra(

@@ -209,9 +209,9 @@ class WorkerMetrics:
             outcome = worker.outcome_of(exc, context.task, job, context.abort_reason())
             self._record(labels, outcome, time.monotonic() - start)
             raise
-        self._record(
-            labels, worker.outcome_of(None, None, job, None), time.monotonic() - start
-        )
+        # A run that returns after its time limit still failed.
+        outcome = worker.outcome_of(None, context.task, job, context.abort_reason())
+        self._record(labels, outcome, time.monotonic() - start)
         return result
 
     def _record(

@@ -55,6 +55,7 @@ def outcome_of(
     retried when its strategy allows, so no work is lost to a deployment, and so is a
     run past its time limit (:class:`~procrastinate.exceptions.TaskTimeout`).
     """
+    error = run_error(error, task, job, abort_reason)
     if error is None:
         return Outcome(
             status=jobs.Status.SUCCEEDED,
@@ -82,13 +83,24 @@ def outcome_of(
     )
 
 
-def timed_out(task_name: str, limit: float, error: BaseException | None) -> Exception:
+def run_error(
+    error: BaseException | None,
+    task: tasks.Task[Any, Any, Any] | None,
+    job: jobs.Job,
+    abort_reason: AbortReason | None,
+) -> BaseException | None:
     """
-    The error of a run that passed its time limit: what the run raised or returned
-    then does not matter, the job failed.
+    What ended a run: ``error`` as raised (``None`` when the task returned), except
+    for a run stopped at its task's time limit, which ends with
+    :class:`~procrastinate.exceptions.TaskTimeout` whatever it raised or returned
+    then (chained to it).
     """
+    if abort_reason != AbortReason.TIMEOUT or task is None or task.timeout is None:
+        return error
+    if isinstance(error, exceptions.TaskTimeout):
+        return error
     timeout = exceptions.TaskTimeout(
-        f"Task {task_name} ran past its time limit of {limit:g} s"
+        f"Task {job.task_name} ran past its time limit of {task.timeout:g} s"
     )
     timeout.__cause__ = error
     return timeout

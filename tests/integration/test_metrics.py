@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import psycopg
@@ -130,6 +131,44 @@ async def test_database_down_is_a_metric_not_an_error():
         "procrastinate_jobs{"
         not in prometheus_client.generate_latest(registry).decode()
     )
+
+
+async def test_a_run_past_its_time_limit_counts_as_failed(app: app_module.App):
+    @app.task(queue="q", timeout=0.1)
+    async def hanging() -> None:
+        await asyncio.sleep(30)
+
+    @app.task(queue="q", timeout=0.1)
+    def slow() -> None:
+        time.sleep(0.3)  # returns, but after its limit
+
+    await hanging.defer_async()
+    await slow.defer_async()
+    worker_metrics = metrics.WorkerMetrics()
+    await app.run_worker_async(
+        wait=False,
+        install_signal_handlers=False,
+        worker_middleware=[worker_metrics.middleware],
+    )
+
+    registry = worker_metrics.registry
+    for task in (hanging, slow):
+        assert (
+            sample(
+                registry, "procrastinate_jobs_failed_total", task=task.name, queue="q"
+            )
+            == 1
+        )
+        for other in ("succeeded", "aborted"):
+            assert (
+                sample(
+                    registry,
+                    f"procrastinate_jobs_{other}_total",
+                    task=task.name,
+                    queue="q",
+                )
+                is None
+            )
 
 
 async def test_worker_metrics(app: app_module.App):

@@ -58,15 +58,18 @@ def test_a_timeout_fails_the_job_or_retries_it() -> None:
     app = procrastinate.App(connector=testing.InMemoryConnector())
 
     @app.task(
-        retry=procrastinate.RetryStrategy(retry_exceptions=[exceptions.TaskTimeout])
+        timeout=2,
+        retry=procrastinate.RetryStrategy(retry_exceptions=[exceptions.TaskTimeout]),
     )
     def retried() -> None: ...
 
-    @app.task
+    @app.task(timeout=2)
     def not_retried() -> None: ...
 
     job = jobs.Job(id=1, queue="q", lock=None, queueing_lock=None, task_name="t")
-    error = outcomes.timed_out("t", 2, asyncio.CancelledError())
+    error = outcomes.run_error(
+        asyncio.CancelledError(), not_retried, job, AbortReason.TIMEOUT
+    )
 
     final = outcomes.outcome_of(error, not_retried, job, AbortReason.TIMEOUT)
     again = outcomes.outcome_of(error, retried, job, AbortReason.TIMEOUT)
