@@ -47,6 +47,8 @@ class WorkerOptions(TypedDict):
     update_heartbeat_interval: NotRequired[float]
     stalled_worker_timeout: NotRequired[float]
     recover_stalled_jobs: NotRequired[bool]
+    outcome_batch_size: NotRequired[int]
+    outcome_batch_delay: NotRequired[float]
     task_middleware: NotRequired[list[middleware.TaskMiddleware] | None]
     worker_middleware: NotRequired[list[middleware.WorkerMiddleware] | None]
 

@@ -37,28 +37,28 @@ def parse_queue_name(raw: str) -> str:
 
 def parse_concurrency(raw: str) -> int:
     """A number of jobs at once, for ``--concurrency``."""
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= worker_options.MAX_CONCURRENCY:
-        raise argparse.ArgumentTypeError(
-            f"expected a whole number from 1 to {worker_options.MAX_CONCURRENCY}, got {raw!r}"
-        )
-    return value
+    return _parse_whole_number(raw, worker_options.MAX_CONCURRENCY)
+
+
+def parse_outcome_batch_size(raw: str) -> int:
+    """A number of outcomes per statement, for ``--outcome-batch-size``."""
+    return _parse_whole_number(raw, worker_options.MAX_OUTCOME_BATCH_SIZE)
 
 
 def parse_positive_int(raw: str) -> int:
     """A whole number, 1 or more, for the limits of ``procrastinate queue limit``."""
+    return _parse_whole_number(raw, None)
+
+
+def _parse_whole_number(raw: str, highest: int | None) -> int:
     try:
         value = int(raw)
     except ValueError:
         value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(
-            f"expected a whole number, 1 or more, got {raw!r}"
-        )
-    return value
+    if value >= 1 and (highest is None or value <= highest):
+        return value
+    expected = ", 1 or more," if highest is None else f" from 1 to {highest},"
+    raise argparse.ArgumentTypeError(f"expected a whole number{expected} got {raw!r}")
 
 
 def parse_interval(raw: str) -> float:

@@ -280,6 +280,22 @@ def add_worker_command(subparsers: Any) -> None:
     )
     add_argument(
         parser,
+        "--outcome-batch-size",
+        type=cli_inputs.parse_outcome_batch_size,
+        help="Most job outcomes stored in one statement "
+        + worker_default("outcome_batch_size"),
+        envvar="WORKER_OUTCOME_BATCH_SIZE",
+    )
+    add_argument(
+        parser,
+        "--outcome-batch-delay",
+        type=cli_inputs.parse_timeout,
+        help="Seconds a job's outcome may wait for others before it is stored "
+        + worker_default("outcome_batch_delay"),
+        envvar="WORKER_OUTCOME_BATCH_DELAY",
+    )
+    add_argument(
+        parser,
         "--delete-jobs",
         choices=[condition.value for condition in jobs.DeleteJobCondition],
         help="Which finished jobs to delete from the database (default: never, unless "

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 import attr
 
 from procrastinate import (
-    connector,
     exceptions,
     job_context,
     jobs,
     manager,
     middleware,
+    outcome_writer,
     utils,
 )
 from procrastinate.job_context import AbortReason
@@ -35,14 +35,13 @@ from procrastinate.outcomes import (
     end_message,
     outcome_of,
     run_error,
-    should_delete,
 )
 
 if TYPE_CHECKING:
     from procrastinate import tasks as tasks_module
 
-# The longest wait between two attempts to store an outcome.
-PERSIST_BACKOFF_MAX = 10.0
+# Re-exported: the longest wait between two attempts to store an outcome.
+PERSIST_BACKOFF_MAX = outcome_writer.BACKOFF_MAX
 
 #: Builds the ``extra`` of a worker's log record: ``(action=..., job=..., **fields)``.
 LogExtra = Callable[..., dict[str, Any]]
@@ -97,6 +96,9 @@ class JobRunner:
     :param delete_jobs: which finished jobs to delete.
     :param logger: the worker's logger.
     :param log_extra: the worker's builder of log ``extra``.
+    :param outcome_batch_size: the most outcomes stored in one statement.
+    :param outcome_batch_delay: seconds an outcome may wait for others before it is
+        stored.
     """
 
     tasks: Mapping[str, tasks_module.Task[Any, Any, Any]]
@@ -108,10 +110,39 @@ class JobRunner:
     delete_jobs: jobs.DeleteJobCondition
     logger: logging.Logger
     log_extra: LogExtra
-    #: The jobs being processed, by id.
+    outcome_batch_size: int = outcome_writer.DEFAULT_BATCH_SIZE
+    outcome_batch_delay: float = outcome_writer.DEFAULT_DELAY
+    #: The jobs being processed, by id: running, or storing their outcome.
     running: dict[int, RunningJob] = attr.ib(factory=dict, init=False)
-    #: Set each time a job ends: the fetch loop may take another.
+    #: Set each time a run ends and each time an outcome is stored: the fetch loop
+    #: may take another job (one that waited for the lock of a stored job, say).
     slot_freed: asyncio.Event = attr.ib(factory=asyncio.Event, init=False)
+    #: Stores the outcomes, in batches.
+    writer: outcome_writer.OutcomeWriter = attr.ib(init=False)
+    #: How many of the jobs in :attr:`running` are storing their outcome.
+    storing: int = attr.ib(default=0, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.writer = outcome_writer.OutcomeWriter(
+            job_manager=self.job_manager,
+            delete_jobs=self.delete_jobs,
+            logger=self.logger,
+            log_extra=self.log_extra,
+            batch_size=self.outcome_batch_size,
+            delay=self.outcome_batch_delay,
+        )
+
+    def free_slots(self, concurrency: int) -> int:
+        """
+        How many more jobs may start: ``concurrency`` counts the runs, not the jobs
+        whose outcome waits to be stored, so that the next jobs start while the
+        outcomes of the previous ones are written. Those may add at most one batch.
+        """
+        runs = len(self.running) - self.storing
+        return min(
+            concurrency - runs,
+            concurrency + self.outcome_batch_size - len(self.running),
+        )
 
     # Starting and aborting
 
@@ -132,6 +163,10 @@ class JobRunner:
         running.context = context.evolve(abort_reason=lambda: running.abort_reason)
         task = self.tasks.get(job.task_name)
         running.is_async = task is None or task.is_async
+        previous = self.running.get(job_id)
+        if previous is not None and previous.persisting:
+            # A lost job fetched again: its old copy no longer counts.
+            self.storing -= 1
         self.running[job_id] = running
         running.task = asyncio.create_task(
             self._process(running), name=f"process job {job.task_name}[{job_id}]"
@@ -142,6 +177,8 @@ class JobRunner:
         # A lost job may be fetched again while its old copy ends.
         if self.running.get(job_id) is running:
             del self.running[job_id]
+            if running.persisting:
+                self.storing -= 1
         self.slot_freed.set()
 
     def abort(self, job_id: int, reason: AbortReason) -> None:
@@ -190,6 +227,7 @@ class JobRunner:
         running_job.context = context.evolve(
             job=context.job.evolve(worker_id=worker_id)
         )
+        self.writer.follow_owner(job_id, worker_id)
 
     def give_up(self, job_id: int) -> None:
         """Stop this worker's copy of a job that another worker recovered."""
@@ -268,6 +306,9 @@ class JobRunner:
                 extra=self.log_extra(action="job_processing_error", job=job),
             )
         running.persisting = True
+        if self.running.get(job.id or 0) is running:
+            self.storing += 1
+        self.slot_freed.set()
         # Read again: a re-registration may have given the job a new owner id.
         await until_done(self.persist(running.context.job, outcome))
         if isinstance(error, asyncio.CancelledError) and running.abort_reason is None:
@@ -377,72 +418,46 @@ class JobRunner:
 
     async def persist(self, job: jobs.Job, outcome: Outcome) -> None:
         """
-        Store ``outcome`` for ``job``, retrying a transient database error for as
-        long as it takes: while this worker lives, nobody else would ever finish the
-        job. Any other error is logged, as it would fail again; so is the refusal of
-        an outcome for a job that is no longer this worker's.
+        Store ``outcome`` for ``job``, with the outcomes of the other runs ready
+        meanwhile (see :class:`~procrastinate.outcome_writer.OutcomeWriter`), retrying
+        a transient database error for as long as it takes. Any other error is
+        logged, as it would fail again; so is the refusal of an outcome for a job
+        that is no longer this worker's.
         """
-        backoff = connector.Backoff(maximum=PERSIST_BACKOFF_MAX)
-        while True:
-            try:
-                await self._store_outcome(job, outcome)
-                return
-            except exceptions.JobLost as exc:
-                self.logger.warning(
-                    f"Dropped the outcome of job {job.call_string}: {exc}",
-                    extra=self.log_extra(action="job_lost", job=job),
-                )
-                return
-            except exceptions.TransientDatabaseError as exc:
-                delay = backoff.next_delay()
-                self.logger.warning(
-                    f"Could not store the outcome of job {job.call_string} ({exc}), "
-                    f"retrying in {delay:.1f} s",
-                    extra=self.log_extra(
-                        action="persist_job_retry", job=job, delay=delay
-                    ),
-                )
-                await asyncio.sleep(delay)
-            except Exception as exc:
-                # A custom connector may raise its driver's own errors.
-                self.logger.error(
-                    f"Could not store the outcome of job {job.call_string}: {exc}. "
-                    "It stays 'doing' while this worker runs; once the worker has "
-                    "stopped, a worker with recover_stalled_jobs, or `retry "
-                    f"{job.id}` in the shell, can retry it.",
-                    extra=self.log_extra(action="persist_job_error", job=job),
-                )
-                return
-
-    async def _store_outcome(self, job: jobs.Job, outcome: Outcome) -> None:
-        if outcome.retry is not None:
-            decision = outcome.retry.retry_decision
-            try:
-                await self.job_manager.retry_job(
-                    job,
-                    retry_at=decision.retry_at,
-                    priority=decision.priority,
-                    queue=decision.queue,
-                    lock=decision.lock,
-                )
-                return
-            except exceptions.UniqueViolation:
-                # Another job with the same queueing lock waits already: it will do
-                # the work this retry would have done.
-                self.logger.warning(
-                    f"Job {job.call_string} not retried: a job with its queueing lock "
-                    f"{job.queueing_lock!r} is waiting already",
-                    extra=self.log_extra(action="retry_skipped_queueing_lock", job=job),
-                )
-        await self.job_manager.finish_job(
-            job, outcome.status, should_delete(self.delete_jobs, outcome.status)
-        )
-        self.logger.debug(
-            f"Stored the outcome of job {job.call_string}",
-            extra=self.log_extra(
-                action="finish_task", job=job, status=outcome.status.value
-            ),
-        )
+        try:
+            stored = await self.writer.write(job, outcome)
+        except Exception as exc:
+            # A custom connector may raise its driver's own errors.
+            self.logger.error(
+                f"Could not store the outcome of job {job.call_string}: {exc}. "
+                "It stays 'doing' while this worker runs; once the worker has "
+                "stopped, a worker with recover_stalled_jobs, or `retry "
+                f"{job.id}` in the shell, can retry it.",
+                extra=self.log_extra(action="persist_job_error", job=job),
+            )
+            return
+        if stored is None:
+            self.logger.warning(
+                f"Dropped the outcome of job {job.call_string}: it is no longer run "
+                "by this worker (another worker recovered it, or it was retried or "
+                "finished meanwhile)",
+                extra=self.log_extra(action="job_lost", job=job),
+            )
+        elif stored == "retry_skipped":
+            # Another job with the same queueing lock waits already: it will do the
+            # work this retry would have done.
+            self.logger.warning(
+                f"Job {job.call_string} not retried: a job with its queueing lock "
+                f"{job.queueing_lock!r} is waiting already",
+                extra=self.log_extra(action="retry_skipped_queueing_lock", job=job),
+            )
+        elif self.logger.isEnabledFor(logging.DEBUG):
+            self.logger.debug(
+                f"Stored the outcome of job {job.call_string}",
+                extra=self.log_extra(
+                    action="finish_task", job=job, status=outcome.status.value
+                ),
+            )
 
     async def end_orphans(self, claimed: list[jobs.FetchedJob]) -> list[jobs.Job]:
         """
@@ -452,6 +467,7 @@ class JobRunner:
 
         :returns: the jobs.
         """
+        endings = []
         for item in claimed:
             job = item.job
             if item.load_error is not None:
@@ -465,5 +481,6 @@ class JobRunner:
                 f"Recovering stalled job {job.call_string}: {message}",
                 extra=self.log_extra(action="recover_stalled_job", job=job),
             )
-            await self.persist(job, outcome)
+            endings.append(self.persist(job, outcome))
+        await asyncio.gather(*endings)
         return [item.job for item in claimed]

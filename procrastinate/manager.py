@@ -181,6 +181,18 @@ class JobManager:
         call = operations.finish_job(job.id, status, delete_job, job.worker_id)
         await self._run_async(call)
 
+    async def store_outcomes(self, rows: list[dict[str, Any]]) -> dict[int, str | None]:
+        """
+        Store the outcomes of a worker's runs in one statement (see
+        :func:`procrastinate.outcomes.stored_row` for a row): each only while its
+        worker, or no worker, owns the running job.
+
+        :returns: by job id, what was done: ``"finished"``, ``"deleted"``,
+            ``"retried"``, ``"retry_skipped"`` (its queueing lock was held: the job
+            ended with its status instead), or ``None`` (the worker lost the job).
+        """
+        return await self._run_async(operations.store_outcomes(rows))
+
     async def finish_job_by_id_async(
         self, job_id: int, status: jobs.Status, delete_job: bool
     ) -> None:

@@ -197,6 +197,17 @@ def check_owned(result: Result, *_: Any, **__: Any) -> None:
     )
 
 
+def store_outcomes_arguments(rows: list[dict[str, Any]]) -> Arguments | None:
+    """The arguments of ``store_outcomes``: the rows (see
+    :func:`procrastinate.outcomes.stored_row`) as JSON text; ``None`` for none."""
+    return {"outcomes": json.dumps(rows)} if rows else None
+
+
+def stored_outcomes(result: Result, *_: Any, **__: Any) -> dict[int, str | None]:
+    """What ``store_outcomes`` did to each job, by id: ``None`` for a lost job."""
+    return {row["id"]: row["stored"] for row in result.rows}
+
+
 def delete_old_jobs_arguments(
     nb_hours: int,
     queue: str | None = None,
@@ -476,6 +487,8 @@ defer_periodic_job = Operation(
 
 fetch_jobs = Operation("fetch_jobs", fetch_arguments, fetched_jobs)
 finish_job = Operation("finish_job", finish_arguments, check_owned)
+#: A worker's outcomes, many jobs in one statement.
+store_outcomes = Operation("store_outcomes", store_outcomes_arguments, stored_outcomes)
 #: A worker's retry: stored only while the worker owns the job.
 retry_owned_job = Operation("retry_job", retry_arguments, check_owned)
 #: A manual retry, whoever runs the job.

@@ -132,3 +132,27 @@ def end_message(job: jobs.Job, outcome: Outcome, duration: float, result: Any) -
 FAILED_UNRUNNABLE = Outcome(
     status=jobs.Status.FAILED, title="Error", action="job_error", level=logging.ERROR
 )
+
+
+def stored_row(
+    job: jobs.Job, outcome: Outcome, delete_condition: jobs.DeleteJobCondition
+) -> dict[str, Any]:
+    """
+    The row of the ``store_outcomes`` query for ``outcome``: the job's id and
+    owner, its final status (used too when a retry cannot be stored) and, for a
+    retry, when and where it runs again.
+    """
+    row: dict[str, Any] = {
+        "id": job.id,
+        "worker_id": job.worker_id,
+        "status": outcome.status.value,
+        "delete_job": should_delete(delete_condition, outcome.status),
+    }
+    if outcome.retry is None:
+        return row
+    decision = outcome.retry.retry_decision
+    row["retry_at"] = (decision.retry_at or utils.utcnow()).isoformat()
+    row["priority"] = decision.priority
+    row["queue_name"] = decision.queue
+    row["lock"] = decision.lock
+    return row

@@ -428,11 +428,21 @@ class AwaitableContext(Generic[T]):
         return self._return_value
 
 
+#: Seconds after which a task that outlived its cancellation is cancelled again.
+CANCEL_AGAIN_AFTER = 0.1
+
+
 async def cancel_and_capture_errors(tasks: Iterable[asyncio.Task[Any]]) -> None:
     """Cancel the tasks, wait for them, and log the errors they ended with."""
     tasks = list(tasks)
-    for task in tasks:
-        task.cancel()
+    pending = set(tasks)
+    while pending:
+        # Cancelled again while they run: before Python 3.12, asyncio.wait_for (in
+        # psycopg_pool's wait for a connection, for one) swallows a cancellation
+        # that comes as its inner wait ends.
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=CANCEL_AGAIN_AFTER)
     results = await asyncio.gather(*tasks, return_exceptions=True)
     for task, result in zip(tasks, results):
         if isinstance(result, BaseException) and not isinstance(

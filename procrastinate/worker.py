@@ -22,6 +22,7 @@ from procrastinate import (
     job_context,
     jobs,
     middleware,
+    outcome_writer,
     periodic,
     signals,
     utils,
@@ -108,11 +109,20 @@ class Worker:
     :param task_middleware: middleware wrapping the jobs of every task of the
         matching kind (sync or async).
     :param worker_middleware: async middleware wrapping every job.
-    :raises TypeError: an interval, a timeout or ``concurrency`` is not a number.
+    :param outcome_batch_size: the most outcomes stored in one statement: the
+        outcomes of the runs that end while the previous ones are being stored
+        are stored together.
+    :param outcome_batch_delay: seconds an outcome may wait for others before it
+        is stored (``0``: none; on stop, the waiting ones are stored at once).
+        Until its outcome is stored, a job stays ``doing``: a job sharing its lock
+        cannot start, and if the worker is killed the job is recovered as stalled
+        and runs again.
+    :raises TypeError: an interval, a timeout, ``concurrency`` or
+        ``outcome_batch_size`` is not a number.
     :raises ValueError: one of them is out of range (intervals must be positive,
         ``stalled_worker_timeout`` larger than ``update_heartbeat_interval``,
-        ``concurrency`` from 1 to 2147483647), or a queue name holds a NUL
-        character.
+        ``concurrency`` from 1 to 2147483647, ``outcome_batch_size`` from 1 to
+        10,000), or a queue name holds a NUL character.
     """
 
     def __init__(
@@ -135,6 +145,8 @@ class Worker:
         recover_stalled_jobs: bool = False,
         task_middleware: list[middleware.TaskMiddleware] | None = None,
         worker_middleware: list[middleware.WorkerMiddleware] | None = None,
+        outcome_batch_size: int = outcome_writer.DEFAULT_BATCH_SIZE,
+        outcome_batch_delay: float = outcome_writer.DEFAULT_DELAY,
     ) -> None:
         self.queues = list(queues) if queues else None
         check_worker_options(
@@ -145,6 +157,8 @@ class Worker:
             shutdown_graceful_timeout=shutdown_graceful_timeout,
             update_heartbeat_interval=update_heartbeat_interval,
             stalled_worker_timeout=stalled_worker_timeout,
+            outcome_batch_size=outcome_batch_size,
+            outcome_batch_delay=outcome_batch_delay,
         )
         self.app = app
         self.worker_name = name or WORKER_NAME
@@ -176,6 +190,8 @@ class Worker:
             delete_jobs=self.delete_jobs,
             logger=self.logger,
             log_extra=self._log_extra,
+            outcome_batch_size=outcome_batch_size,
+            outcome_batch_delay=outcome_batch_delay,
         )
         #: This worker's row among the registered workers.
         self.registration = Registration(
@@ -307,7 +323,7 @@ class Worker:
             # is not lost.
             self._new_job.clear()
             self.runner.slot_freed.clear()
-            free_slots = self.concurrency - len(self.runner.running)
+            free_slots = self.runner.free_slots(self.concurrency)
             if free_slots <= 0:
                 await self._wait_for(self.runner.slot_freed, timeout=None)
                 continue
@@ -469,6 +485,7 @@ class Worker:
 
     async def _shutdown(self, side_tasks: list[asyncio.Task[None]]) -> None:
         assert self._force_event is not None
+        self.runner.writer.hurry()
         await self.runner.wait_all(self.shutdown_graceful_timeout, self._force_event)
         # Those that failed already were reported by _side_task_done.
         await utils.cancel_and_capture_errors(

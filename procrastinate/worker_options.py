@@ -11,6 +11,8 @@ from procrastinate import exceptions, middleware
 
 # The fetch query takes its limit as a PostgreSQL integer.
 MAX_CONCURRENCY = 2**31 - 1
+# The most outcomes one statement stores: its JSON argument stays small.
+MAX_OUTCOME_BATCH_SIZE = 10_000
 # A one-shot worker gives up when fetching fails this many times in a row: about 20 s
 # of outage with the default polling interval.
 ONE_SHOT_FETCH_ATTEMPTS = 8
@@ -37,6 +39,8 @@ def check_worker_options(
     shutdown_graceful_timeout: float | None,
     update_heartbeat_interval: float,
     stalled_worker_timeout: float,
+    outcome_batch_size: int = 1000,
+    outcome_batch_delay: float = 0.0,
 ) -> None:
     """
     Refuse the options a worker cannot run with: it would fail on every fetch, spin
@@ -51,6 +55,16 @@ def check_worker_options(
         raise ValueError(
             f"concurrency must be between 1 and {MAX_CONCURRENCY}, got {concurrency}"
         )
+    if isinstance(outcome_batch_size, bool) or not isinstance(outcome_batch_size, int):
+        raise TypeError(
+            f"outcome_batch_size must be an integer, got {outcome_batch_size!r}"
+        )
+    if not 1 <= outcome_batch_size <= MAX_OUTCOME_BATCH_SIZE:
+        raise ValueError(
+            f"outcome_batch_size must be between 1 and {MAX_OUTCOME_BATCH_SIZE}, "
+            f"got {outcome_batch_size}"
+        )
+    check_seconds("outcome_batch_delay", outcome_batch_delay, zero=True)
     for queue in queues or ():
         if "\x00" in queue:
             raise ValueError(

@@ -48,6 +48,107 @@ WHERE %(worker_id)s::bigint IS NULL OR EXISTS (
     FOR UPDATE
 );
 
+-- store_outcomes --
+-- Store the outcomes of a batch of runs in one statement: %(outcomes)s is a JSON
+-- array of objects (id, worker_id, status, delete_job, retry_at, priority,
+-- queue_name, lock). Each job is stored only while it runs and its worker, or no
+-- worker, owns it; the rows are locked in id order, so that two batches never wait
+-- on each other. An outcome with a retry_at sends the job back to the queue, unless
+-- its abort was requested (it ends failed: the error wins) or its queueing lock is
+-- held by a waiting job, or by an earlier retry of the batch (it then ends with its
+-- status, as it cannot wait twice). One row per outcome: its id and what was done
+-- ('finished', 'deleted', 'retried', 'retry_skipped'), NULL when the worker lost it.
+WITH outcome AS (
+    SELECT *
+    FROM jsonb_to_recordset(%(outcomes)s::jsonb) AS outcome(
+        id bigint, worker_id bigint, status procrastinate_job_status,
+        delete_job boolean, retry_at timestamp with time zone, priority integer,
+        queue_name character varying, lock character varying
+    )
+),
+owned AS (
+    SELECT job.id, job.queueing_lock,
+        outcome.retry_at IS NOT NULL AND NOT job.abort_requested AS retrying,
+        outcome.retry_at IS NOT NULL AND job.abort_requested AS abort_won
+    FROM procrastinate_jobs AS job
+    JOIN outcome ON outcome.id = job.id
+    WHERE job.status = 'doing'
+        AND (job.worker_id = outcome.worker_id OR job.worker_id IS NULL)
+    ORDER BY job.id
+    FOR UPDATE OF job
+),
+ranked AS (
+    SELECT owned.*,
+        row_number() OVER (
+            PARTITION BY owned.queueing_lock, owned.retrying ORDER BY owned.id
+        ) AS rank
+    FROM owned
+),
+decided AS (
+    SELECT outcome.*,
+        CASE
+            WHEN ranked.abort_won THEN 'aborted_retry'
+            WHEN ranked.retrying AND (
+                ranked.queueing_lock IS NULL
+                OR ranked.rank = 1 AND NOT EXISTS (
+                    SELECT 1 FROM procrastinate_jobs AS waiting
+                    WHERE waiting.queueing_lock = ranked.queueing_lock
+                        AND waiting.status = 'todo'
+                )
+            ) THEN 'retried'
+            WHEN ranked.retrying AND outcome.delete_job THEN 'retry_skipped_deleted'
+            WHEN ranked.retrying THEN 'retry_skipped'
+            WHEN outcome.delete_job THEN 'deleted'
+            ELSE 'finished'
+        END AS action
+    FROM outcome
+    JOIN ranked ON ranked.id = outcome.id
+),
+deleted AS (
+    DELETE FROM procrastinate_jobs AS job
+    USING decided
+    WHERE job.id = decided.id
+        AND decided.action IN ('deleted', 'retry_skipped_deleted')
+    RETURNING job.id
+),
+updated AS (
+    UPDATE procrastinate_jobs AS job
+    SET status = CASE decided.action
+            WHEN 'retried' THEN 'todo'
+            WHEN 'aborted_retry' THEN 'failed'
+            ELSE decided.status
+        END,
+        attempts = job.attempts + 1,
+        scheduled_at = CASE decided.action
+            WHEN 'retried' THEN decided.retry_at ELSE job.scheduled_at
+        END,
+        priority = CASE decided.action
+            WHEN 'retried' THEN COALESCE(decided.priority, job.priority)
+            ELSE job.priority
+        END,
+        queue_name = CASE decided.action
+            WHEN 'retried' THEN COALESCE(decided.queue_name, job.queue_name)
+            ELSE job.queue_name
+        END,
+        lock = CASE decided.action
+            WHEN 'retried' THEN COALESCE(decided.lock, job.lock) ELSE job.lock
+        END,
+        abort_requested = false,
+        worker_id = NULL
+    FROM decided
+    WHERE job.id = decided.id
+        AND decided.action NOT IN ('deleted', 'retry_skipped_deleted')
+    RETURNING job.id
+)
+SELECT outcome.id, CASE decided.action
+        WHEN 'aborted_retry' THEN 'finished'
+        WHEN 'retry_skipped_deleted' THEN 'retry_skipped'
+        ELSE decided.action
+    END AS stored
+FROM outcome
+LEFT JOIN decided ON decided.id = outcome.id
+ORDER BY outcome.id;
+
 -- retry_job --
 -- Send a running or failed job back to the queue, scheduled at %(retry_at)s. A
 -- running job whose abort was requested ends failed instead: the error wins, and an

@@ -225,17 +225,60 @@ def retry_job(
     error = rules.queueing_lock_error(job, taken)
     if error is not None:
         raise error
+    _retry(tables, job, retry_at, new_priority, new_queue_name, new_lock)
+    return [{"retried": None}]
+
+
+def _retry(
+    tables: Tables,
+    job: Row,
+    retry_at: datetime.datetime | str | None,
+    priority: int | None,
+    queue_name: str | None,
+    lock: str | None,
+) -> None:
     tables.update(
         job,
         status=TODO,
         attempts=job["attempts"] + 1,
         scheduled_at=rules.timestamp(retry_at),
-        priority=rules.coalesce(new_priority, job["priority"]),
-        queue_name=rules.coalesce(new_queue_name, job["queue_name"]),
-        lock=rules.coalesce(new_lock, job["lock"]),
+        priority=rules.coalesce(priority, job["priority"]),
+        queue_name=rules.coalesce(queue_name, job["queue_name"]),
+        lock=rules.coalesce(lock, job["lock"]),
         worker_id=None,
     )
-    return [{"retried": None}]
+
+
+@handlers.handles("store_outcomes", "all")
+def store_outcomes(tables: Tables, outcomes: str) -> list[Row]:
+    """
+    Store a batch of outcomes (see the query): each only while its worker, or none,
+    owns the running job; a retry ends with its status instead when its abort was
+    requested (``failed`` then) or its queueing lock is held by a waiting job.
+    """
+    rows = sorted(json.loads(outcomes), key=lambda row: row["id"])
+    return [{"id": row["id"], "stored": _store(tables, row)} for row in rows]
+
+
+def _store(tables: Tables, row: Row) -> str | None:
+    job = tables.jobs.get(row["id"])
+    owners = (row["worker_id"], None)
+    if job is None or job["status"] != DOING or job["worker_id"] not in owners:
+        return None
+    if row.get("retry_at") is None:
+        _finish(tables, job["id"], row["status"], row["delete_job"])
+        return "deleted" if row["delete_job"] else "finished"
+    if job["abort_requested"]:
+        _finish(tables, job["id"], FAILED, delete_job=False)
+        return "finished"
+    taken = rules.waiting_queueing_locks(tables.jobs.values())
+    if rules.queueing_lock_error(job, taken) is not None:
+        _finish(tables, job["id"], row["status"], row["delete_job"])
+        return "retry_skipped"
+    _retry(
+        tables, job, row["retry_at"], row["priority"], row["queue_name"], row["lock"]
+    )
+    return "retried"
 
 
 # Cancel
