@@ -109,3 +109,42 @@ def test_a_frozen_worker_cannot_end_a_job_another_worker_recovered(
         10,
         "the frozen worker to learn it lost the job",
     )
+
+
+def test_a_job_whose_outcome_was_not_yet_stored_runs_again_after_a_crash(
+    db: Database, defer: Deferrer, workers: Workers, wait_until: WaitUntil
+) -> None:
+    # Issue 14: the outcome waits a minute for others; the worker is killed meanwhile.
+    # The job is recovered as stalled and runs again: at least once, never lost.
+    victim = workers.start(*RECOVERY, "--outcome-batch-delay=60")
+    (job_id,) = defer("resilient", {})
+    wait_until(lambda: bool(db.events("end")), 10, "the job's run to end")
+    assert db.job(job_id)["status"] == "doing"
+    victim.popen.kill()
+    victim.popen.wait()
+
+    rescuer = workers.start(*RECOVERY)
+    wait_until(
+        lambda: db.job(job_id)["status"] == "succeeded", 30, "the job to be recovered"
+    )
+    assert [event["pid"] for event in db.events("end")] == [
+        victim.popen.pid,
+        rescuer.popen.pid,
+    ]
+    assert rescuer.stop() == 0
+
+
+def test_a_graceful_stop_stores_the_waiting_outcomes_first(
+    db: Database, defer: Deferrer, workers: Workers, wait_until: WaitUntil
+) -> None:
+    # The stop does not wait for the delay, and the outcome is stored before the
+    # worker removes its registration.
+    worker = workers.start(*RECOVERY, "--outcome-batch-delay=60", "--concurrency=3")
+    job_ids = defer("resilient", {}, {}, {})
+    wait_until(lambda: len(db.events("end")) == 3, 10, "the runs to end")
+    assert {db.job(job_id)["status"] for job_id in job_ids} == {"doing"}
+    started = time.monotonic()
+    assert worker.stop(timeout=15) == 0
+    assert time.monotonic() - started < 10
+    assert {db.job(job_id)["status"] for job_id in job_ids} == {"succeeded"}
+    assert db.workers_count() == 0
