@@ -10,12 +10,13 @@ outcome, retrying while the database is away. What an outcome means is decided i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attr
 
@@ -43,15 +44,18 @@ if TYPE_CHECKING:
 # Re-exported: the longest wait between two attempts to store an outcome.
 PERSIST_BACKOFF_MAX = outcome_writer.BACKOFF_MAX
 
+T = TypeVar("T")
+
 #: Builds the ``extra`` of a worker's log record: ``(action=..., job=..., **fields)``.
 LogExtra = Callable[..., dict[str, Any]]
 
 
-async def until_done(coro: Awaitable[None]) -> None:
+async def until_done(coro: Awaitable[T]) -> T:
     """
-    Await ``coro`` to its end even when the caller is cancelled meanwhile (the
-    cancellation is re-raised afterwards): storing a job's outcome must not be cut
-    short, nor look finished while it still runs.
+    Await ``coro`` (a coroutine, or a future: then without a task of its own) to its
+    end even when the caller is cancelled meanwhile (the cancellation is re-raised
+    afterwards): storing a job's outcome must not be cut short, nor look finished
+    while it still runs.
     """
     inner = asyncio.ensure_future(coro)
     cancelled: asyncio.CancelledError | None = None
@@ -60,9 +64,9 @@ async def until_done(coro: Awaitable[None]) -> None:
             await asyncio.shield(inner)
         except asyncio.CancelledError as exc:
             cancelled = exc
-    inner.result()
     if cancelled is not None:
         raise cancelled
+    return inner.result()
 
 
 @attr.dataclass(kw_only=True)
@@ -310,7 +314,7 @@ class JobRunner:
             self.storing += 1
         self.slot_freed.set()
         # Read again: a re-registration may have given the job a new owner id.
-        await until_done(self.persist(running.context.job, outcome))
+        await self.persist(running.context.job, outcome)
         if isinstance(error, asyncio.CancelledError) and running.abort_reason is None:
             raise error
 
@@ -330,8 +334,11 @@ class JobRunner:
         start = time.time()
         error: BaseException | None = None
         result: Any = None
-        extra = self.log_extra(action="start_job", job=job)
-        self.logger.info(f"Starting job {job.call_string}", extra=extra)
+        # Log records are built only when someone reads them: per job, they cost
+        # more than the rest of the worker's own work.
+        if self.logger.isEnabledFor(logging.INFO):
+            extra = self.log_extra(action="start_job", job=job)
+            self.logger.info(f"Starting job {job.call_string}", extra=extra)
         timer = self._start_time_limit(running, task)
         try:
             if task is None:
@@ -348,6 +355,18 @@ class JobRunner:
         if isinstance(error, exceptions.TaskTimeout):
             result = None
         outcome = outcome_of(error, task, job, running.abort_reason)
+        if self.logger.isEnabledFor(outcome.level):
+            self._log_end(job, outcome, error, start, result)
+        return outcome, error
+
+    def _log_end(
+        self,
+        job: jobs.Job,
+        outcome: Outcome,
+        error: BaseException | None,
+        start: float,
+        result: Any,
+    ) -> None:
         duration = time.time() - start
         log_extra = self.log_extra(
             action=outcome.action,
@@ -365,7 +384,6 @@ class JobRunner:
             else None,
             extra=log_extra,
         )
-        return outcome, error
 
     def _start_time_limit(
         self, running: RunningJob, task: tasks_module.Task[Any, Any, Any] | None
@@ -420,30 +438,36 @@ class JobRunner:
         """
         Store ``outcome`` for ``job``, with the outcomes of the other runs ready
         meanwhile (see :class:`~procrastinate.outcome_writer.OutcomeWriter`), retrying
-        a transient database error for as long as it takes. Any other error is
-        logged, as it would fail again; so is the refusal of an outcome for a job
-        that is no longer this worker's.
+        a transient database error for as long as it takes; a cancellation waits for
+        it. Any other error is logged, as it would fail again; so is the refusal of an
+        outcome for a job that is no longer this worker's.
         """
-        try:
-            stored = await self.writer.write(job, outcome)
-        except Exception as exc:
+        stored = self.writer.submit(job, outcome)
+        stored.add_done_callback(functools.partial(self._report, job, outcome))
+        with contextlib.suppress(Exception):
+            await until_done(stored)
+
+    def _report(
+        self, job: jobs.Job, outcome: Outcome, stored: asyncio.Future[str | None]
+    ) -> None:
+        error = stored.exception()
+        if error is not None:
             # A custom connector may raise its driver's own errors.
             self.logger.error(
-                f"Could not store the outcome of job {job.call_string}: {exc}. "
+                f"Could not store the outcome of job {job.call_string}: {error}. "
                 "It stays 'doing' while this worker runs; once the worker has "
                 "stopped, a worker with recover_stalled_jobs, or `retry "
                 f"{job.id}` in the shell, can retry it.",
                 extra=self.log_extra(action="persist_job_error", job=job),
             )
-            return
-        if stored is None:
+        elif stored.result() is None:
             self.logger.warning(
                 f"Dropped the outcome of job {job.call_string}: it is no longer run "
                 "by this worker (another worker recovered it, or it was retried or "
                 "finished meanwhile)",
                 extra=self.log_extra(action="job_lost", job=job),
             )
-        elif stored == "retry_skipped":
+        elif stored.result() == "retry_skipped":
             # Another job with the same queueing lock waits already: it will do the
             # work this retry would have done.
             self.logger.warning(

@@ -255,28 +255,28 @@ def load_fetched_row(
     :param row: the row, as a dict of its columns.
     :param json_loads: the app's JSON decoder, or ``None`` for :func:`json.loads`.
     """
-    plain = Job(
-        id=row["id"],
-        status=row["status"],
-        lock=row["lock"],
-        queueing_lock=row["queueing_lock"],
-        task_name=row["task_name"],
-        queue=row["queue_name"],
-        priority=row["priority"],
-        attempts=row["attempts"],
-        abort_requested=row["abort_requested"],
-        worker_id=row["worker_id"],
+    fields: dict[str, Any] = {
+        "id": row["id"],
+        "status": row["status"],
+        "lock": row["lock"],
+        "queueing_lock": row["queueing_lock"],
+        "task_name": row["task_name"],
+        "queue": row["queue_name"],
+        "priority": row["priority"],
+        "attempts": row["attempts"],
+        "abort_requested": row["abort_requested"],
+        "worker_id": row["worker_id"],
         # A row built by hand (as in tests) may leave it out.
-        lock_mode=row.get("lock_mode", DEFAULT_LOCK_MODE),
-    )
+        "lock_mode": row.get("lock_mode", DEFAULT_LOCK_MODE),
+    }
     try:
-        job = plain.evolve(
-            task_kwargs=_load_args(row["args_text"], json_loads or json.loads),
-            scheduled_at=_from_epoch(row["scheduled_at_epoch"]),
-        )
+        task_kwargs = _load_args(row["args_text"], json_loads or json.loads)
+        scheduled_at = _from_epoch(row["scheduled_at_epoch"])
     except exceptions.UnloadableJob as exc:
-        return FetchedJob(job=plain, load_error=exc)
-    return FetchedJob(job=job)
+        return FetchedJob(job=Job(**fields), load_error=exc)
+    return FetchedJob(
+        job=Job(**fields, task_kwargs=task_kwargs, scheduled_at=scheduled_at)
+    )
 
 
 def __getattr__(name: str) -> Any:

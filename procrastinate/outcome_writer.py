@@ -66,16 +66,18 @@ class OutcomeWriter:
     def __len__(self) -> int:
         return len(self._pending)
 
-    async def write(self, job: jobs.Job, outcome: outcomes.Outcome) -> str | None:
+    def submit(
+        self, job: jobs.Job, outcome: outcomes.Outcome
+    ) -> asyncio.Future[str | None]:
         """
         Store ``outcome`` for ``job`` with the others ready meanwhile, retrying a
         transient database error for as long as it takes: while this worker lives,
         nobody else would ever finish the job.
 
-        :returns: what was done (see :meth:`JobManager.store_outcomes`); ``None``
-            when the job is no longer this worker's.
-        :raises Exception: the batch failed for a reason that would fail again (a
-            custom connector's own error, say): the job stays ``doing``.
+        :returns: a future of what was done (see :meth:`JobManager.store_outcomes`;
+            ``None`` when the job is no longer this worker's), which fails with the
+            error of a batch that would fail again (a custom connector's own error,
+            say): the job then stays ``doing``.
         """
         done: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         self._pending.append(Pending(job=job, outcome=outcome, done=done))
@@ -85,7 +87,14 @@ class OutcomeWriter:
             self._writing = asyncio.create_task(
                 self._write_all(), name="store outcomes"
             )
-        return await done
+        return done
+
+    async def write(self, job: jobs.Job, outcome: outcomes.Outcome) -> str | None:
+        """Like :meth:`submit`, awaited.
+
+        :raises Exception: the batch failed for a reason that would fail again.
+        """
+        return await self.submit(job, outcome)
 
     def hurry(self) -> None:
         """Store the waiting outcomes, and the next ones, without waiting for

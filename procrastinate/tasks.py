@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import inspect
 import logging
 import math
@@ -281,9 +282,10 @@ class Task(Generic[P, R, Args]):
     def __repr__(self) -> str:
         return f"<Task {self.name}>"
 
-    @property
+    @functools.cached_property
     def is_async(self) -> bool:
-        """Whether the function is a coroutine function."""
+        """Whether the function is a coroutine function (looked up once: every job
+        of the task asks)."""
         return inspect.iscoroutinefunction(self.func)
 
     @property

@@ -349,7 +349,9 @@ class Worker:
                 await self._wait_for(None, timeout=delay)
                 continue
             backoff.reset()
-            if fetched == free_slots:
+            # A run that ended or an outcome stored during the fetch may have freed a
+            # slot or a lock (or sent a job back for a retry): look again.
+            if fetched == free_slots or self.runner.slot_freed.is_set():
                 continue
             if not self.wait and (fetched or self.runner.running):
                 # The queues look empty, but running jobs may unblock others (a lock)
@@ -362,15 +364,20 @@ class Worker:
                     extra=self._log_extra(action="stop_worker_no_wait"),
                 )
                 return
-            await self._wait_for(self._new_job, timeout=self.fetch_job_polling_interval)
+            await self._wait_for(
+                self._new_job,
+                self.runner.slot_freed,
+                timeout=self.fetch_job_polling_interval,
+            )
 
     async def _wait_for(
-        self, event: asyncio.Event | None, timeout: float | None
+        self, *events: asyncio.Event | None, timeout: float | None
     ) -> None:
         assert self._stop_event is not None
         waiters = [asyncio.ensure_future(self._stop_event.wait())]
-        if event is not None:
-            waiters.append(asyncio.ensure_future(event.wait()))
+        waiters.extend(
+            asyncio.ensure_future(event.wait()) for event in events if event is not None
+        )
         try:
             await asyncio.wait(
                 waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
