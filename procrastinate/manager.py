@@ -66,9 +66,8 @@ Stats = queue_manager.Stats
 class JobManager(queue_manager.QueueManager, worker_registry.WorkerRegistry):
     """
     Performs the database operations on jobs, queues and workers, through a
-    connector. The methods on queues are documented here too, though written in
-    :class:`~procrastinate.queue_manager.QueueManager`, as are those on workers
-    (:class:`~procrastinate.worker_registry.WorkerRegistry`).
+    connector. The methods on queues are written in ``queue_manager.QueueManager``,
+    those on workers in ``worker_registry.WorkerRegistry``: this class inherits them.
 
     :param connector: the connector to the database.
     """
