@@ -21,13 +21,17 @@ class WorkerRegistry(runner.OperationRunner):
         return await self._run_async(worker_operations.register_worker())
 
     async def unregister_worker(self, worker_id: int) -> None:
-        """Remove a worker from the registry; its running jobs lose their worker."""
+        """Remove a worker from the registry; its running jobs lose their worker.
+
+        :param worker_id: the worker's id.
+        """
         await self._run_async(worker_operations.unregister_worker(worker_id))
 
     async def update_heartbeat(self, worker_id: int) -> bool:
         """
         Record that a worker is alive.
 
+        :param worker_id: the worker's id.
         :returns: whether the worker is registered; ``False`` once it was pruned.
         """
         return await self._run_async(worker_operations.update_heartbeat(worker_id))
