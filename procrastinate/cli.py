@@ -1,8 +1,9 @@
 """The ``procrastinate`` command line: parse, open the app, run the subcommand, and
 turn any error into one line and exit code 1.
 
-The parser and its flags are in :mod:`~procrastinate.cli_parser`, the subcommands in
-:mod:`~procrastinate.cli_commands`, the readers of argument values in
+The parser and its flags are in :mod:`~procrastinate.cli_parser` (with
+:mod:`~procrastinate.cli_admin_parser` and :mod:`~procrastinate.cli_flags`), the
+subcommands in :mod:`~procrastinate.cli_commands`, the readers of argument values in
 :mod:`~procrastinate.cli_inputs`; their names stay importable from here, as in
 procrastinate 3.x.
 """
@@ -17,6 +18,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NoReturn
 
 from procrastinate import exceptions, utils
+from procrastinate.cli_admin_parser import (
+    add_healthchecks_command,
+    add_queue_command,
+    add_schema_command,
+    add_shell_command,
+)
 from procrastinate.cli_commands import (
     MissingAppConnector,
     current_directory_first,
@@ -26,6 +33,12 @@ from procrastinate.cli_commands import (
     run_worker,
     schema,
     shell_command,
+)
+from procrastinate.cli_flags import (
+    ENV_PREFIX,
+    HelpFormatter,
+    add_argument,
+    add_boolean_flag,
 )
 from procrastinate.cli_inputs import (
     env_bool,
@@ -39,18 +52,10 @@ from procrastinate.cli_inputs import (
     parse_timeout,
 )
 from procrastinate.cli_parser import (
-    ENV_PREFIX,
     PROGRAM_NAME,
     ArgumentParser,
-    HelpFormatter,
-    add_argument,
-    add_boolean_flag,
     add_defer_command,
     add_global_arguments,
-    add_healthchecks_command,
-    add_queue_command,
-    add_schema_command,
-    add_shell_command,
     add_worker_command,
     create_parser,
     version,

@@ -160,16 +160,12 @@ async def queue(app: procrastinate.App, queue_action: str, queue: str | None) ->
             print(line)
         return
     assert queue is not None
-    if queue_action == "pause":
+    pause = queue_action == "pause"
+    if pause:
         changed = await job_manager.pause_queue_async(queue)
-        print(
-            f"Queue {queue!r} paused"
-            if changed
-            else f"Queue {queue!r} was paused already"
-        )
-        return
-    changed = await job_manager.resume_queue_async(queue)
-    print(f"Queue {queue!r} resumed" if changed else f"Queue {queue!r} was not paused")
+    else:
+        changed = await job_manager.resume_queue_async(queue)
+    print(shell.pause_text(queue, pause, changed))
 
 
 async def limit_queue(

@@ -8,7 +8,14 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from procrastinate import exceptions, operations, tasks, types, utils, worker_options
+from procrastinate import (
+    exceptions,
+    queue_operations,
+    tasks,
+    types,
+    utils,
+    worker_options,
+)
 
 
 def env_bool(value: str) -> bool:
@@ -30,7 +37,7 @@ def parse_queues(raw: str) -> list[str] | None:
 def parse_queue_name(raw: str) -> str:
     """One queue name, as ``queue pause`` and ``queue resume`` take it."""
     try:
-        return operations.queue_name_argument(raw)
+        return queue_operations.queue_name_argument(raw)
     except exceptions.InvalidQueueName as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 

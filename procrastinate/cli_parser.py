@@ -1,6 +1,8 @@
-"""The parser of the ``procrastinate`` command line: its subcommands, their flags and
-the environment variables that give them defaults. Each subcommand names the function
-of :mod:`~procrastinate.cli_commands` that runs it."""
+"""The parser of the ``procrastinate`` command line: its global options and the
+subcommands that run jobs (``worker``, ``defer``); those that administer the database
+are in :mod:`~procrastinate.cli_admin_parser`, the building blocks (options read from
+``PROCRASTINATE_*`` variables) in :mod:`~procrastinate.cli_flags`. Each subcommand
+names the function of :mod:`~procrastinate.cli_commands` that runs it."""
 
 from __future__ import annotations
 
@@ -8,7 +10,6 @@ import argparse
 import inspect
 import logging
 import os
-from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 import procrastinate
@@ -20,10 +21,23 @@ from procrastinate import (
     utils,
     worker,
 )
+from procrastinate.cli_admin_parser import (
+    add_healthchecks_command,
+    add_metrics_command,
+    add_queue_command,
+    add_schema_command,
+    add_shell_command,
+    add_web_command,
+)
+from procrastinate.cli_flags import (
+    ENV_PREFIX,
+    HelpFormatter,
+    add_argument,
+    add_boolean_flag,
+)
 from procrastinate.sql import facts
 
 PROGRAM_NAME = "procrastinate"
-ENV_PREFIX = "PROCRASTINATE"
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -33,76 +47,11 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(1, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows a default only where it tells something: not for flags, nor for
-    options whose default is "not given"."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        help_text = action.help or ""
-        meaningless = action.default in (None, "", True, False, argparse.SUPPRESS)
-        if meaningless or isinstance(action, argparse._StoreConstAction):
-            return help_text
-        return super()._get_help_string(action) or help_text
-
-
 def worker_default(name: str) -> str:
     """``(default: X)`` for a worker option, from the Worker class itself, so that the
     help cannot drift from the code; the app's ``worker_defaults`` come first."""
     default = inspect.signature(worker.Worker.__init__).parameters[name].default
     return f"(default: {default}, unless the app's worker_defaults say otherwise)"
-
-
-def add_argument(
-    parser: argparse._ActionsContainer,
-    *args: str,
-    envvar: str | None = None,
-    envvar_type: Callable[[str], Any] | None = None,
-    **kwargs: Any,
-) -> argparse.Action:
-    """
-    ``parser.add_argument`` whose default may come from the environment variable
-    ``PROCRASTINATE_<envvar>`` (an empty value counts as unset).
-
-    :raises ValueError: the variable's value cannot be read.
-    """
-    if envvar is None:
-        return parser.add_argument(*args, **kwargs)
-    name = f"{ENV_PREFIX}_{envvar}"
-    kwargs["help"] = f"{kwargs.get('help', '')} (env: {name})".strip()
-    raw = os.environ.get(name)
-    if raw:
-        cast = envvar_type or kwargs.get("type") or str
-        try:
-            kwargs["default"] = cast(raw)
-        except (ValueError, argparse.ArgumentTypeError) as exc:
-            raise ValueError(f"Invalid value for {name}: {exc}") from exc
-    return parser.add_argument(*args, **kwargs)
-
-
-def add_boolean_flag(
-    parser: argparse._ActionsContainer,
-    *,
-    dest: str,
-    true_flags: Sequence[str],
-    false_flags: Sequence[str],
-    true_help: str,
-    false_help: str,
-    envvar: str,
-    default: bool | None = None,
-) -> None:
-    """A pair of flags setting ``dest`` to True or False, with an env variable."""
-    group = parser.add_mutually_exclusive_group()
-    add_argument(
-        group,
-        *true_flags,
-        dest=dest,
-        action="store_true",
-        help=true_help,
-        envvar=envvar,
-        envvar_type=cli_inputs.env_bool,
-        **({"default": default} if default is not None else {}),
-    )
-    group.add_argument(*false_flags, dest=dest, action="store_false", help=false_help)
 
 
 def version() -> str:
@@ -399,186 +348,4 @@ def add_defer_command(subparsers: Any) -> None:
         false_help="Refuse a task that is not registered in the app",
         envvar="DEFER_UNKNOWN",
         default=False,
-    )
-
-
-def add_schema_command(subparsers: Any) -> None:
-    """``procrastinate schema``."""
-    parser = subparsers.add_parser(
-        "schema",
-        help="Create the database schema, or show it",
-        description="Apply the Procrastinate schema to a new database, or print it",
-        formatter_class=HelpFormatter,
-    )
-    parser.set_defaults(func=cli_commands.schema, action="apply")
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument(
-        "--apply",
-        action="store_const",
-        const="apply",
-        dest="action",
-        help="Apply the schema to the database (the default)",
-    )
-    group.add_argument(
-        "--read",
-        action="store_const",
-        const="read",
-        dest="action",
-        help="Print the schema SQL",
-    )
-    group.add_argument(
-        "--migrations-path",
-        action="store_const",
-        const="migrations_path",
-        dest="action",
-        help="Print the path of the SQL migration scripts",
-    )
-
-
-def add_healthchecks_command(subparsers: Any) -> None:
-    """``procrastinate healthchecks``."""
-    parser = subparsers.add_parser(
-        "healthchecks",
-        help="Check the app and the database",
-        description="Check the app configuration and the database connection and schema",
-    )
-    parser.set_defaults(func=cli_commands.healthchecks)
-
-
-def add_shell_command(subparsers: Any) -> None:
-    """``procrastinate shell``."""
-    parser = subparsers.add_parser(
-        "shell",
-        help="Administration shell for Procrastinate",
-        description="Inspect and manage jobs: interactive, or one command given as "
-        "arguments",
-    )
-    parser.set_defaults(func=cli_commands.shell_command)
-    parser.add_argument(
-        "shell_command",
-        nargs="*",
-        help="A shell command to run instead of starting the interactive shell",
-    )
-
-
-def add_queue_command(subparsers: Any) -> None:
-    """``procrastinate queue pause|resume|list|limit|unlimit|limits``."""
-    parser = subparsers.add_parser(
-        "queue",
-        help="Pause, resume, list or limit queues",
-        description="Pause a queue (every worker stops taking its jobs; running jobs "
-        "finish, jobs can still be deferred), resume it, list the queues, or limit how "
-        "many of its jobs run or start across all workers",
-    )
-    actions = parser.add_subparsers(
-        dest="queue_action", metavar="ACTION", required=True
-    )
-    for action, help_text in (
-        ("pause", "Stop every worker from taking the queue's jobs, until resumed"),
-        ("resume", "Let workers take the queue's jobs again, at once"),
-    ):
-        action_parser = actions.add_parser(
-            action, help=help_text, description=help_text
-        )
-        action_parser.set_defaults(func=cli_commands.queue)
-        action_parser.add_argument(
-            "queue", type=cli_inputs.parse_queue_name, help="The queue's name"
-        )
-    list_parser = actions.add_parser(
-        "list",
-        help="List the queues: paused or active, and their jobs",
-        description="List the queues that hold jobs or were ever paused: paused or "
-        "active, and their number of jobs per status",
-    )
-    list_parser.set_defaults(func=cli_commands.queue, queue=None)
-    limit = actions.add_parser(
-        "limit",
-        help="Set the limits of a queue, replacing those it had",
-        description="Set the limits of a queue, replacing those it had; workers "
-        "honour them at their next fetch",
-        formatter_class=HelpFormatter,
-    )
-    limit.set_defaults(func=cli_commands.limit_queue)
-    limit.add_argument(
-        "queue", type=cli_inputs.parse_queue_name, help="The queue's name"
-    )
-    limit.add_argument(
-        "--max-running",
-        type=cli_inputs.parse_positive_int,
-        help="At most this many jobs of the queue run at once",
-    )
-    limit.add_argument(
-        "--max-starts",
-        type=cli_inputs.parse_positive_int,
-        help="At most this many jobs of the queue start in any period of --per "
-        "(1 to 1000)",
-    )
-    limit.add_argument(
-        "--per",
-        type=cli_inputs.parse_interval,
-        help="The period of --max-starts, in seconds",
-    )
-    unlimit = actions.add_parser(
-        "unlimit", help="Remove the limits of a queue", formatter_class=HelpFormatter
-    )
-    unlimit.set_defaults(func=cli_commands.unlimit_queue)
-    unlimit.add_argument(
-        "queue", type=cli_inputs.parse_queue_name, help="The queue's name"
-    )
-    listing = actions.add_parser(
-        "limits",
-        help="List the limited queues and how many of their jobs run",
-        formatter_class=HelpFormatter,
-    )
-    listing.set_defaults(func=cli_commands.list_queue_limits)
-
-
-def add_metrics_command(subparsers: Any) -> None:
-    """``procrastinate metrics``."""
-    parser = subparsers.add_parser(
-        "metrics",
-        help="Serve the queue-level Prometheus metrics",
-        description="Serve the Prometheus metrics of the database's queues (jobs per "
-        "queue and status, oldest ready job, workers alive) until interrupted; needs "
-        "procrastinate[metrics]. Run one per database.",
-        formatter_class=HelpFormatter,
-    )
-    parser.set_defaults(func=monitoring_commands.serve_metrics)
-    add_server_arguments(parser, "the metrics", "METRICS", port=9090, host="0.0.0.0")
-
-
-def add_web_command(subparsers: Any) -> None:
-    """``procrastinate web``."""
-    parser = subparsers.add_parser(
-        "web",
-        help="Serve the web dashboard",
-        description="Serve the web dashboard of the queues until interrupted; needs "
-        "procrastinate[web]. Any address but a loopback one needs a credential in "
-        "PROCRASTINATE_WEB_CREDENTIAL (user:password), asked with HTTP Basic "
-        "authentication.",
-        formatter_class=HelpFormatter,
-    )
-    parser.set_defaults(func=monitoring_commands.serve_web)
-    add_server_arguments(parser, "the dashboard", "WEB", port=8080, host="127.0.0.1")
-
-
-def add_server_arguments(
-    parser: argparse.ArgumentParser, what: str, envvar: str, *, port: int, host: str
-) -> None:
-    """``--port`` and ``--host`` of a command that serves ``what`` over HTTP, also
-    read from ``PROCRASTINATE_<envvar>_PORT`` and ``..._HOST``."""
-    add_argument(
-        parser,
-        "--port",
-        type=monitoring_commands.parse_port,
-        default=port,
-        help=f"Port to serve {what} on",
-        envvar=f"{envvar}_PORT",
-    )
-    add_argument(
-        parser,
-        "--host",
-        default=host,
-        help=f"Address to serve {what} on",
-        envvar=f"{envvar}_HOST",
     )

@@ -143,19 +143,9 @@ class Job:
         :param row: the row, as a dict of its columns.
         """
         return cls(
-            id=row["id"],
-            status=row["status"],
-            lock=row["lock"],
-            queueing_lock=row["queueing_lock"],
-            task_name=row["task_name"],
+            **_plain_fields(row),
             task_kwargs=row["args"],
             scheduled_at=row["scheduled_at"],
-            queue=row["queue_name"],
-            priority=row["priority"],
-            attempts=row["attempts"],
-            abort_requested=row.get("abort_requested", False),
-            worker_id=row.get("worker_id"),
-            lock_mode=row.get("lock_mode", DEFAULT_LOCK_MODE),
         )
 
     def asdict(self) -> dict[str, Any]:
@@ -242,6 +232,25 @@ def _load_args(text: str, json_loads: Callable[[str], Any]) -> types.JSONDict:
     return args
 
 
+def _plain_fields(row: dict[str, Any]) -> dict[str, Any]:
+    # The fields that every query returning jobs gives as they are; the arguments
+    # and the schedule come in a different form from one query to another.
+    return {
+        "id": row["id"],
+        "status": row["status"],
+        "lock": row["lock"],
+        "queueing_lock": row["queueing_lock"],
+        "task_name": row["task_name"],
+        "queue": row["queue_name"],
+        "priority": row["priority"],
+        "attempts": row["attempts"],
+        "abort_requested": row.get("abort_requested", False),
+        "worker_id": row.get("worker_id"),
+        # A row built by hand (as in tests) may leave it out.
+        "lock_mode": row.get("lock_mode", DEFAULT_LOCK_MODE),
+    }
+
+
 def load_fetched_row(
     row: dict[str, Any], json_loads: Callable[[str], Any] | None
 ) -> FetchedJob:
@@ -255,20 +264,7 @@ def load_fetched_row(
     :param row: the row, as a dict of its columns.
     :param json_loads: the app's JSON decoder, or ``None`` for :func:`json.loads`.
     """
-    fields: dict[str, Any] = {
-        "id": row["id"],
-        "status": row["status"],
-        "lock": row["lock"],
-        "queueing_lock": row["queueing_lock"],
-        "task_name": row["task_name"],
-        "queue": row["queue_name"],
-        "priority": row["priority"],
-        "attempts": row["attempts"],
-        "abort_requested": row["abort_requested"],
-        "worker_id": row["worker_id"],
-        # A row built by hand (as in tests) may leave it out.
-        "lock_mode": row.get("lock_mode", DEFAULT_LOCK_MODE),
-    }
+    fields = _plain_fields(row)
     try:
         task_kwargs = _load_args(row["args_text"], json_loads or json.loads)
         scheduled_at = _from_epoch(row["scheduled_at_epoch"])

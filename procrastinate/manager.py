@@ -1,22 +1,46 @@
-"""The job manager: every database operation on jobs and workers, and the listening
-for notifications.
+"""The job manager: every database operation on jobs, queues and workers, and the
+listening for notifications.
 
 The operations are declared in :mod:`procrastinate.operations` (query, arguments, rows)
-and performed by its two runners: each method here is one line over them.
+and performed by the two runners of :mod:`procrastinate.runner`: each method is one
+line over them. This module holds the operations on jobs; those on queues come from
+:class:`~procrastinate.queue_manager.QueueManager`, those on the worker registry from
+:class:`~procrastinate.worker_registry.WorkerRegistry`.
 """
 
 from __future__ import annotations
 
 import datetime
-import functools
 import logging
 import warnings
 from collections.abc import Iterable
-from typing import Any, TypeVar
+from typing import Any
 
-from procrastinate import connector, jobs, notifications, operations, runner
+from procrastinate import (
+    jobs,
+    notifications,
+    operations,
+    queue_manager,
+    worker_registry,
+)
 from procrastinate.runner import Call
 from procrastinate.sql import facts
+
+__all__ = [
+    "ANY_QUEUE_CHANNEL",
+    "MAX_CHANNEL_BYTES",
+    "QUEUEING_LOCK_CONSTRAINT",
+    "QUEUE_CHANNEL_PREFIX",
+    "JobManager",
+    "NotificationCallback",
+    "RunningJobMarker",
+    "Stats",
+    "get_channel_for_queues",
+    "note_abort_request",
+    "parse_notification",
+    "queue_channel",
+    "running_job",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -36,25 +60,17 @@ parse_notification = notifications.parse_notification
 
 get_channel_for_queues = facts.channels_for_queues
 
-T = TypeVar("T")
-Stats = list[dict[str, Any]]
+Stats = queue_manager.Stats
 
 
-class JobManager:
+class JobManager(queue_manager.QueueManager, worker_registry.WorkerRegistry):
     """
-    Performs the database operations on jobs and workers, through a connector.
+    Performs the database operations on jobs, queues and workers, through a
+    connector. The methods on queues are written in ``queue_manager.QueueManager``,
+    those on workers in ``worker_registry.WorkerRegistry``: this class inherits them.
 
     :param connector: the connector to the database.
     """
-
-    def __init__(self, connector: connector.BaseConnector) -> None:
-        self.connector = connector
-
-    async def _run_async(self, call: Call[T], connection: Any = None) -> T:
-        return await runner.run_async(self.connector, call, connection)
-
-    def _run(self, call: Call[T], connection: Any = None) -> T:
-        return runner.run(self.connector, call, connection)
 
     # Defer
 
@@ -486,191 +502,3 @@ class JobManager:
                 worker_id,
             )
         )
-
-    async def list_stats_async(
-        self,
-        kind: str,
-        queue: str | None = None,
-        task: str | None = None,
-        status: str | jobs.Status | None = None,
-        lock: str | None = None,
-    ) -> Stats:
-        """
-        Per queue, task or lock (``kind``: ``queues``, ``tasks`` or ``locks``): its
-        name, its number of jobs, and the number in each status. The jobs without a
-        lock are left out of ``locks``. ``list_queues_async``, ``list_tasks_async``
-        and ``list_locks_async`` (and their sync versions) are this method for one
-        kind, with the other parameters.
-
-        :param kind: what to count the jobs by.
-        :param queue: only the jobs of this queue.
-        :param task: only the jobs of this task.
-        :param status: only the jobs in this status.
-        :param lock: only the jobs with this lock.
-        :raises KeyError: an unknown ``kind``.
-        """
-        call = operations.list_stats(kind, queue, task, status, lock)
-        return await self._run_async(call)
-
-    def list_stats(
-        self,
-        kind: str,
-        queue: str | None = None,
-        task: str | None = None,
-        status: str | jobs.Status | None = None,
-        lock: str | None = None,
-    ) -> Stats:
-        """Synchronous version of :meth:`list_stats_async`."""
-        return self._run(operations.list_stats(kind, queue, task, status, lock))
-
-    # The 3.x signatures: ``(queue=None, task=None, status=None, lock=None)``.
-    list_queues_async = functools.partialmethod(list_stats_async, "queues")
-    list_queues = functools.partialmethod(list_stats, "queues")
-    list_tasks_async = functools.partialmethod(list_stats_async, "tasks")
-    list_tasks = functools.partialmethod(list_stats, "tasks")
-    list_locks_async = functools.partialmethod(list_stats_async, "locks")
-    list_locks = functools.partialmethod(list_stats, "locks")
-
-    # Queue limits
-
-    async def set_queue_limit_async(
-        self,
-        queue: str,
-        *,
-        max_running: int | None = None,
-        max_starts: int | None = None,
-        per: float | datetime.timedelta | None = None,
-    ) -> None:
-        """
-        Limit a queue for every worker together, replacing its limits if it had
-        some: at most ``max_running`` of its jobs run at once, at most
-        ``max_starts`` of them start in any period of ``per`` (seconds or a
-        :class:`~datetime.timedelta`). Workers see it at their next fetch.
-
-        :param queue: the queue's name.
-        :param max_running: how many of its jobs may run at once (1 or more).
-        :param max_starts: how many may start per period (1 to 1000).
-        :param per: the period of ``max_starts``.
-        :raises TypeError: a value of the wrong type.
-        :raises ValueError: no limit, ``max_starts`` without ``per`` (or the
-            reverse), or a value out of range.
-        """
-        call = operations.set_queue_limit(queue, max_running, max_starts, per)
-        await self._run_async(call)
-
-    def set_queue_limit(
-        self,
-        queue: str,
-        *,
-        max_running: int | None = None,
-        max_starts: int | None = None,
-        per: float | datetime.timedelta | None = None,
-    ) -> None:
-        """Synchronous version of :meth:`set_queue_limit_async`."""
-        self._run(operations.set_queue_limit(queue, max_running, max_starts, per))
-
-    async def clear_queue_limit_async(self, queue: str) -> bool:
-        """
-        Remove the limits of a queue.
-
-        :param queue: the queue's name.
-        :returns: whether it had limits.
-        """
-        return await self._run_async(operations.clear_queue_limit(queue))
-
-    def clear_queue_limit(self, queue: str) -> bool:
-        """Synchronous version of :meth:`clear_queue_limit_async`."""
-        return self._run(operations.clear_queue_limit(queue))
-
-    async def list_queue_limits_async(self) -> list[operations.QueueLimit]:
-        """The limited queues, by name, with how many of their jobs run now."""
-        return await self._run_async(operations.list_queue_limits())
-
-    def list_queue_limits(self) -> list[operations.QueueLimit]:
-        """Synchronous version of :meth:`list_queue_limits_async`."""
-        return self._run(operations.list_queue_limits())
-
-    # Queue states
-
-    async def pause_queue_async(self, queue: str) -> bool:
-        """
-        Pause a queue: from the next fetch of each worker on, no job of the queue
-        starts; the running ones finish, and jobs can still be deferred into it. The
-        pause lasts, across restarts, until :meth:`resume_queue_async`. Workers of
-        procrastinate 3.10 ignore it.
-
-        :param queue: the queue's name; it need not hold any job yet.
-        :returns: whether the queue was active (``False``: it was paused already).
-        :raises InvalidQueueName: no job can have that queue name.
-        """
-        return await self._run_async(operations.set_queue_paused(queue, True))
-
-    def pause_queue(self, queue: str) -> bool:
-        """Synchronous version of :meth:`pause_queue_async`."""
-        return self._run(operations.set_queue_paused(queue, True))
-
-    async def resume_queue_async(self, queue: str) -> bool:
-        """
-        Resume a paused queue: its workers are notified, and fetch its waiting jobs
-        at once (those that do not listen, at their next poll).
-
-        :param queue: the queue's name.
-        :returns: whether the queue was paused (``False``: it was active already).
-        :raises InvalidQueueName: no job can have that queue name.
-        """
-        return await self._run_async(operations.set_queue_paused(queue, False))
-
-    def resume_queue(self, queue: str) -> bool:
-        """Synchronous version of :meth:`resume_queue_async`."""
-        return self._run(operations.set_queue_paused(queue, False))
-
-    async def list_queue_states_async(
-        self, queue: str | None = None
-    ) -> list[jobs.QueueState]:
-        """
-        The state of the queues that were ever paused, by name; any other queue is
-        active. ``list_queues_async`` (:meth:`list_stats_async` by queue) counts the
-        jobs of the queues that hold some.
-
-        :param queue: only this queue.
-        """
-        return await self._run_async(operations.list_queue_states(queue))
-
-    def list_queue_states(self, queue: str | None = None) -> list[jobs.QueueState]:
-        """Synchronous version of :meth:`list_queue_states_async`."""
-        return self._run(operations.list_queue_states(queue))
-
-    # Worker registry
-
-    async def register_worker(self) -> int:
-        """Add a worker to the registry; returns its id."""
-        return await self._run_async(operations.register_worker())
-
-    async def unregister_worker(self, worker_id: int) -> None:
-        """Remove a worker from the registry; its running jobs lose their worker."""
-        await self._run_async(operations.unregister_worker(worker_id))
-
-    async def update_heartbeat(self, worker_id: int) -> bool:
-        """
-        Record that a worker is alive.
-
-        :returns: whether the worker is registered; ``False`` once it was pruned.
-        """
-        return await self._run_async(operations.update_heartbeat(worker_id))
-
-    async def reregister_worker(self, job_ids: Iterable[int]) -> tuple[int, list[int]]:
-        """
-        Register a pruned worker again, and give it back those of its running jobs
-        (``job_ids``) that no other worker claimed meanwhile.
-
-        :returns: the new worker id, and the ids of the jobs given back.
-        """
-        return await self._run_async(operations.reregister_worker(job_ids))
-
-    async def prune_stalled_workers(self, seconds_since_heartbeat: float) -> list[int]:
-        """Remove the workers silent for that long; returns their ids.
-
-        :param seconds_since_heartbeat: how long a worker may stay silent.
-        """
-        call = operations.prune_stalled_workers(seconds_since_heartbeat)
-        return await self._run_async(call)

@@ -176,3 +176,21 @@ def run(target: connector.BaseConnector, call: Call[T], connection: Any = None) 
     with _translated_errors(call):
         returned = method(*head, **call.arguments)
     return _read(call, returned, sync_target.json_loads)
+
+
+class OperationRunner:
+    """
+    The base of the job manager's classes: holds the app's connector and performs
+    calls on it (or on a caller's connection), with :func:`run_async` and :func:`run`.
+
+    :param connector: the connector to the database.
+    """
+
+    def __init__(self, connector: connector.BaseConnector) -> None:
+        self.connector = connector
+
+    async def _run_async(self, call: Call[T], connection: Any = None) -> T:
+        return await run_async(self.connector, call, connection)
+
+    def _run(self, call: Call[T], connection: Any = None) -> T:
+        return run(self.connector, call, connection)

@@ -63,6 +63,14 @@ def limit_text(
     return ", ".join(parts)
 
 
+def pause_text(queue: str, pause: bool, changed: bool) -> str:
+    """What pausing (or resuming) a queue did, in words: ``Queue 'q' paused``, or
+    that it was so already."""
+    if pause:
+        return f"Queue {queue!r} {'paused' if changed else 'was paused already'}"
+    return f"Queue {queue!r} {'resumed' if changed else 'was not paused'}"
+
+
 def parse_limits(arg: str) -> tuple[str, dict[str, Any]]:
     """
     The queue and the limits of ``limit QUEUE max_running=N max_starts=N per=S``.
@@ -256,20 +264,14 @@ class ProcrastinateShell(cmd.Cmd):
         Stop every worker from taking the jobs of a queue, until resumed: pause QUEUE
         """
         queue = arg.strip()
-        if self.job_manager.pause_queue(queue):
-            self._print(f"Queue {queue!r} paused")
-        else:
-            self._print(f"Queue {queue!r} was paused already")
+        self._print(pause_text(queue, True, self.job_manager.pause_queue(queue)))
 
     def do_resume(self, arg: str) -> None:
         """
         Let workers take the jobs of a paused queue again: resume QUEUE
         """
         queue = arg.strip()
-        if self.job_manager.resume_queue(queue):
-            self._print(f"Queue {queue!r} resumed")
-        else:
-            self._print(f"Queue {queue!r} was not paused")
+        self._print(pause_text(queue, False, self.job_manager.resume_queue(queue)))
 
     def do_limit(self, arg: str) -> None:
         """

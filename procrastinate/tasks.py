@@ -342,20 +342,10 @@ class Task(Generic[P, R, Args]):
         Configure the job before deferring it: options left out (or ``None``) take
         the task's defaults.
 
-        :param options: the options below, by name, all optional.
-        :param lock: jobs with the same lock never run at the same time.
-        :param lock_mode: how the lock orders the job with the others of its lock:
-            ``"ordered"`` or ``"mutex"`` (see :func:`configure_task`).
-        :param queueing_lock: at most one job with this queueing lock waits in the
-            queue.
-        :param task_kwargs: arguments of the task, merged under those of ``defer``.
-        :param schedule_at: when to run the job (a timezone-aware datetime).
-        :param schedule_in: the delay before running the job, as
-            :class:`datetime.timedelta` keyword arguments.
-        :param queue: the queue of the job.
-        :param priority: the priority of the job (higher runs first).
-        :param connection: a database connection owned by the caller, to defer in its
-            transaction.
+        :param options: the options of :func:`configure_task` (``lock``,
+            ``lock_mode``, ``queueing_lock``, ``task_kwargs``, ``schedule_at``,
+            ``schedule_in``, ``queue``, ``priority``, ``connection``), by name, all
+            optional; they are documented there.
         :returns: a :class:`~procrastinate.jobs.JobDeferrer`: call its ``defer``.
         :raises TypeError: an unknown option, or one of the wrong type.
         :raises ValueError: both ``schedule_at`` and ``schedule_in`` are given, or a

@@ -209,6 +209,8 @@ def test_refused_connection() -> None:
     assert str(error) == f"could not reach {url}: ConnectionError"
 
 
+# Slow: waits out a timeout of one second, on purpose.
+@pytest.mark.slow
 def test_a_hanging_server_is_given_up_on_after_the_timeout(
     fake_github: FakeGitHub,
 ) -> None:

@@ -335,6 +335,8 @@ def limited_role(connection: psycopg.Connection[Any]) -> Iterator[str]:
         connection.execute(sql.SQL("DROP ROLE {}").format(role))
 
 
+# Slow: waits out the pool's timeout of two seconds, on purpose.
+@pytest.mark.slow
 async def test_a_pool_that_cannot_fill_says_why_within_its_timeout(
     conninfo: str, limited_role: str
 ) -> None:

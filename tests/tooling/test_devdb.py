@@ -446,6 +446,8 @@ def test_start_docker_reports_compose_failure(
         devdb.start_docker(repo_root=tmp_path)
 
 
+# Slow: waits out a timeout of one second, on purpose.
+@pytest.mark.slow
 def test_start_docker_gives_up_after_timeout(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -7,7 +7,16 @@ from typing import Any
 
 import pytest
 
-from procrastinate import connector, exceptions, jobs, operations, runner, sql
+from procrastinate import (
+    connector,
+    exceptions,
+    jobs,
+    operations,
+    queue_operations,
+    runner,
+    sql,
+    worker_operations,
+)
 
 
 class RecordingConnector(connector.BaseConnector):
@@ -142,7 +151,8 @@ def test_the_sync_runner_uses_the_sync_connector() -> None:
 def test_every_declared_operation_names_a_query_of_queries_sql() -> None:
     declared = [
         value
-        for value in vars(operations).values()
+        for module in (operations, queue_operations, worker_operations)
+        for value in vars(module).values()
         if isinstance(value, runner.Operation)
     ]
     assert len(declared) > 20

@@ -192,28 +192,32 @@ class ProcrastinateJobAdmin(ReadOnlyAdminMixin, _JobAdmin):
         self, request: HttpRequest, queryset: QuerySet[models.ProcrastinateJob]
     ) -> None:
         """Cancel waiting jobs."""
-        selected = list(queryset)
-        job_manager_ = job_manager()
-        done = sum(
-            bool(job_manager_.cancel_job_by_id(job.id))
-            for job in selected
-            if job.status in CANCELLABLE
-        )
-        self._report(request, done, len(selected), "cancelled", "todo")
+        self._cancel_jobs(request, queryset, abort=False)
 
     @admin.action(description="Abort the selected jobs", permissions=["change"])
     def abort(
         self, request: HttpRequest, queryset: QuerySet[models.ProcrastinateJob]
     ) -> None:
         """Cancel waiting jobs and ask the workers running the others to stop them."""
+        self._cancel_jobs(request, queryset, abort=True)
+
+    def _cancel_jobs(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[models.ProcrastinateJob],
+        abort: bool,
+    ) -> None:
         selected = list(queryset)
         job_manager_ = job_manager()
         done = sum(
-            bool(job_manager_.cancel_job_by_id(job.id, abort=True))
+            bool(job_manager_.cancel_job_by_id(job.id, abort=abort))
             for job in selected
-            if job.status in ABORTABLE
+            if job.status in (ABORTABLE if abort else CANCELLABLE)
         )
-        self._report(request, done, len(selected), "aborted", "todo or doing")
+        if abort:
+            self._report(request, done, len(selected), "aborted", "todo or doing")
+        else:
+            self._report(request, done, len(selected), "cancelled", "todo")
 
     @admin.action(
         description="Pause the queues of the selected jobs", permissions=["change"]
