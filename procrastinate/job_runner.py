@@ -437,51 +437,11 @@ class JobRunner:
     async def persist(self, job: jobs.Job, outcome: Outcome) -> None:
         """
         Store ``outcome`` for ``job``, with the outcomes of the other runs ready
-        meanwhile (see :class:`~procrastinate.outcome_writer.OutcomeWriter`), retrying
-        a transient database error for as long as it takes; a cancellation waits for
-        it. Any other error is logged, as it would fail again; so is the refusal of an
-        outcome for a job that is no longer this worker's.
+        meanwhile (see :class:`~procrastinate.outcome_writer.OutcomeWriter`, which logs
+        what it could not store); a cancellation waits for it.
         """
-        stored = self.writer.submit(job, outcome)
-        stored.add_done_callback(functools.partial(self._report, job, outcome))
         with contextlib.suppress(Exception):
-            await until_done(stored)
-
-    def _report(
-        self, job: jobs.Job, outcome: Outcome, stored: asyncio.Future[str | None]
-    ) -> None:
-        error = stored.exception()
-        if error is not None:
-            # A custom connector may raise its driver's own errors.
-            self.logger.error(
-                f"Could not store the outcome of job {job.call_string}: {error}. "
-                "It stays 'doing' while this worker runs; once the worker has "
-                "stopped, a worker with recover_stalled_jobs, or `retry "
-                f"{job.id}` in the shell, can retry it.",
-                extra=self.log_extra(action="persist_job_error", job=job),
-            )
-        elif stored.result() is None:
-            self.logger.warning(
-                f"Dropped the outcome of job {job.call_string}: it is no longer run "
-                "by this worker (another worker recovered it, or it was retried or "
-                "finished meanwhile)",
-                extra=self.log_extra(action="job_lost", job=job),
-            )
-        elif stored.result() == "retry_skipped":
-            # Another job with the same queueing lock waits already: it will do the
-            # work this retry would have done.
-            self.logger.warning(
-                f"Job {job.call_string} not retried: a job with its queueing lock "
-                f"{job.queueing_lock!r} is waiting already",
-                extra=self.log_extra(action="retry_skipped_queueing_lock", job=job),
-            )
-        elif self.logger.isEnabledFor(logging.DEBUG):
-            self.logger.debug(
-                f"Stored the outcome of job {job.call_string}",
-                extra=self.log_extra(
-                    action="finish_task", job=job, status=outcome.status.value
-                ),
-            )
+            await until_done(self.writer.submit(job, outcome))
 
     async def end_orphans(self, claimed: list[jobs.FetchedJob]) -> list[jobs.Job]:
         """

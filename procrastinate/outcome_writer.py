@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -87,14 +88,8 @@ class OutcomeWriter:
             self._writing = asyncio.create_task(
                 self._write_all(), name="store outcomes"
             )
+        done.add_done_callback(functools.partial(self._report, job, outcome))
         return done
-
-    async def write(self, job: jobs.Job, outcome: outcomes.Outcome) -> str | None:
-        """Like :meth:`submit`, awaited.
-
-        :raises Exception: the batch failed for a reason that would fail again.
-        """
-        return await self.submit(job, outcome)
 
     def hurry(self) -> None:
         """Store the waiting outcomes, and the next ones, without waiting for
@@ -109,6 +104,46 @@ class OutcomeWriter:
         for pending in self._pending:
             if pending.job.id == job_id:
                 pending.job = pending.job.evolve(worker_id=worker_id)
+
+    def _report(
+        self,
+        job: jobs.Job,
+        outcome: outcomes.Outcome,
+        stored: asyncio.Future[str | None],
+    ) -> None:
+        # Logged whoever waits for the outcome, and whatever happens to them.
+        error = stored.exception()
+        if error is not None:
+            # A custom connector may raise its driver's own errors.
+            self.logger.error(
+                f"Could not store the outcome of job {job.call_string}: {error}. "
+                "It stays 'doing' while this worker runs; once the worker has "
+                "stopped, a worker with recover_stalled_jobs, or `retry "
+                f"{job.id}` in the shell, can retry it.",
+                extra=self.log_extra(action="persist_job_error", job=job),
+            )
+        elif stored.result() is None:
+            self.logger.warning(
+                f"Dropped the outcome of job {job.call_string}: it is no longer run "
+                "by this worker (another worker recovered it, or it was retried or "
+                "finished meanwhile)",
+                extra=self.log_extra(action="job_lost", job=job),
+            )
+        elif stored.result() == "retry_skipped":
+            # Another job with the same queueing lock waits already: it will do the
+            # work this retry would have done.
+            self.logger.warning(
+                f"Job {job.call_string} not retried: a job with its queueing lock "
+                f"{job.queueing_lock!r} is waiting already",
+                extra=self.log_extra(action="retry_skipped_queueing_lock", job=job),
+            )
+        elif self.logger.isEnabledFor(logging.DEBUG):
+            self.logger.debug(
+                f"Stored the outcome of job {job.call_string}",
+                extra=self.log_extra(
+                    action="finish_task", job=job, status=outcome.status.value
+                ),
+            )
 
     async def _write_all(self) -> None:
         while self._pending:

@@ -55,7 +55,7 @@ async def write_all(
     batch_writer: outcome_writer.OutcomeWriter, *job_ids: int
 ) -> list[str | None]:
     return list(
-        await asyncio.gather(*(batch_writer.write(job(i), SUCCESS) for i in job_ids))
+        await asyncio.gather(*(batch_writer.submit(job(i), SUCCESS) for i in job_ids))
     )
 
 
@@ -69,7 +69,7 @@ async def test_outcomes_ending_during_a_write_share_the_next_one() -> None:
     store = Store()
     store.release = asyncio.Event()
     batch_writer = writer(store)
-    first = asyncio.ensure_future(batch_writer.write(job(1), SUCCESS))
+    first = asyncio.ensure_future(batch_writer.submit(job(1), SUCCESS))
     await asyncio.sleep(0.01)
     later = asyncio.ensure_future(write_all(batch_writer, 2, 3, 4))
     await asyncio.sleep(0.01)
@@ -94,7 +94,7 @@ async def test_a_job_appears_once_per_statement() -> None:
 async def test_the_delay_gathers_outcomes_until_a_batch_is_full() -> None:
     store = Store()
     batch_writer = writer(store, batch_size=3, delay=60)
-    first = asyncio.ensure_future(batch_writer.write(job(1), SUCCESS))
+    first = asyncio.ensure_future(batch_writer.submit(job(1), SUCCESS))
     await asyncio.sleep(0.01)
     assert store.statements == []
     await write_all(batch_writer, 2, 3)
@@ -105,7 +105,7 @@ async def test_the_delay_gathers_outcomes_until_a_batch_is_full() -> None:
 async def test_hurry_writes_the_waiting_outcomes_at_once() -> None:
     store = Store()
     batch_writer = writer(store, delay=60)
-    first = asyncio.ensure_future(batch_writer.write(job(1), SUCCESS))
+    first = asyncio.ensure_future(batch_writer.submit(job(1), SUCCESS))
     await asyncio.sleep(0.01)
     batch_writer.hurry()
     assert await asyncio.wait_for(first, timeout=5) == "finished"
@@ -129,8 +129,8 @@ async def test_any_other_error_reaches_every_caller_of_the_batch() -> None:
     store = Store(failures=[RuntimeError("driver's own error")])
     batch_writer = writer(store)
     results = await asyncio.gather(
-        batch_writer.write(job(1), SUCCESS),
-        batch_writer.write(job(2), SUCCESS),
+        batch_writer.submit(job(1), SUCCESS),
+        batch_writer.submit(job(2), SUCCESS),
         return_exceptions=True,
     )
     assert [str(result) for result in results] == ["driver's own error"] * 2
@@ -141,9 +141,9 @@ async def test_a_waiting_outcome_follows_its_job_to_a_new_worker_id() -> None:
     store = Store()
     store.release = asyncio.Event()
     batch_writer = writer(store)
-    first = asyncio.ensure_future(batch_writer.write(job(1, worker_id=1), SUCCESS))
+    first = asyncio.ensure_future(batch_writer.submit(job(1, worker_id=1), SUCCESS))
     await asyncio.sleep(0.01)
-    second = asyncio.ensure_future(batch_writer.write(job(2, worker_id=1), SUCCESS))
+    second = asyncio.ensure_future(batch_writer.submit(job(2, worker_id=1), SUCCESS))
     await asyncio.sleep(0.01)
     batch_writer.follow_owner(2, 9)
     store.release.set()
