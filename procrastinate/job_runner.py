@@ -26,6 +26,7 @@ from procrastinate import (
     jobs,
     manager,
     middleware,
+    results,
     utils,
 )
 from procrastinate.job_context import AbortReason
@@ -34,6 +35,8 @@ from procrastinate.outcomes import (
     Outcome,
     end_message,
     outcome_of,
+    recorded,
+    refusal_message,
     run_error,
     should_delete,
 )
@@ -97,6 +100,8 @@ class JobRunner:
     :param delete_jobs: which finished jobs to delete.
     :param logger: the worker's logger.
     :param log_extra: the worker's builder of log ``extra``.
+    :param max_result_bytes: the most bytes of JSON of a stored result (``None``:
+        no limit).
     """
 
     tasks: Mapping[str, tasks_module.Task[Any, Any, Any]]
@@ -108,6 +113,7 @@ class JobRunner:
     delete_jobs: jobs.DeleteJobCondition
     logger: logging.Logger
     log_extra: LogExtra
+    max_result_bytes: int | None = results.DEFAULT_MAX_RESULT_BYTES
     #: The jobs being processed, by id.
     running: dict[int, RunningJob] = attr.ib(factory=dict, init=False)
     #: Set each time a job ends: the fetch loop may take another.
@@ -284,7 +290,8 @@ class JobRunner:
                 "Marking it failed.",
                 extra=self.log_extra(action="job_unloadable", job=job),
             )
-            return FAILED_UNRUNNABLE, running.load_error
+            outcome = self._recorded(job, FAILED_UNRUNNABLE, None, running.load_error)
+            return outcome, running.load_error
         task = self.tasks.get(job.task_name)
         start = time.time()
         error: BaseException | None = None
@@ -306,7 +313,9 @@ class JobRunner:
         error = run_error(error, task, job, running.abort_reason)
         if isinstance(error, exceptions.TaskTimeout):
             result = None
-        outcome = outcome_of(error, task, job, running.abort_reason)
+        outcome = self._recorded(
+            job, outcome_of(error, task, job, running.abort_reason), result, error
+        )
         duration = time.time() - start
         log_extra = self.log_extra(
             action=outcome.action,
@@ -325,6 +334,21 @@ class JobRunner:
             extra=log_extra,
         )
         return outcome, error
+
+    def _recorded(
+        self, job: jobs.Job, outcome: Outcome, value: Any, error: BaseException | None
+    ) -> Outcome:
+        # A job deleted at its end keeps nothing: its result is not even encoded.
+        if should_delete(self.delete_jobs, outcome.status):
+            return outcome
+        json_dumps = self.job_manager.connector.json_dumps
+        outcome = recorded(outcome, value, error, json_dumps, self.max_result_bytes)
+        if outcome.refused is not None:
+            self.logger.warning(
+                refusal_message(job, outcome.refused),
+                extra=self.log_extra(action="job_result_refused", job=job),
+            )
+        return outcome
 
     def _start_time_limit(
         self, running: RunningJob, task: tasks_module.Task[Any, Any, Any] | None
@@ -418,12 +442,13 @@ class JobRunner:
         if outcome.retry is not None:
             decision = outcome.retry.retry_decision
             try:
-                await self.job_manager.retry_job(
+                await self.job_manager.retry_job_run(
                     job,
                     retry_at=decision.retry_at,
                     priority=decision.priority,
                     queue=decision.queue,
                     lock=decision.lock,
+                    error=outcome.error,
                 )
                 return
             except exceptions.UniqueViolation:
@@ -434,8 +459,12 @@ class JobRunner:
                     f"{job.queueing_lock!r} is waiting already",
                     extra=self.log_extra(action="retry_skipped_queueing_lock", job=job),
                 )
-        await self.job_manager.finish_job(
-            job, outcome.status, should_delete(self.delete_jobs, outcome.status)
+        await self.job_manager.finish_job_run(
+            job,
+            outcome.status,
+            should_delete(self.delete_jobs, outcome.status),
+            result=outcome.result,
+            error=outcome.error,
         )
         self.logger.debug(
             f"Stored the outcome of job {job.call_string}",
@@ -459,7 +488,10 @@ class JobRunner:
                 message = f"cannot be loaded ({item.load_error}), marking it failed"
             else:
                 task = self.tasks.get(job.task_name)
-                outcome = outcome_of(exceptions.StalledJob(), task, job, None)
+                stalled = exceptions.StalledJob()
+                outcome = self._recorded(
+                    job, outcome_of(stalled, task, job, None), None, stalled
+                )
                 message = "retrying it" if outcome.retry else "marking it failed"
             self.logger.warning(
                 f"Recovering stalled job {job.call_string}: {message}",

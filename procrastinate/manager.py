@@ -14,7 +14,14 @@ import warnings
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
-from procrastinate import connector, jobs, notifications, operations, runner
+from procrastinate import (
+    connector,
+    jobs,
+    notifications,
+    operations,
+    results,
+    runner,
+)
 from procrastinate.runner import Call
 from procrastinate.sql import facts
 
@@ -177,8 +184,30 @@ class JobManager:
         :raises JobLost: another worker owns the job, or it no longer runs.
         :raises ConnectorException: the job is not waiting or running.
         """
+        await self.finish_job_run(job, status, delete_job)
+
+    async def finish_job_run(
+        self,
+        job: jobs.Job,
+        status: jobs.Status,
+        delete_job: bool,
+        result: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        """
+        :meth:`finish_job`, storing what the run gave.
+
+        :param result: the JSON text of its result, from
+            :func:`~procrastinate.results.encode_result`, or ``None``.
+        :param error: the JSON text of its error, from
+            :func:`~procrastinate.results.encode_error`, or ``None``.
+        :raises JobLost: another worker owns the job, or it no longer runs.
+        :raises ConnectorException: the job is not waiting or running.
+        """
         assert job.id is not None
-        call = operations.finish_job(job.id, status, delete_job, job.worker_id)
+        call = operations.finish_job(
+            job.id, status, delete_job, job.worker_id, result, error
+        )
         await self._run_async(call)
 
     async def finish_job_by_id_async(
@@ -214,10 +243,28 @@ class JobManager:
         :param lock: its new lock; ``None`` keeps it.
         :raises JobLost: another worker owns the job, or it no longer runs.
         """
+        await self.retry_job_run(job, retry_at, priority, queue, lock)
+
+    async def retry_job_run(
+        self,
+        job: jobs.Job,
+        retry_at: datetime.datetime | None = None,
+        priority: int | None = None,
+        queue: str | None = None,
+        lock: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        """
+        :meth:`retry_job`, storing the error of the failed attempt.
+
+        :param error: its JSON text, from
+            :func:`~procrastinate.results.encode_error`; ``None`` keeps the stored one.
+        :raises JobLost: another worker owns the job, or it no longer runs.
+        """
         assert job.id is not None
         await self._run_async(
             operations.retry_owned_job(
-                job.id, retry_at, priority, queue, lock, job.worker_id
+                job.id, retry_at, priority, queue, lock, job.worker_id, error
             )
         )
 
@@ -301,6 +348,59 @@ class JobManager:
     def get_job_status(self, job_id: int, connection: Any = None) -> jobs.Status:
         """Synchronous version of :meth:`get_job_status_async`."""
         return self._run(operations.get_job_status(job_id), connection)
+
+    # Results
+
+    async def get_job_result_async(
+        self, job_id: int, connection: Any = None
+    ) -> results.JobResult:
+        """
+        The result of a finished job: its status, what its task returned, what its
+        last failed attempt raised, and its times.
+
+        :param job_id: the job's id.
+        :param connection: run the query in the caller's transaction.
+        :raises JobNotFound: there is no such job (or it was deleted).
+        :raises JobNotFinished: the job is waiting or running; its ``job_result``
+            holds what is known so far.
+        """
+        return await self._run_async(results.get_job_result(job_id), connection)
+
+    def get_job_result(self, job_id: int, connection: Any = None) -> results.JobResult:
+        """Synchronous version of :meth:`get_job_result_async`."""
+        return self._run(results.get_job_result(job_id), connection)
+
+    async def wait_for_job_async(
+        self,
+        job_id: int,
+        timeout: float | None = None,
+        poll_interval: float = results.ASYNC_POLL_INTERVAL,
+    ) -> results.JobResult:
+        """
+        Wait until a job reaches a final status, and return its result (see
+        :meth:`get_job_result_async`). The notification of its end wakes the wait at
+        once (on a connector that can ``LISTEN``); the job is also read every
+        ``poll_interval`` seconds, in case a notification is missed.
+
+        :param job_id: the job's id.
+        :param timeout: the most seconds to wait; ``None``: as long as it takes.
+        :param poll_interval: the seconds between two reads of the job.
+        :raises JobNotFound: there is no such job, or it was deleted meanwhile.
+        :raises JobWaitTimeout: the job did not finish within ``timeout`` (a
+            :class:`TimeoutError`).
+        :raises ValueError: a negative ``timeout``, a ``poll_interval`` not positive.
+        """
+        return await results.wait_async(self.connector, job_id, timeout, poll_interval)
+
+    def wait_for_job(
+        self,
+        job_id: int,
+        timeout: float | None = None,
+        poll_interval: float = results.SYNC_POLL_INTERVAL,
+    ) -> results.JobResult:
+        """Synchronous version of :meth:`wait_for_job_async`, which reads the job
+        every ``poll_interval`` seconds (a synchronous connection cannot listen)."""
+        return results.wait(self.connector, job_id, timeout, poll_interval)
 
     async def list_jobs_to_abort_async(self, queue: str | None = None) -> list[int]:
         """Ids of the running jobs whose abort was requested.

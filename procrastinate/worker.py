@@ -176,6 +176,7 @@ class Worker:
             delete_jobs=self.delete_jobs,
             logger=self.logger,
             log_extra=self._log_extra,
+            max_result_bytes=app.max_result_bytes,
         )
         #: This worker's row among the registered workers.
         self.registration = Registration(
