@@ -442,14 +442,7 @@ class JobRunner:
         if outcome.retry is not None:
             decision = outcome.retry.retry_decision
             try:
-                await self.job_manager.retry_job_run(
-                    job,
-                    retry_at=decision.retry_at,
-                    priority=decision.priority,
-                    queue=decision.queue,
-                    lock=decision.lock,
-                    error=outcome.error,
-                )
+                await self.job_manager.retry_job_run(job, decision, outcome.error)
                 return
             except exceptions.UniqueViolation:
                 # Another job with the same queueing lock waits already: it will do

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from procrastinate import (
     connector,
+    exceptions,
     jobs,
     notifications,
     operations,
@@ -243,30 +244,35 @@ class JobManager:
         :param lock: its new lock; ``None`` keeps it.
         :raises JobLost: another worker owns the job, or it no longer runs.
         """
-        await self.retry_job_run(job, retry_at, priority, queue, lock)
+        assert job.id is not None
+        await self._run_async(
+            operations.retry_owned_job(
+                job.id, retry_at, priority, queue, lock, job.worker_id
+            )
+        )
 
     async def retry_job_run(
-        self,
-        job: jobs.Job,
-        retry_at: datetime.datetime | None = None,
-        priority: int | None = None,
-        queue: str | None = None,
-        lock: str | None = None,
-        error: str | None = None,
+        self, job: jobs.Job, plan: exceptions.RetryPlan, error: str | None
     ) -> None:
         """
-        :meth:`retry_job`, storing the error of the failed attempt.
+        :meth:`retry_job` as ``plan`` (a retry strategy's decision) says, storing
+        the error of the failed attempt.
 
         :param error: its JSON text, from
             :func:`~procrastinate.results.encode_error`; ``None`` keeps the stored one.
         :raises JobLost: another worker owns the job, or it no longer runs.
         """
         assert job.id is not None
-        await self._run_async(
-            operations.retry_owned_job(
-                job.id, retry_at, priority, queue, lock, job.worker_id, error
-            )
+        call = operations.retry_owned_job(
+            job.id,
+            plan.retry_at,
+            plan.priority,
+            plan.queue,
+            plan.lock,
+            job.worker_id,
+            error,
         )
+        await self._run_async(call)
 
     async def retry_job_by_id_async(
         self,
