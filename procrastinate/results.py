@@ -46,8 +46,8 @@ class JobError:
 
     :param type: the exception class, as a dotted path (``builtins.ValueError``).
     :param message: ``str()`` of the exception.
-    :param traceback: the formatted traceback, chained exceptions included (its end
-        only, past :data:`MAX_ERROR_TEXT` characters).
+    :param traceback: the formatted traceback, chained exceptions included (its last
+        32,000 characters).
     """
 
     type: str
@@ -159,7 +159,8 @@ def error_of(error: BaseException) -> JobError:
 
 
 def encode_error(error: BaseException) -> str:
-    """The JSON text of the ``error`` column for an exception (see :func:`error_of`)."""
+    """The JSON text of the ``error`` column for an exception: its class path,
+    message and traceback, as :class:`JobError` has them."""
     return json.dumps(attr.asdict(error_of(error)))
 
 
