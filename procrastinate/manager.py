@@ -198,6 +198,9 @@ class JobManager:
         """
         :meth:`finish_job`, storing what the run gave.
 
+        :param job: the running job.
+        :param status: its final status.
+        :param delete_job: delete the job instead of keeping it.
         :param result: the JSON text of its result, from
             :func:`~procrastinate.results.encode_result`, or ``None``.
         :param error: the JSON text of its error, from
@@ -255,9 +258,11 @@ class JobManager:
         self, job: jobs.Job, plan: exceptions.RetryPlan, error: str | None
     ) -> None:
         """
-        :meth:`retry_job` as ``plan`` (a retry strategy's decision) says, storing
-        the error of the failed attempt.
+        :meth:`retry_job` as ``plan`` says, storing the error of the failed attempt.
 
+        :param job: the running job.
+        :param plan: when and where to run it again: a retry strategy's
+            :class:`~procrastinate.retry.RetryDecision`.
         :param error: its JSON text, from
             :func:`~procrastinate.results.encode_error`; ``None`` keeps the stored one.
         :raises JobLost: another worker owns the job, or it no longer runs.

@@ -104,9 +104,13 @@ def encode_result(
     """
     What to store of a task's return value: the JSON text of the ``result`` column
     (``None`` for ``None``: nothing is stored), and why the value was refused, if it
-    was (the text then stores that reason). The value goes through ``json_dumps``
-    (the app's; :func:`json.dumps` when ``None``) once; past ``max_bytes`` bytes of
-    JSON (``None``: no limit), it is refused. The job succeeds either way.
+    was (the text then stores that reason). The job succeeds either way.
+
+    :param value: what the task returned.
+    :param json_dumps: the app's JSON encoder; :func:`json.dumps` when ``None``. The
+        value goes through it once.
+    :param max_bytes: past this many bytes of JSON, the value is refused; ``None``:
+        no limit.
     """
     if value is None:
         return None, None
@@ -160,7 +164,10 @@ def error_of(error: BaseException) -> JobError:
 
 def encode_error(error: BaseException) -> str:
     """The JSON text of the ``error`` column for an exception: its class path,
-    message and traceback, as :class:`JobError` has them."""
+    message and traceback, as :class:`JobError` has them.
+
+    :param error: what the attempt raised.
+    """
     return json.dumps(attr.asdict(error_of(error)))
 
 
