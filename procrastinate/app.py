@@ -18,6 +18,7 @@ from procrastinate import (
     exceptions,
     jobs,
     manager,
+    results,
     schema,
     tasks,
     utils,
@@ -102,8 +103,13 @@ class App(blueprints.Blueprint):
     :param periodic_defaults: options of periodic tasks: ``max_delay``, in seconds,
         how old the latest tick may be when a worker starts to still be deferred
         (default 600).
+    :param max_result_bytes: the most bytes of JSON that a task's return value may
+        take to be stored with its job (default 1 MiB); ``None`` for no limit. A
+        bigger value is not stored, and its job succeeds all the same (see
+        :meth:`~procrastinate.manager.JobManager.get_job_result`).
     :raises TypeError: an unknown option in ``worker_defaults`` or
         ``periodic_defaults``, or ``queues`` or ``import_paths`` given as a string.
+    :raises ValueError: a ``max_result_bytes`` below 1.
     """
 
     @classmethod
@@ -123,8 +129,13 @@ class App(blueprints.Blueprint):
         import_paths: Iterable[str] | None = None,
         worker_defaults: WorkerOptions | None = None,
         periodic_defaults: dict[str, Any] | None = None,
+        max_result_bytes: int | None = results.DEFAULT_MAX_RESULT_BYTES,
     ) -> None:
         super().__init__()
+        if max_result_bytes is not None and max_result_bytes < 1:
+            raise ValueError(
+                f"max_result_bytes must be 1 or more (or None), not {max_result_bytes}"
+            )
         if isinstance(import_paths, str):
             raise TypeError(
                 f"import_paths must be a list of module paths, not a string: e.g. "
@@ -141,6 +152,7 @@ class App(blueprints.Blueprint):
         self.import_paths = list(import_paths or [])
         self.worker_defaults: WorkerOptions = worker_defaults or {}
         self.periodic_defaults = periodic_defaults or {}
+        self.max_result_bytes = max_result_bytes
         self.job_manager = manager.JobManager(connector=connector)
         self._register_builtin_tasks()
 
@@ -168,6 +180,7 @@ class App(blueprints.Blueprint):
             import_paths=self.import_paths,
             worker_defaults=self.worker_defaults,
             periodic_defaults=self.periodic_defaults,
+            max_result_bytes=self.max_result_bytes,
         )
         app.tasks = self.tasks
         app.periodic_registry = self.periodic_registry

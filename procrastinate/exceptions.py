@@ -249,3 +249,32 @@ class InvalidQueueName(ProcrastinateException):
     A queue name that no job can have: empty, or longer than the 128 characters of
     ``procrastinate_jobs.queue_name``.
     """
+
+
+class JobNotFound(NoResult):
+    """
+    There is no such job: it was never deferred, or it was deleted (with its result),
+    by ``delete_jobs``, ``remove_old_jobs`` or a cancellation with ``delete_job``.
+    """
+
+
+class JobNotFinished(ProcrastinateException):
+    """
+    The job has not reached a final status yet: it has no result to read.
+
+    :param message: what went wrong.
+    :param job_result: what is known of the job so far (its ``status``, attempts,
+        times, the error of an earlier attempt), a
+        :class:`~procrastinate.results.JobResult`.
+    """
+
+    def __init__(self, message: str | None = None, job_result: object = None) -> None:
+        super().__init__(message)
+        self.job_result = job_result
+
+
+class JobWaitTimeout(ProcrastinateException, TimeoutError):
+    """
+    The job did not reach a final status within the time given to ``wait_for_job``.
+    It may still: the wait only stopped watching it.
+    """

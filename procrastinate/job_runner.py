@@ -27,6 +27,7 @@ from procrastinate import (
     manager,
     middleware,
     outcome_writer,
+    results,
     utils,
 )
 from procrastinate.job_context import AbortReason
@@ -35,7 +36,10 @@ from procrastinate.outcomes import (
     Outcome,
     end_message,
     outcome_of,
+    recorded,
+    refusal_message,
     run_error,
+    should_delete,
 )
 
 if TYPE_CHECKING:
@@ -103,6 +107,8 @@ class JobRunner:
     :param outcome_batch_size: the most outcomes stored in one statement.
     :param outcome_batch_delay: seconds an outcome may wait for others before it is
         stored.
+    :param max_result_bytes: the most bytes of JSON of a stored result (``None``:
+        no limit).
     """
 
     tasks: Mapping[str, tasks_module.Task[Any, Any, Any]]
@@ -116,6 +122,7 @@ class JobRunner:
     log_extra: LogExtra
     outcome_batch_size: int = outcome_writer.DEFAULT_BATCH_SIZE
     outcome_batch_delay: float = outcome_writer.DEFAULT_DELAY
+    max_result_bytes: int | None = results.DEFAULT_MAX_RESULT_BYTES
     #: The jobs being processed, by id: running, or storing their outcome.
     running: dict[int, RunningJob] = attr.ib(factory=dict, init=False)
     #: Set each time a run ends and each time an outcome is stored: the fetch loop
@@ -329,7 +336,8 @@ class JobRunner:
                 "Marking it failed.",
                 extra=self.log_extra(action="job_unloadable", job=job),
             )
-            return FAILED_UNRUNNABLE, running.load_error
+            outcome = self._recorded(job, FAILED_UNRUNNABLE, None, running.load_error)
+            return outcome, running.load_error
         task = self.tasks.get(job.task_name)
         start = time.time()
         error: BaseException | None = None
@@ -354,7 +362,9 @@ class JobRunner:
         error = run_error(error, task, job, running.abort_reason)
         if isinstance(error, exceptions.TaskTimeout):
             result = None
-        outcome = outcome_of(error, task, job, running.abort_reason)
+        outcome = self._recorded(
+            job, outcome_of(error, task, job, running.abort_reason), result, error
+        )
         if self.logger.isEnabledFor(outcome.level):
             self._log_end(job, outcome, error, start, result)
         return outcome, error
@@ -384,6 +394,21 @@ class JobRunner:
             else None,
             extra=log_extra,
         )
+
+    def _recorded(
+        self, job: jobs.Job, outcome: Outcome, value: Any, error: BaseException | None
+    ) -> Outcome:
+        # A job deleted at its end keeps nothing: its result is not even encoded.
+        if should_delete(self.delete_jobs, outcome.status):
+            return outcome
+        json_dumps = self.job_manager.connector.json_dumps
+        outcome = recorded(outcome, value, error, json_dumps, self.max_result_bytes)
+        if outcome.refused is not None:
+            self.logger.warning(
+                refusal_message(job, outcome.refused),
+                extra=self.log_extra(action="job_result_refused", job=job),
+            )
+        return outcome
 
     def _start_time_limit(
         self, running: RunningJob, task: tasks_module.Task[Any, Any, Any] | None
@@ -459,7 +484,10 @@ class JobRunner:
                 message = f"cannot be loaded ({item.load_error}), marking it failed"
             else:
                 task = self.tasks.get(job.task_name)
-                outcome = outcome_of(exceptions.StalledJob(), task, job, None)
+                stalled = exceptions.StalledJob()
+                outcome = self._recorded(
+                    job, outcome_of(stalled, task, job, None), None, stalled
+                )
                 message = "retrying it" if outcome.retry else "marking it failed"
             self.logger.warning(
                 f"Recovering stalled job {job.call_string}: {message}",

@@ -21,6 +21,7 @@ from procrastinate import (
     notifications,
     operations,
     queue_manager,
+    result_reader,
     worker_registry,
 )
 from procrastinate.runner import Call
@@ -63,11 +64,16 @@ get_channel_for_queues = facts.channels_for_queues
 Stats = queue_manager.Stats
 
 
-class JobManager(queue_manager.QueueManager, worker_registry.WorkerRegistry):
+class JobManager(
+    queue_manager.QueueManager,
+    worker_registry.WorkerRegistry,
+    result_reader.ResultReader,
+):
     """
     Performs the database operations on jobs, queues and workers, through a
     connector. The methods on queues are written in ``queue_manager.QueueManager``,
-    those on workers in ``worker_registry.WorkerRegistry``: this class inherits them.
+    those on workers in ``worker_registry.WorkerRegistry``, those reading results in
+    ``result_reader.ResultReader``: this class inherits them.
 
     :param connector: the connector to the database.
     """

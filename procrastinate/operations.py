@@ -158,9 +158,11 @@ def retry_arguments(
     queue: str | None = None,
     lock: str | None = None,
     worker_id: int | None = None,
+    error: str | None = None,
 ) -> Arguments:
     """The arguments of the ``retry_job`` query (``worker_id``: the worker storing
-    its outcome; ``None`` for a manual retry)."""
+    its outcome, ``None`` for a manual retry; ``error``: the JSON text of the failed
+    attempt's error, see :func:`procrastinate.results.encode_error`)."""
     return {
         "job_id": job_id,
         "worker_id": worker_id,
@@ -168,18 +170,27 @@ def retry_arguments(
         "new_priority": priority,
         "new_queue_name": queue,
         "new_lock": lock,
+        "error": error,
     }
 
 
 def finish_arguments(
-    job_id: int, status: jobs.Status, delete_job: bool, worker_id: int | None
+    job_id: int,
+    status: jobs.Status,
+    delete_job: bool,
+    worker_id: int | None,
+    result: str | None = None,
+    error: str | None = None,
 ) -> Arguments:
-    """The arguments of ``finish_job``."""
+    """The arguments of ``finish_job``; ``result`` and ``error``: the JSON text to
+    store (see :mod:`procrastinate.results`), or ``None``."""
     return {
         "job_id": job_id,
         "status": status.value,
         "delete_job": delete_job,
         "worker_id": worker_id,
+        "result": result,
+        "error": error,
     }
 
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import attr
 
-from procrastinate import exceptions, jobs, utils
+from procrastinate import exceptions, jobs, results, utils
 from procrastinate.job_context import AbortReason
 
 if TYPE_CHECKING:
@@ -26,6 +27,12 @@ class Outcome:
     action: str
     level: int
     retry: exceptions.JobRetry | None = None
+    #: The JSON text to store in the job's ``result`` column, or ``None``.
+    result: str | None = None
+    #: The JSON text to store in the job's ``error`` column, or ``None``.
+    error: str | None = None
+    #: Why the task's return value is not stored (too big, not JSON), or ``None``.
+    refused: str | None = None
 
 
 # How a run that raised ends, by (aborted, retried): its status, title and log action.
@@ -116,6 +123,35 @@ def should_delete(condition: jobs.DeleteJobCondition, status: jobs.Status) -> bo
     )
 
 
+def recorded(
+    outcome: Outcome,
+    value: Any,
+    error: BaseException | None,
+    json_dumps: Callable[[Any], str] | None,
+    max_result_bytes: int | None,
+) -> Outcome:
+    """
+    ``outcome`` with what to store of the run: the task's return value when it
+    succeeded (see :func:`~procrastinate.results.encode_result`: a value that is too
+    big or not JSON is refused, and the job succeeds all the same), the error that
+    ended it otherwise (see :func:`~procrastinate.results.encode_error`).
+    """
+    if outcome.status == jobs.Status.SUCCEEDED:
+        text, refused = results.encode_result(value, json_dumps, max_result_bytes)
+        return attr.evolve(outcome, result=text, refused=refused)
+    if error is None:
+        return outcome
+    return attr.evolve(outcome, error=results.encode_error(error))
+
+
+def refusal_message(job: jobs.Job, refused: str) -> str:
+    """The warning of a result that is not stored: the job, and why."""
+    return (
+        f"Job {job.call_string} succeeded, but its result is not stored: {refused}. "
+        "get_job_result gives this reason instead of the value"
+    )
+
+
 def end_message(job: jobs.Job, outcome: Outcome, duration: float, result: Any) -> str:
     """``Job <call> ended with status: <title>, lasted <s> s[ - Result: ...]``."""
     message = (
@@ -148,6 +184,11 @@ def stored_row(
         "status": outcome.status.value,
         "delete_job": should_delete(delete_condition, outcome.status),
     }
+    # Most runs return nothing: their rows say so by leaving the keys out.
+    if outcome.result is not None:
+        row["result"] = outcome.result
+    if outcome.error is not None:
+        row["error"] = outcome.error
     if outcome.retry is None:
         return row
     decision = outcome.retry.retry_decision

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import cmd
+import json
 import shlex
 import traceback
 from typing import Any
 
-from procrastinate import exceptions, jobs, manager, utils
+from procrastinate import exceptions, jobs, manager, results, utils
 
 JOB_FILTERS = ("id", "queue", "task", "status", "lock", "queueing_lock")
 STATS_FILTERS = ("queue", "task", "status", "lock")
@@ -117,6 +118,33 @@ def format_job(job: jobs.Job, details: bool = False) -> str:
         f"{line} (attempts={job.attempts}, priority={job.priority}, "
         f"scheduled_at={scheduled_at}, args={job.task_kwargs}, lock={job.lock})"
     )
+
+
+def result_lines(found: results.JobResult) -> list[str]:
+    """
+    What ``result JOB_ID`` prints: ``#<id> [<status>]`` and the times, then the value
+    (``Result: <JSON>``), why it was not stored, or nothing for ``None``, then the
+    error of the last failed attempt with its traceback.
+    """
+    times = ", ".join(
+        f"{name}={moment.isoformat(timespec='seconds') if moment else None}"
+        for name, moment in (
+            ("deferred_at", found.deferred_at),
+            ("started_at", found.started_at),
+            ("finished_at", found.finished_at),
+        )
+    )
+    lines = [
+        f"#{found.job_id} [{found.status.value}] (attempts={found.attempts}, {times})"
+    ]
+    if found.refused is not None:
+        lines.append(f"Result not stored: {found.refused}")
+    elif found.value is not None:
+        lines.append(f"Result: {json.dumps(found.value, sort_keys=True)}")
+    if found.error is not None:
+        lines.append(f"Error: {found.error.type}: {found.error.message}")
+        lines.extend(found.error.traceback.rstrip("\n").splitlines())
+    return lines
 
 
 def format_stats(row: dict[str, Any]) -> str:
@@ -302,6 +330,15 @@ class ProcrastinateShell(cmd.Cmd):
         for item in self.job_manager.list_queue_limits():
             text = limit_text(item.max_running, item.max_starts, item.per_seconds)
             self._print(f"{item.queue}: {text}; {item.running} running")
+
+    def do_result(self, arg: str) -> None:
+        """
+        Show what a finished job's task returned, or the error of its last failed
+        attempt: result JOB_ID
+        """
+        job_id = parse_job_id(arg)
+        for line in result_lines(self.job_manager.get_job_result(job_id)):
+            self._print(line)
 
     def do_retry(self, arg: str) -> None:
         """

@@ -192,6 +192,7 @@ class Worker:
             log_extra=self._log_extra,
             outcome_batch_size=outcome_batch_size,
             outcome_batch_delay=outcome_batch_delay,
+            max_result_bytes=app.max_result_bytes,
         )
         #: This worker's row among the registered workers.
         self.registration = Registration(

@@ -12,6 +12,15 @@ QUEUEING_LOCK_CONSTRAINT = "procrastinate_jobs_queueing_lock_idx_v1"
 ANY_QUEUE_CHANNEL = "procrastinate_any_queue_v1"
 #: The prefix of a queue's own channel (see ``procrastinate_queue_channel_v1``).
 QUEUE_CHANNEL_PREFIX = "procrastinate_queue_v1#"
+#: The channel notified of the jobs that reach a final status (the trigger
+#: ``procrastinate_trigger_jobs_finished_v1``), for ``wait_for_job``; workers do
+#: not listen to it. Its payload is ``{"job_ids": [...]}``.
+JOB_FINISHED_CHANNEL = "procrastinate_job_finished_v1"
+#: The most ids one notification of :data:`JOB_FINISHED_CHANNEL` carries: 300 ids of
+#: 19 digits stay under PostgreSQL's 8000 bytes of payload.
+FINISHED_IDS_PER_NOTIFICATION = 300
+#: The statuses that end a job.
+FINAL_STATUSES = ("succeeded", "failed", "cancelled", "aborted")
 #: PostgreSQL identifiers, hence channel names, are at most 63 bytes.
 MAX_CHANNEL_BYTES = 63
 #: ``character varying(128)``: queue, task, lock and periodic names.

@@ -39,8 +39,13 @@ FROM procrastinate_fetch_jobs_v2(%(queues)s::varchar[], %(worker_id)s, %(limit)s
 -- Set the final status of a job, or delete it. With %(worker_id)s (a worker storing
 -- its outcome), only while the job runs and that worker owns it, or no worker does
 -- (its worker was pruned and nobody recovered it yet): the row, locked, cannot change
--- hands meanwhile. No row comes back when the worker lost the job.
-SELECT procrastinate_finish_job_v1(%(job_id)s, %(status)s, %(delete_job)s) AS finished
+-- hands meanwhile. No row comes back when the worker lost the job. %(result)s and
+-- %(error)s (JSON text, or NULL) are the run's result and error; JSON that the
+-- database refuses stores the reason instead of the value.
+SELECT procrastinate_finish_job_v2(
+    %(job_id)s, %(status)s, %(delete_job)s,
+    procrastinate_result_jsonb_v1(%(result)s::text), %(error)s::jsonb
+) AS finished
 WHERE %(worker_id)s::bigint IS NULL OR EXISTS (
     SELECT 1 FROM procrastinate_jobs
     WHERE id = %(job_id)s AND status = 'doing'
@@ -51,7 +56,7 @@ WHERE %(worker_id)s::bigint IS NULL OR EXISTS (
 -- store_outcomes --
 -- Store the outcomes of a batch of runs in one statement: %(outcomes)s is a JSON
 -- array of objects (id, worker_id, status, delete_job, retry_at, priority,
--- queue_name, lock). Each job is stored only while it runs and its worker, or no
+-- queue_name, lock, and result and error as JSON text, as finish_job takes them). Each job is stored only while it runs and its worker, or no
 -- worker, owns it; the rows are locked in id order, so that two batches never wait
 -- on each other. An outcome with a retry_at sends the job back to the queue, unless
 -- its abort was requested (it ends failed: the error wins) or its queueing lock is
@@ -63,7 +68,8 @@ WITH outcome AS (
     FROM jsonb_to_recordset(%(outcomes)s::jsonb) AS outcome(
         id bigint, worker_id bigint, status procrastinate_job_status,
         delete_job boolean, retry_at timestamp with time zone, priority integer,
-        queue_name character varying, lock character varying
+        queue_name character varying, lock character varying, result text,
+        error text
     )
 ),
 owned AS (
@@ -134,7 +140,14 @@ updated AS (
             WHEN 'retried' THEN COALESCE(decided.lock, job.lock) ELSE job.lock
         END,
         abort_requested = false,
-        worker_id = NULL
+        worker_id = NULL,
+        -- As procrastinate_finish_job_v2 and procrastinate_retry_job_v3 store them.
+        result = CASE decided.action
+            WHEN 'retried' THEN job.result
+            WHEN 'aborted_retry' THEN job.result
+            ELSE COALESCE(procrastinate_result_jsonb_v1(decided.result), job.result)
+        END,
+        error = COALESCE(decided.error::jsonb, job.error)
     FROM decided
     WHERE job.id = decided.id
         AND decided.action NOT IN ('deleted', 'retry_skipped_deleted')
@@ -152,7 +165,8 @@ ORDER BY outcome.id;
 -- retry_job --
 -- Send a running or failed job back to the queue, scheduled at %(retry_at)s. A
 -- running job whose abort was requested ends failed instead: the error wins, and an
--- abort request forbids a retry. %(worker_id)s restricts it like finish_job.
+-- abort request forbids a retry. %(worker_id)s restricts it like finish_job; %(error)s
+-- (JSON text, or NULL for a manual retry) is the error of the failed attempt.
 WITH job AS (
     SELECT id, status, abort_requested FROM procrastinate_jobs
     WHERE id = %(job_id)s
@@ -163,9 +177,10 @@ WITH job AS (
     FOR UPDATE
 )
 SELECT CASE WHEN job.status = 'doing' AND job.abort_requested
-    THEN procrastinate_finish_job_v1(job.id, 'failed', false)
-    ELSE procrastinate_retry_job_v2(
-        %(job_id)s, %(retry_at)s, %(new_priority)s, %(new_queue_name)s, %(new_lock)s
+    THEN procrastinate_finish_job_v2(job.id, 'failed', false, NULL, %(error)s::jsonb)
+    ELSE procrastinate_retry_job_v3(
+        %(job_id)s, %(retry_at)s, %(new_priority)s, %(new_queue_name)s, %(new_lock)s,
+        %(error)s::jsonb
     )
 END AS retried
 FROM (SELECT) AS one
@@ -179,6 +194,25 @@ SELECT procrastinate_cancel_job_v1(%(job_id)s, %(abort)s, %(delete_job)s) AS id;
 -- get_job_status --
 -- Get the status of a job
 SELECT status FROM procrastinate_jobs WHERE id = %(job_id)s;
+
+-- get_job_result --
+-- A job's status, stored result and error, and the times of its events: the value
+-- as JSON text (read by the app's json_loads), so that a value the client cannot
+-- hold fails only its reading
+SELECT job.id, job.status, job.attempts,
+    (job.result -> 'value')::text AS value_text, job.result ->> 'refused' AS refused,
+    job.error::text AS error_text,
+    times.deferred_at, times.started_at, times.finished_at
+FROM procrastinate_jobs AS job
+CROSS JOIN LATERAL (
+    SELECT min(at) FILTER (WHERE type = 'deferred') AS deferred_at,
+        max(at) FILTER (WHERE type = 'started') AS started_at,
+        max(at) FILTER (
+            WHERE type IN ('succeeded', 'failed', 'cancelled', 'aborted')
+        ) AS finished_at
+    FROM procrastinate_events WHERE job_id = job.id
+) AS times
+WHERE job.id = %(job_id)s;
 
 -- list_jobs_to_abort --
 -- Ids of the running jobs whose abort was requested

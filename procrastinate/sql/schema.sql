@@ -79,6 +79,11 @@ CREATE TABLE procrastinate_jobs (
     abort_requested boolean NOT NULL DEFAULT false,
     worker_id bigint REFERENCES procrastinate_workers(id) ON DELETE SET NULL,
     lock_mode procrastinate_lock_mode NOT NULL DEFAULT 'ordered',
+    -- What the task returned, {"value": ...} (NULL for None), or {"refused": "<why>"}
+    -- when the worker would not store it (too big, not JSON).
+    result jsonb,
+    -- What the last failed attempt raised: {"type", "message", "traceback"}.
+    error jsonb,
     CONSTRAINT check_not_todo_abort_requested
         CHECK (NOT (status = 'todo' AND abort_requested = true))
 );
@@ -729,6 +734,115 @@ BEGIN
 END;
 $$;
 
+CREATE FUNCTION procrastinate_result_jsonb_v1(value text)
+    RETURNS jsonb
+    LANGUAGE plpgsql
+    STRICT
+AS $$
+BEGIN
+    RETURN value::jsonb;
+EXCEPTION WHEN data_exception OR program_limit_exceeded THEN
+    -- JSON that PostgreSQL refuses (NaN, \u0000, a lone surrogate, too deep): the
+    -- job's outcome is stored all the same, with the reason instead of the value.
+    RETURN jsonb_build_object(
+        'refused', 'the database cannot store the value as JSON: ' || SQLERRM
+    );
+END;
+$$;
+
+CREATE FUNCTION procrastinate_finish_job_v2(
+    job_id bigint,
+    end_status procrastinate_job_status,
+    delete_job boolean,
+    job_result jsonb,
+    job_error jsonb
+)
+    RETURNS void
+    LANGUAGE plpgsql
+AS $$
+DECLARE
+    _job_id bigint;
+BEGIN
+    -- As procrastinate_finish_job_v1, storing the result and the error of the run.
+    IF end_status NOT IN ('succeeded', 'failed', 'aborted') THEN
+        RAISE 'End status should be either "succeeded", "failed" or "aborted" (job id: %)', job_id;
+    END IF;
+
+    IF delete_job THEN
+        DELETE FROM procrastinate_jobs
+        WHERE id = job_id AND status IN ('todo', 'doing')
+        RETURNING id INTO _job_id;
+    ELSE
+        -- A success keeps the error of an earlier attempt: it says why there was a
+        -- retry.
+        UPDATE procrastinate_jobs
+        SET status = end_status,
+            abort_requested = false,
+            attempts = CASE status WHEN 'doing' THEN attempts + 1 ELSE attempts END,
+            worker_id = NULL,
+            result = COALESCE(job_result, result),
+            error = COALESCE(job_error, error)
+        WHERE id = job_id AND status IN ('todo', 'doing')
+        RETURNING id INTO _job_id;
+    END IF;
+
+    IF _job_id IS NULL THEN
+        RAISE 'Job was not found or not in "doing" or "todo" status (job id: %)', job_id;
+    END IF;
+END;
+$$;
+
+CREATE FUNCTION procrastinate_retry_job_v3(
+    job_id bigint,
+    retry_at timestamp with time zone,
+    new_priority integer,
+    new_queue_name character varying,
+    new_lock character varying,
+    job_error jsonb
+)
+    RETURNS void
+    LANGUAGE plpgsql
+AS $$
+DECLARE
+    _job_id bigint;
+    _abort_requested boolean;
+    _current_status procrastinate_job_status;
+BEGIN
+    -- As procrastinate_retry_job_v2, storing the error of the failed attempt (a
+    -- manual retry gives none, and keeps the one stored).
+    SELECT status, abort_requested
+    FROM procrastinate_jobs
+    WHERE id = job_id AND status IN ('doing', 'failed')
+    FOR UPDATE
+    INTO _current_status, _abort_requested;
+
+    IF _current_status = 'doing' AND _abort_requested THEN
+        -- A job whose abort was requested is not retried: it ends as aborted.
+        UPDATE procrastinate_jobs
+        SET status = 'aborted', abort_requested = false, attempts = attempts + 1,
+            worker_id = NULL, error = COALESCE(job_error, error)
+        WHERE id = job_id;
+        RETURN;
+    END IF;
+
+    UPDATE procrastinate_jobs
+    SET status = 'todo',
+        attempts = attempts + 1,
+        scheduled_at = retry_at,
+        priority = COALESCE(new_priority, priority),
+        queue_name = COALESCE(new_queue_name, queue_name),
+        lock = COALESCE(new_lock, lock),
+        worker_id = NULL,
+        error = COALESCE(job_error, error)
+    WHERE id = job_id AND status IN ('doing', 'failed')
+    RETURNING id INTO _job_id;
+
+    IF _job_id IS NULL THEN
+        RAISE 'Job was not found or not in "doing" or "failed" status (job id: %)', job_id;
+    END IF;
+END;
+$$;
+
 CREATE FUNCTION procrastinate_cancel_job_v1(job_id bigint, abort boolean, delete_job boolean)
     RETURNS bigint
     LANGUAGE plpgsql
@@ -964,6 +1078,28 @@ BEGIN
 END;
 $$;
 
+CREATE FUNCTION procrastinate_notify_jobs_finished_v1()
+    RETURNS trigger
+    LANGUAGE plpgsql
+AS $$
+BEGIN
+    -- One notification for the whole statement (per 300 ids, which keeps the payload
+    -- under PostgreSQL's 8000 bytes whatever the ids): a batch of outcomes must not
+    -- send one per job.
+    PERFORM pg_notify(
+        'procrastinate_job_finished_v1',
+        jsonb_build_object('job_ids', jsonb_agg(finished.id ORDER BY finished.id))::text
+    )
+    FROM (
+        SELECT id, (row_number() OVER (ORDER BY id) - 1) / 300 AS chunk
+        FROM new_jobs
+        WHERE status IN ('succeeded', 'failed', 'cancelled', 'aborted')
+    ) AS finished
+    GROUP BY finished.chunk;
+    RETURN NULL;
+END;
+$$;
+
 -- Abort requests concern one running job at a time: row triggers, which only run when
 -- their condition holds.
 CREATE FUNCTION procrastinate_notify_queue_abort_job_v1()
@@ -1008,6 +1144,12 @@ CREATE TRIGGER procrastinate_trigger_jobs_inserted_v1
     FOR EACH STATEMENT
     EXECUTE PROCEDURE procrastinate_trigger_function_jobs_inserted_v1();
 
+CREATE TRIGGER procrastinate_trigger_jobs_finished_v1
+    AFTER UPDATE ON procrastinate_jobs
+    REFERENCING NEW TABLE AS new_jobs
+    FOR EACH STATEMENT
+    EXECUTE PROCEDURE procrastinate_notify_jobs_finished_v1();
+
 CREATE TRIGGER procrastinate_trigger_jobs_updated_v1
     AFTER UPDATE ON procrastinate_jobs
     REFERENCING OLD TABLE AS old_jobs NEW TABLE AS new_jobs
@@ -1038,5 +1180,6 @@ INSERT INTO procrastinate_migrations (name) VALUES
     ('03.10.00_01_pre_upgrade_from_3_10.sql'),
     ('03.10.00_30_pre_queue_pause.sql'),
     ('03.10.00_40_pre_lock_modes_limits.sql'),
+    ('03.10.00_42_pre_job_results.sql'),
     ('03.10.00_50_post_upgrade_from_3_10.sql'),
     ('03.10.00_60_post_lean_triggers.sql');

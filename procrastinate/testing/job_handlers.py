@@ -156,23 +156,38 @@ def fetch_jobs(
 
 @handlers.handles("finish_job", "all")
 def finish_job(
-    tables: Tables, job_id: int, status: str, delete_job: bool, worker_id: int | None
+    tables: Tables,
+    job_id: int,
+    status: str,
+    delete_job: bool,
+    worker_id: int | None,
+    result: str | None = None,
+    error: str | None = None,
 ) -> list[Row]:
     """
     Set the end status of a waiting or running job (clearing its abort request and
-    worker, counting an attempt if it ran), or delete it. With ``worker_id``, only
-    while the job runs and that worker, or none, owns it: no row otherwise.
+    worker, counting an attempt if it ran, storing ``result`` and ``error`` when
+    given, see :func:`~procrastinate.testing.rules.result_jsonb`), or delete it.
+    With ``worker_id``, only while the job runs and that worker, or none, owns it:
+    no row otherwise.
 
     :raises ConnectorException: the status is not an end status, or the job does not
         exist or is not waiting or running.
     """
     if not rules.owns(tables.jobs.get(job_id), worker_id):
         return []
-    _finish(tables, job_id, status, delete_job)
+    _finish(tables, job_id, status, delete_job, result, error)
     return [{"finished": None}]
 
 
-def _finish(tables: Tables, job_id: int, status: str, delete_job: bool) -> None:
+def _finish(
+    tables: Tables,
+    job_id: int,
+    status: str,
+    delete_job: bool,
+    result: str | None = None,
+    error: str | None = None,
+) -> None:
     rules.check_end_status(job_id, status)
     job = tables.jobs.get(job_id)
     if job is None or job["status"] not in rules.LIVE_STATUSES:
@@ -188,7 +203,13 @@ def _finish(tables: Tables, job_id: int, status: str, delete_job: bool) -> None:
         abort_requested=False,
         attempts=job["attempts"] + 1 if job["status"] == DOING else job["attempts"],
         worker_id=None,
+        result=rules.coalesce(rules.result_jsonb(result), job["result"]),
+        error=rules.coalesce(_error_json(error), job["error"]),
     )
+
+
+def _error_json(error: str | None) -> Any:
+    return json.loads(error) if error is not None else None
 
 
 @handlers.handles("retry_job", "all", "run")
@@ -200,12 +221,14 @@ def retry_job(
     new_queue_name: str | None,
     new_lock: str | None,
     worker_id: int | None,
+    error: str | None = None,
 ) -> list[Row]:
     """
     Send a running or failed job back to the queue, scheduled at ``retry_at``; a
     running job whose abort was requested ends ``failed`` instead. With
     ``worker_id``, only while the job runs and that worker, or none, owns it: no row
-    otherwise. A manual retry runs it ignoring the result.
+    otherwise. ``error`` (JSON text) replaces the stored error. A manual retry runs
+    it ignoring the result.
 
     :raises ConnectorException: the job does not exist or is neither running nor
         failed.
@@ -215,17 +238,17 @@ def retry_job(
     if not rules.owns(job, worker_id):
         return []
     if job is not None and job["status"] == DOING and job["abort_requested"]:
-        _finish(tables, job_id, FAILED, delete_job=False)
+        _finish(tables, job_id, FAILED, delete_job=False, error=error)
         return [{"retried": None}]
     if job is None or job["status"] not in (DOING, FAILED):
         raise exceptions.ConnectorException(
             f'Job was not found or not in "doing" or "failed" status (job id: {job_id})'
         )
     taken = rules.waiting_queueing_locks(tables.jobs.values(), ignore_id=job_id)
-    error = rules.queueing_lock_error(job, taken)
-    if error is not None:
-        raise error
-    _retry(tables, job, retry_at, new_priority, new_queue_name, new_lock)
+    taken_error = rules.queueing_lock_error(job, taken)
+    if taken_error is not None:
+        raise taken_error
+    _retry(tables, job, retry_at, new_priority, new_queue_name, new_lock, error)
     return [{"retried": None}]
 
 
@@ -236,6 +259,7 @@ def _retry(
     priority: int | None,
     queue_name: str | None,
     lock: str | None,
+    error: str | None,
 ) -> None:
     tables.update(
         job,
@@ -246,6 +270,7 @@ def _retry(
         queue_name=rules.coalesce(queue_name, job["queue_name"]),
         lock=rules.coalesce(lock, job["lock"]),
         worker_id=None,
+        error=rules.coalesce(_error_json(error), job["error"]),
     )
 
 
@@ -265,18 +290,25 @@ def _store(tables: Tables, row: Row) -> str | None:
     owners = (row["worker_id"], None)
     if job is None or job["status"] != DOING or job["worker_id"] not in owners:
         return None
+    result, error = row.get("result"), row.get("error")
     if row.get("retry_at") is None:
-        _finish(tables, job["id"], row["status"], row["delete_job"])
+        _finish(tables, job["id"], row["status"], row["delete_job"], result, error)
         return "deleted" if row["delete_job"] else "finished"
     if job["abort_requested"]:
-        _finish(tables, job["id"], FAILED, delete_job=False)
+        _finish(tables, job["id"], FAILED, delete_job=False, error=error)
         return "finished"
     taken = rules.waiting_queueing_locks(tables.jobs.values())
     if rules.queueing_lock_error(job, taken) is not None:
-        _finish(tables, job["id"], row["status"], row["delete_job"])
+        _finish(tables, job["id"], row["status"], row["delete_job"], result, error)
         return "retry_skipped"
     _retry(
-        tables, job, row["retry_at"], row["priority"], row["queue_name"], row["lock"]
+        tables,
+        job,
+        row["retry_at"],
+        row["priority"],
+        row["queue_name"],
+        row["lock"],
+        error,
     )
     return "retried"
 

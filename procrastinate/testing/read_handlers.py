@@ -4,6 +4,10 @@ stop, the stalled jobs, and the listings of jobs, queues, tasks and locks.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
+from typing import Any
+
 from procrastinate.testing import registry, rules
 from procrastinate.testing.rules import DOING, Row
 from procrastinate.testing.tables import Tables
@@ -16,6 +20,35 @@ def get_job_status(tables: Tables, job_id: int) -> list[Row]:
     """The status of a job; no row if there is no such job."""
     job = tables.jobs.get(job_id)
     return [] if job is None else [{"status": job["status"]}]
+
+
+@handlers.handles("get_job_result", "all")
+def get_job_result(tables: Tables, job_id: int) -> list[Row]:
+    """A job's status, result (value as JSON text, or why it was refused), error
+    (JSON text) and the times of its events; no row if there is no such job."""
+    job = tables.jobs.get(job_id)
+    if job is None:
+        return []
+    stored = job["result"] or {}
+    events = tables.events.get(job_id, [])
+    return [
+        {
+            "id": job_id,
+            "status": job["status"],
+            "attempts": job["attempts"],
+            "value_text": json.dumps(stored["value"]) if "value" in stored else None,
+            "refused": stored.get("refused"),
+            "error_text": json.dumps(job["error"]) if job["error"] else None,
+            "deferred_at": min(_times(events, {"deferred"}), default=None),
+            "started_at": max(_times(events, {"started"}), default=None),
+            "finished_at": max(_times(events, rules.FINAL_STATUSES), default=None),
+        }
+    ]
+
+
+def _times(events: list[Row], types: Iterable[str]) -> list[Any]:
+    wanted = set(types)
+    return [event["at"] for event in events if event["type"] in wanted]
 
 
 @handlers.handles("list_jobs_to_stop", "all")

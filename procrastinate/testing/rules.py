@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -26,7 +27,7 @@ CANCELLED = jobs.Status.CANCELLED.value
 ABORTED = jobs.Status.ABORTED.value
 LIVE_STATUSES = frozenset({TODO, DOING})
 FINAL_STATUSES = frozenset({SUCCEEDED, FAILED, CANCELLED, ABORTED})
-#: The statuses ``procrastinate_finish_job_v1`` accepts.
+#: The statuses ``procrastinate_finish_job_v2`` accepts.
 END_STATUSES = (SUCCEEDED, FAILED, ABORTED)
 ALL_STATUSES = frozenset(status.value for status in jobs.Status)
 
@@ -61,6 +62,39 @@ def matches_all(job: Row, filters: dict[str, Any]) -> bool:
 def coalesce(value: Any, default: Any) -> Any:
     """``coalesce(value, default)``."""
     return default if value is None else value
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f'Token "{name}" is invalid.')
+
+
+def result_jsonb(text: str | None) -> Any:
+    """
+    ``procrastinate_result_jsonb_v1(text)``: the JSON value of ``text``, or
+    ``{"refused": ...}`` when the database would refuse it (not JSON, ``NaN`` or
+    ``Infinity``, a ``\\u0000`` escape, a lone surrogate).
+    """
+    if text is None:
+        return None
+    try:
+        value = json.loads(text, parse_constant=_refuse_constant)
+        utils.check_text(json.dumps(value, ensure_ascii=False), "the value")
+    except (ValueError, RecursionError) as exc:
+        reason = f"the database cannot store the value as JSON: {exc}"
+        return {"refused": reason}
+    return value
+
+
+def finished_payloads(job_ids: list[int]) -> list[str]:
+    """The payloads of ``procrastinate_notify_jobs_finished_v1`` for the jobs that a
+    statement finished: one per :data:`~procrastinate.sql.facts.
+    FINISHED_IDS_PER_NOTIFICATION` ids, in id order, as ``jsonb`` prints them."""
+    ordered = sorted(job_ids)
+    size = facts.FINISHED_IDS_PER_NOTIFICATION
+    return [
+        json.dumps({"job_ids": ordered[start : start + size]})
+        for start in range(0, len(ordered), size)
+    ]
 
 
 def timestamp(value: datetime.datetime | str | None) -> datetime.datetime | None:

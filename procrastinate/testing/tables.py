@@ -54,6 +54,8 @@ class Tables:
     table_exists: bool = True
     #: (channel, payload) of the notifications not sent yet.
     notifications: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    #: The ids of the jobs that the running query finished, notified at its end.
+    finished_ids: list[int] = dataclasses.field(default_factory=list)
 
     # JSON
 
@@ -144,6 +146,8 @@ class Tables:
             "abort_requested": False,
             "worker_id": None,
             "lock_mode": jobs.DEFAULT_LOCK_MODE,
+            "result": None,
+            "error": None,
             **values,
         }
         self.jobs[job_id] = job
@@ -176,6 +180,8 @@ class Tables:
         event = rules.STATUS_EVENTS.get((old["status"], job["status"]))
         if event is not None:
             self.add_event(job["id"], event)
+        if job["status"] in rules.FINAL_STATUSES:
+            self.finished_ids.append(job["id"])
         if (
             old["status"] != TODO
             and job["status"] == TODO
@@ -231,6 +237,10 @@ class Tables:
 
     def take_notifications(self) -> list[tuple[str, str]]:
         """The notifications waiting to be sent, which are forgotten."""
+        # Like the statement trigger: the jobs finished by the query, at its end.
+        for payload in rules.finished_payloads(self.finished_ids):
+            self.notifications.append((facts.JOB_FINISHED_CHANNEL, payload))
+        self.finished_ids = []
         notifications, self.notifications = self.notifications, []
         return notifications
 

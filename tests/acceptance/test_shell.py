@@ -92,3 +92,18 @@ def test_one_shot_filter_values_keep_their_spaces(cli: Cli, defer: Deferrer) -> 
 
     assert by_queue.stdout.splitlines() == [f"#1 {TASKS}.track on a b - [todo]"]
     assert by_lock.stdout == by_queue.stdout
+
+
+@pytest.mark.usefixtures("jobs")
+def test_result_shows_the_value_or_the_error(cli: Cli) -> None:
+    succeeded, failed = shell(cli, "result 1", "result 2")
+    waiting = cli("shell", "result", "3").error_line()
+
+    # The worker stored what add returned, and what picky raised.
+    assert succeeded[0].startswith("#1 [succeeded] (attempts=1, deferred_at=20")
+    assert succeeded[1:] == ["Result: 3"]
+    assert failed[0].startswith("#2 [failed] (attempts=1, ")
+    assert failed[1] == f"Error: {TASKS}.PermanentError: not worth a retry"
+    assert failed[2] == "Traceback (most recent call last):"
+    assert failed[-1] == f"{TASKS}.PermanentError: not worth a retry"
+    assert "Job 3 has not finished yet (status todo)" in waiting

@@ -227,6 +227,8 @@ async def test_stored_rows(
             "abort_requested": False,
             "worker_id": None,
             "lock_mode": "ordered",
+            "result": None,
+            "error": None,
         }
     }
     assert [event["type"] for event in connector.events[1]] == ["scheduled", "deferred"]

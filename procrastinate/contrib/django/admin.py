@@ -44,6 +44,11 @@ CANCELLABLE = [jobs.Status.TODO.value]
 ABORTABLE = [jobs.Status.TODO.value, jobs.Status.DOING.value]
 
 
+def pretty_json(value: Any) -> str:
+    """A JSON value, indented, keys sorted, as a page shows it."""
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+
+
 def job_manager() -> manager.JobManager:
     """The job manager of the project's app (looked up at each call: the app may
     have its connector replaced, e.g. in tests)."""
@@ -112,6 +117,8 @@ class ProcrastinateJobAdmin(ReadOnlyAdminMixin, _JobAdmin):
         "attempts",
         "abort_requested",
         "worker",
+        "pretty_result",
+        "pretty_error",
         "dashboard",
     )
     readonly_fields = fields
@@ -156,8 +163,30 @@ class ProcrastinateJobAdmin(ReadOnlyAdminMixin, _JobAdmin):
     @admin.display(description="Args")
     def pretty_args(self, job: models.ProcrastinateJob) -> safestring.SafeString:
         """The arguments as indented JSON."""
-        text = json.dumps(job.args, indent=2, sort_keys=True, ensure_ascii=False)
-        return html.format_html("<pre>{}</pre>", text)
+        return html.format_html("<pre>{}</pre>", pretty_json(job.args))
+
+    @admin.display(description="Result")
+    def pretty_result(self, job: models.ProcrastinateJob) -> str:
+        """What the task returned, as indented JSON, or why it was not stored."""
+        stored = job.result
+        if not isinstance(stored, dict):
+            return "-"
+        if "refused" in stored:
+            return f"Not stored: {stored['refused']}"
+        return html.format_html("<pre>{}</pre>", pretty_json(stored.get("value")))
+
+    @admin.display(description="Error")
+    def pretty_error(self, job: models.ProcrastinateJob) -> str:
+        """What the last failed attempt raised: its class, message and traceback."""
+        error = job.error
+        if not isinstance(error, dict):
+            return "-"
+        return html.format_html(
+            "<strong>{}</strong>: {}<pre>{}</pre>",
+            error.get("type", ""),
+            error.get("message", ""),
+            error.get("traceback", ""),
+        )
 
     def _report(
         self, request: HttpRequest, done: int, total: int, verb: str, allowed: str

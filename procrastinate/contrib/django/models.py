@@ -146,6 +146,11 @@ class ProcrastinateJob(ProcrastinateReadOnlyModel):
     lock_mode: CharField = models.CharField(
         max_length=32, choices=LOCK_MODES, default=jobs.DEFAULT_LOCK_MODE
     )
+    #: What the task returned, ``{"value": ...}``, or ``{"refused": "<why>"}``; see
+    #: :meth:`~procrastinate.manager.JobManager.get_job_result`.
+    result: models.JSONField[Any, Any] = models.JSONField(null=True, blank=True)
+    #: What the last failed attempt raised: ``{"type", "message", "traceback"}``.
+    error: models.JSONField[Any, Any] = models.JSONField(null=True, blank=True)
 
     class Meta:
         managed = False

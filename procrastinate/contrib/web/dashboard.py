@@ -21,7 +21,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 import procrastinate
-from procrastinate import exceptions, jobs, monitoring, utils
+from procrastinate import exceptions, jobs, monitoring, results, runner, utils
 from procrastinate.contrib.web import chart, security
 
 logger = logging.getLogger(__name__)
@@ -290,6 +290,9 @@ class Dashboard:
         if not found:
             raise HTTPException(404, f"There is no job {job_id}")
         events = await self._rows("dashboard_job_events", job_id=job_id)
+        outcome = await runner.run_async(
+            self.app.connector, results.read_job_result(job_id)
+        )
         message = MESSAGES.get(request.query_params.get("done", ""))
         return self.render(
             request,
@@ -298,6 +301,8 @@ class Dashboard:
             job=found[0],
             args=json.dumps(found[0].task_kwargs, indent=2, sort_keys=True),
             events=events,
+            outcome=outcome,
+            value=json.dumps(outcome.value, indent=2, sort_keys=True),
             message=message,
         )
 

@@ -182,3 +182,31 @@ def test_pause_and_resume_queues_actions(
         "SELECT paused FROM procrastinate_queues WHERE queue_name = %s", (queue,)
     ).fetchone()
     assert row == (False,)
+
+
+def test_detail_shows_the_result_and_the_error(
+    admin_client: Any, db_connection: psycopg.Connection[Any], failed_job_id: int
+) -> None:
+    db_connection.execute(
+        "UPDATE procrastinate_jobs SET error = %s WHERE id = %s",
+        (
+            '{"type": "builtins.ValueError", "message": "<bad>", '
+            '"traceback": "Traceback (most recent call last):\\nValueError: <bad>"}',
+            failed_job_id,
+        ),
+    )
+    succeeded = tasks.fail.defer()
+    set_status(db_connection, succeeded, "doing", "succeeded")
+    db_connection.execute(
+        'UPDATE procrastinate_jobs SET result = \'{"value": {"sum": 3}}\' '
+        "WHERE id = %s",
+        (succeeded,),
+    )
+
+    failed_page = admin_client.get(f"{CHANGELIST}{failed_job_id}/change/")
+    result_page = admin_client.get(f"{CHANGELIST}{succeeded}/change/")
+
+    failed_content = failed_page.content.decode()
+    assert "<strong>builtins.ValueError</strong>: &lt;bad&gt;" in failed_content
+    assert "ValueError: &lt;bad&gt;</pre>" in failed_content
+    assert "<pre>{\n  &quot;sum&quot;: 3\n}</pre>" in result_page.content.decode()
