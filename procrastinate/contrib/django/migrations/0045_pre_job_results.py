@@ -9,7 +9,7 @@ from procrastinate.contrib.django.migrations_utils import RunProcrastinateSQL
 
 
 class Migration(migrations.Migration):
-    dependencies = [("procrastinate", "0046_post_lean_triggers")]
+    dependencies = [("procrastinate", "0044_pre_lock_modes_limits")]
 
     operations = [
         RunProcrastinateSQL(name="03.10.00_42_pre_job_results.sql"),
