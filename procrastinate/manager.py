@@ -205,9 +205,14 @@ class JobManager(
 
     async def store_outcomes(self, rows: list[dict[str, Any]]) -> dict[int, str | None]:
         """
-        Store the outcomes of a worker's runs in one statement (see
-        :func:`procrastinate.outcomes.stored_row` for a row): each only while its
+        Store the outcomes of a worker's runs in one statement: each only while its
         worker, or no worker, owns the running job.
+
+        :param rows: one dict per job: ``id``, ``worker_id`` (its owner as fetched),
+            ``status`` (its final status, also when a retry cannot be stored),
+            ``delete_job``, and for a retry ``retry_at`` (ISO 8601), ``priority``,
+            ``queue_name`` and ``lock`` (``None`` keeps them); ``result`` and
+            ``error`` as JSON text when the run gave them.
 
         :returns: by job id, what was done: ``"finished"``, ``"deleted"``,
             ``"retried"``, ``"retry_skipped"`` (its queueing lock was held: the job

@@ -209,7 +209,7 @@ def check_owned(result: Result, *_: Any, **__: Any) -> None:
 
 def store_outcomes_arguments(rows: list[dict[str, Any]]) -> Arguments | None:
     """The arguments of ``store_outcomes``: the rows (see
-    :func:`procrastinate.outcomes.stored_row`) as JSON text; ``None`` for none."""
+    ``procrastinate.outcomes.stored_row``) as JSON text; ``None`` for none."""
     return {"outcomes": json.dumps(rows)} if rows else None
 
 
