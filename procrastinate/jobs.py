@@ -135,6 +135,12 @@ class Job:
     #: (every job ahead blocks it, even one scheduled later) or ``"mutex"`` (only
     #: running jobs and due jobs ahead do).
     lock_mode: str = DEFAULT_LOCK_MODE
+    #: The job's own time limit in seconds, in place of its task's; ``None``: the
+    #: task's.
+    timeout: float | None = None
+    #: What travels with the job beside its arguments (the trace context of its
+    #: defer, see :doc:`/howto/production/tracing`); ``None`` when unused.
+    metadata: types.JSONDict | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Job:
@@ -156,6 +162,8 @@ class Job:
             abort_requested=row.get("abort_requested", False),
             worker_id=row.get("worker_id"),
             lock_mode=row.get("lock_mode", DEFAULT_LOCK_MODE),
+            timeout=row.get("timeout"),
+            metadata=row.get("metadata"),
         )
 
     def asdict(self) -> dict[str, Any]:
@@ -242,6 +250,24 @@ def _load_args(text: str, json_loads: Callable[[str], Any]) -> types.JSONDict:
     return args
 
 
+def _load_metadata(text: str | None) -> types.JSONDict | None:
+    # Written by procrastinate itself, hence read with the standard decoder, not the
+    # app's (which is meant for the task's arguments).
+    if text is None:
+        return None
+    try:
+        metadata = json.loads(text)
+    except RecursionError as exc:
+        raise exceptions.UnloadableJob(
+            "its metadata is nested too deeply to be decoded"
+        ) from exc
+    if not isinstance(metadata, dict):
+        raise exceptions.UnloadableJob(
+            f"its metadata must be a JSON object, not {type(metadata).__name__}"
+        )
+    return metadata
+
+
 def load_fetched_row(
     row: dict[str, Any], json_loads: Callable[[str], Any] | None
 ) -> FetchedJob:
@@ -266,13 +292,15 @@ def load_fetched_row(
         attempts=row["attempts"],
         abort_requested=row["abort_requested"],
         worker_id=row["worker_id"],
-        # A row built by hand (as in tests) may leave it out.
+        # A row built by hand (as in tests) may leave them out.
         lock_mode=row.get("lock_mode", DEFAULT_LOCK_MODE),
+        timeout=row.get("timeout"),
     )
     try:
         job = plain.evolve(
             task_kwargs=_load_args(row["args_text"], json_loads or json.loads),
             scheduled_at=_from_epoch(row["scheduled_at_epoch"]),
+            metadata=_load_metadata(row.get("metadata_text")),
         )
     except exceptions.UnloadableJob as exc:
         return FetchedJob(job=plain, load_error=exc)

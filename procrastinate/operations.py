@@ -31,20 +31,35 @@ def defer_jobs_arguments(
     plain string parameter, that every connector passes alike (one written for
     procrastinate 3.x included).
     """
-    batch = [
-        {
-            "queue_name": job.queue,
-            "task_name": job.task_name,
-            "priority": job.priority,
-            "lock": job.lock,
-            "queueing_lock": job.queueing_lock,
-            "args": job.task_kwargs,
-            "scheduled_at": job.scheduled_at.isoformat() if job.scheduled_at else None,
-            "lock_mode": job.lock_mode,
-        }
-        for job in jobs_to_defer
-    ]
+    batch = [job_to_defer(job) for job in jobs_to_defer]
     return {"jobs": (json_dumps or json.dumps)(batch)} if batch else None
+
+
+def job_to_defer(job: jobs.Job) -> dict[str, Any]:
+    """
+    One job of the ``defer_jobs`` batch: the fields of
+    ``procrastinate_job_to_defer_v3`` that differ from their default. A missing key
+    is NULL, which the SQL function stores as the column's default: the fewer bytes
+    to encode, send and parse, the faster a large batch goes.
+    """
+    values: dict[str, Any] = {"queue_name": job.queue, "task_name": job.task_name}
+    if job.task_kwargs:
+        values["args"] = job.task_kwargs
+    if job.priority != jobs.DEFAULT_PRIORITY:
+        values["priority"] = job.priority
+    if job.lock is not None:
+        values["lock"] = job.lock
+    if job.queueing_lock is not None:
+        values["queueing_lock"] = job.queueing_lock
+    if job.scheduled_at is not None:
+        values["scheduled_at"] = job.scheduled_at.isoformat()
+    if job.lock_mode != jobs.DEFAULT_LOCK_MODE:
+        values["lock_mode"] = job.lock_mode
+    if job.timeout is not None:
+        values["timeout"] = job.timeout
+    if job.metadata is not None:
+        values["metadata"] = job.metadata
+    return values
 
 
 def deferred_jobs(

@@ -178,6 +178,9 @@ def test_migrations_keep_the_rows_of_3_10(
     for job in expected["procrastinate_jobs"]:
         # Jobs of 3.10 keep its lock rule (the column's default).
         job["lock_mode"] = "ordered"
+        # They have no time limit nor metadata of their own: NULL.
+        job["timeout"] = None
+        job["metadata"] = None
         # Only running jobs keep their worker; a refused retry (3.10 marked the job
         # failed, the abort flag still set) no longer asks for an abort.
         if job["status"] != "doing":

@@ -146,6 +146,10 @@ class ProcrastinateJob(ProcrastinateReadOnlyModel):
     lock_mode: CharField = models.CharField(
         max_length=32, choices=LOCK_MODES, default=jobs.DEFAULT_LOCK_MODE
     )
+    timeout: models.FloatField[float | None, float | None] = models.FloatField(
+        null=True, blank=True
+    )
+    metadata: models.JSONField[Any, Any] = models.JSONField(null=True, blank=True)
 
     class Meta:
         managed = False
@@ -171,6 +175,8 @@ class ProcrastinateJob(ProcrastinateReadOnlyModel):
             abort_requested=self.abort_requested,
             worker_id=self.worker_id,
             lock_mode=self.lock_mode,
+            timeout=self.timeout,
+            metadata=self.metadata,
         )
 
 
