@@ -9,15 +9,7 @@
 -- Insert a batch of jobs. %(jobs)s is a JSON array of objects whose keys are the
 -- fields of procrastinate_job_to_defer_v3 (a missing key is NULL, which the function
 -- reads as the column's default); ids come back in the order of the array.
-SELECT unnest(procrastinate_defer_jobs_v3(ARRAY(
-    SELECT ROW(
-        job.queue_name, job.task_name, job.priority, job.lock, job.queueing_lock,
-        job.args, job.scheduled_at, job.lock_mode, job.timeout, job.metadata
-    )::procrastinate_job_to_defer_v3
-    FROM jsonb_populate_recordset(NULL::procrastinate_job_to_defer_v3, %(jobs)s::jsonb)
-        WITH ORDINALITY AS job
-    ORDER BY job.ordinality
-))) AS id;
+SELECT procrastinate_defer_jobs_v3(%(jobs)s::jsonb) AS id;
 
 -- defer_periodic_job --
 -- Defer the job of one periodic tick, unless another worker already did (NULL then)
