@@ -35,6 +35,18 @@ def defer_jobs_arguments(
     return {"jobs": (json_dumps or json.dumps)(batch)} if batch else None
 
 
+#: The fields of ``procrastinate_job_to_defer_v3`` named as the job's attributes,
+#: with the value that the SQL function stores for a missing key.
+DEFER_DEFAULTS: tuple[tuple[str, Any], ...] = (
+    ("priority", jobs.DEFAULT_PRIORITY),
+    ("lock", None),
+    ("queueing_lock", None),
+    ("lock_mode", jobs.DEFAULT_LOCK_MODE),
+    ("timeout", None),
+    ("metadata", None),
+)
+
+
 def job_to_defer(job: jobs.Job) -> dict[str, Any]:
     """
     One job of the ``defer_jobs`` batch: the fields of
@@ -45,20 +57,12 @@ def job_to_defer(job: jobs.Job) -> dict[str, Any]:
     values: dict[str, Any] = {"queue_name": job.queue, "task_name": job.task_name}
     if job.task_kwargs:
         values["args"] = job.task_kwargs
-    if job.priority != jobs.DEFAULT_PRIORITY:
-        values["priority"] = job.priority
-    if job.lock is not None:
-        values["lock"] = job.lock
-    if job.queueing_lock is not None:
-        values["queueing_lock"] = job.queueing_lock
     if job.scheduled_at is not None:
         values["scheduled_at"] = job.scheduled_at.isoformat()
-    if job.lock_mode != jobs.DEFAULT_LOCK_MODE:
-        values["lock_mode"] = job.lock_mode
-    if job.timeout is not None:
-        values["timeout"] = job.timeout
-    if job.metadata is not None:
-        values["metadata"] = job.metadata
+    for name, default in DEFER_DEFAULTS:
+        value = getattr(job, name)
+        if value != default:
+            values[name] = value
     return values
 
 
