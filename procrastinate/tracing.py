@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from procrastinate import utils
 
 try:
+    from opentelemetry import context as otel_context
     from opentelemetry import propagate, trace
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise utils.missing_extra("Traces", "opentelemetry-api", "opentelemetry") from exc
@@ -60,7 +61,7 @@ def with_trace_context(jobs_to_defer: list[jobs.Job]) -> list[jobs.Job]:
     ]
 
 
-def creation_context(job: jobs.Job) -> Any:
+def creation_context(job: jobs.Job) -> otel_context.Context | None:
     """
     The OpenTelemetry context that deferred ``job``, read from its ``metadata``;
     ``None`` when it has none (deferred without tracing, by procrastinate 3.x, or
@@ -178,7 +179,7 @@ class TracingMiddleware:
             return result
 
 
-def _link_to(context: Any) -> trace.Link:
+def _link_to(context: otel_context.Context) -> trace.Link:
     return trace.Link(trace.get_current_span(context).get_span_context())
 
 
