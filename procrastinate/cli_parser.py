@@ -339,6 +339,13 @@ def add_defer_command(subparsers: Any) -> None:
         help="Priority of the job (higher runs first)",
         envvar="DEFER_PRIORITY",
     )
+    add_argument(
+        parser,
+        "--timeout",
+        type=cli_inputs.parse_interval,
+        help="Time limit of the job's run, in seconds, in place of its task's",
+        envvar="DEFER_TIMEOUT",
+    )
     add_boolean_flag(
         parser,
         dest="unknown",

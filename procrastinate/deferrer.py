@@ -45,7 +45,12 @@ class JobDeferrer:
         utils.check_json_args(merged)
         return self.job.evolve(task_kwargs=merged)
 
+    # The records, and the job dicts of their ``extra``, cost more than the defer's
+    # own Python: built only when someone listens.
+
     def _log_before_defer(self, jobs: Iterable[Job]) -> None:
+        if not logger.isEnabledFor(logging.DEBUG):
+            return
         logger.debug(
             "About to defer jobs",
             extra={
@@ -55,6 +60,8 @@ class JobDeferrer:
         )
 
     def _log_after_defer(self, jobs: list[Job]) -> None:
+        if not logger.isEnabledFor(logging.INFO):
+            return
         logger.info(
             f"Deferred {len(jobs)} job{'s' if len(jobs) != 1 else ''}: "
             + ", ".join(job.call_string for job in jobs),

@@ -101,7 +101,8 @@ class JobAborted(ProcrastinateException):
 
 class TaskTimeout(ProcrastinateException):
     """
-    A job ran past its task's time limit (``@app.task(timeout=...)``): the job
+    A job ran past its time limit (``@app.task(timeout=...)``, or its own, given by
+    ``configure(timeout=...)``): the job
     failed with this error, and the task's retry strategy decides whether it runs
     again (name it in ``retry_exceptions`` to retry only on it).
     """

@@ -40,6 +40,7 @@ from procrastinate.outcomes import (
     refusal_message,
     run_error,
     should_delete,
+    time_limit,
 )
 
 if TYPE_CHECKING:
@@ -413,14 +414,16 @@ class JobRunner:
     def _start_time_limit(
         self, running: RunningJob, task: tasks_module.Task[Any, Any, Any] | None
     ) -> asyncio.TimerHandle | None:
-        """Abort the job when its task's time limit passes: an async task is
-        cancelled, a sync one sees ``should_abort()`` (a thread cannot be stopped)."""
-        if task is None or task.timeout is None:
+        """Abort the job when its time limit (its own, else its task's) passes: an
+        async task is cancelled, a sync one sees ``should_abort()`` (a thread cannot
+        be stopped)."""
+        job = running.context.job
+        limit = time_limit(task, job)
+        if limit is None:
             return None
-        job_id = running.context.job.id
-        assert job_id is not None
+        assert job.id is not None
         return asyncio.get_running_loop().call_later(
-            task.timeout, self.abort, job_id, AbortReason.TIMEOUT
+            limit, self.abort, job.id, AbortReason.TIMEOUT
         )
 
     async def _run_task(

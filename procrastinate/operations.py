@@ -30,20 +30,39 @@ def defer_jobs_arguments(
     plain string parameter, that every connector passes alike (one written for
     procrastinate 3.x included).
     """
-    batch = [
-        {
-            "queue_name": job.queue,
-            "task_name": job.task_name,
-            "priority": job.priority,
-            "lock": job.lock,
-            "queueing_lock": job.queueing_lock,
-            "args": job.task_kwargs,
-            "scheduled_at": job.scheduled_at.isoformat() if job.scheduled_at else None,
-            "lock_mode": job.lock_mode,
-        }
-        for job in jobs_to_defer
-    ]
+    batch = [job_to_defer(job) for job in jobs_to_defer]
     return {"jobs": (json_dumps or json.dumps)(batch)} if batch else None
+
+
+#: The fields of ``procrastinate_job_to_defer_v3`` named as the job's attributes,
+#: with the value that the SQL function stores for a missing key.
+DEFER_DEFAULTS: tuple[tuple[str, Any], ...] = (
+    ("priority", jobs.DEFAULT_PRIORITY),
+    ("lock", None),
+    ("queueing_lock", None),
+    ("lock_mode", jobs.DEFAULT_LOCK_MODE),
+    ("timeout", None),
+    ("metadata", None),
+)
+
+
+def job_to_defer(job: jobs.Job) -> dict[str, Any]:
+    """
+    One job of the ``defer_jobs`` batch: the fields of
+    ``procrastinate_job_to_defer_v3`` that differ from their default. A missing key
+    is NULL, which the SQL function stores as the column's default: the fewer bytes
+    to encode, send and parse, the faster a large batch goes.
+    """
+    values: dict[str, Any] = {"queue_name": job.queue, "task_name": job.task_name}
+    if job.task_kwargs:
+        values["args"] = job.task_kwargs
+    if job.scheduled_at is not None:
+        values["scheduled_at"] = job.scheduled_at.isoformat()
+    for name, default in DEFER_DEFAULTS:
+        value = getattr(job, name)
+        if value != default:
+            values[name] = value
+    return values
 
 
 def deferred_jobs(

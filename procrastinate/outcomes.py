@@ -90,6 +90,15 @@ def outcome_of(
     )
 
 
+def time_limit(task: tasks.Task[Any, Any, Any] | None, job: jobs.Job) -> float | None:
+    """The time limit of a run of ``job``, in seconds: the job's own (given at
+    defer), else its task's; ``None`` when neither has one, or the task is not
+    registered (the run then fails at once)."""
+    if task is None:
+        return None
+    return job.timeout if job.timeout is not None else task.timeout
+
+
 def run_error(
     error: BaseException | None,
     task: tasks.Task[Any, Any, Any] | None,
@@ -98,16 +107,17 @@ def run_error(
 ) -> BaseException | None:
     """
     What ended a run: ``error`` as raised (``None`` when the task returned), except
-    for a run stopped at its task's time limit, which ends with
+    for a run stopped at its time limit (see :func:`time_limit`), which ends with
     :class:`~procrastinate.exceptions.TaskTimeout` whatever it raised or returned
     then (chained to it).
     """
-    if abort_reason != AbortReason.TIMEOUT or task is None or task.timeout is None:
+    limit = time_limit(task, job)
+    if abort_reason != AbortReason.TIMEOUT or limit is None:
         return error
     if isinstance(error, exceptions.TaskTimeout):
         return error
     timeout = exceptions.TaskTimeout(
-        f"Task {job.task_name} ran past its time limit of {task.timeout:g} s"
+        f"Task {job.task_name} ran past its time limit of {limit:g} s"
     )
     timeout.__cause__ = error
     return timeout

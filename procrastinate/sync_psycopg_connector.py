@@ -22,7 +22,9 @@ class SyncPsycopgConnector(psycopg_common.PsycopgSettings, connector.BaseSyncCon
 
     :param json_dumps: serializes job arguments to JSON (default: :func:`json.dumps`).
     :param json_loads: reads job arguments back (default: :func:`json.loads`).
-    :param pool_factory: the pool class or factory to use.
+    :param pool_factory: the pool class or factory to use; by default, a
+        :class:`psycopg_pool.ConnectionPool` that hands out the connection used
+        last (``procrastinate.psycopg_common.LastUsedFirstPool``).
     :param kwargs: passed to :class:`psycopg_pool.ConnectionPool` (``conninfo``,
         ``min_size``, ``max_size``, ``kwargs``...).
     """
@@ -33,7 +35,7 @@ class SyncPsycopgConnector(psycopg_common.PsycopgSettings, connector.BaseSyncCon
         json_dumps: psycopg_common.JSONDumps | None = None,
         json_loads: psycopg_common.JSONLoads | None = None,
         pool_factory: Callable[..., psycopg_pool.ConnectionPool[Any]] = (
-            psycopg_pool.ConnectionPool
+            psycopg_common.LastUsedFirstPool
         ),
         **kwargs: Any,
     ) -> None:

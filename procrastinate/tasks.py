@@ -37,8 +37,13 @@ class ConfigureTaskOptions(TypedDict):
     schedule_in: NotRequired[types.TimeDeltaParams | None]
     queue: NotRequired[str | None]
     priority: NotRequired[int | None]
+    timeout: NotRequired[float | datetime.timedelta | None]
     connection: NotRequired[Any]
 
+
+_KNOWN_OPTIONS = (
+    ConfigureTaskOptions.__required_keys__ | ConfigureTaskOptions.__optional_keys__
+)
 
 # PostgreSQL's ``integer``, the type of the priority column.
 PRIORITY_RANGE = (-(2**31), 2**31 - 1)
@@ -49,14 +54,11 @@ def check_configure_options(options: dict[str, Any], where: str = "configure") -
     :raises TypeError: an option that :meth:`Task.configure` does not know (a
         misspelling would otherwise be ignored).
     """
-    known = (
-        ConfigureTaskOptions.__required_keys__ | ConfigureTaskOptions.__optional_keys__
-    )
-    unknown = sorted(set(options) - known)
+    unknown = sorted(set(options) - _KNOWN_OPTIONS)
     if unknown:
         raise TypeError(
             f"{where}() got unknown option(s) {', '.join(unknown)}: the options are "
-            f"{', '.join(sorted(known))}"
+            f"{', '.join(sorted(_KNOWN_OPTIONS))}"
         )
 
 
@@ -135,6 +137,7 @@ def configure_task(
     schedule_in: types.TimeDeltaParams | None = None,
     queue: str = jobs.DEFAULT_QUEUE,
     priority: int = jobs.DEFAULT_PRIORITY,
+    timeout: float | datetime.timedelta | None = None,
     connection: Any = None,
 ) -> deferrer.JobDeferrer:
     """
@@ -154,12 +157,15 @@ def configure_task(
         :class:`datetime.timedelta` keyword arguments.
     :param queue: the queue of the job.
     :param priority: the priority of the job (higher runs first).
+    :param timeout: the time limit of this job's run, in seconds or as a
+        :class:`~datetime.timedelta`, in place of its task's (``None``: the task's).
     :param connection: a database connection owned by the caller, to defer in its
         transaction.
     :raises TypeError: an option of the wrong type (e.g. a priority given as a
         string), naming it.
     :raises ValueError: both ``schedule_at`` and ``schedule_in`` are given, or an
-        option's value cannot be stored (a time out of range, a NUL character...).
+        option's value cannot be stored (a time out of range, a NUL character, a
+        timeout that is not a positive duration...).
     """
     check_text(name, "name", optional=False)
     check_text(queue, "queue", optional=False)
@@ -185,6 +191,7 @@ def configure_task(
         priority=priority,
         task_kwargs=task_kwargs or {},
         scheduled_at=schedule_at,
+        timeout=check_timeout(timeout),
     )
     return deferrer.JobDeferrer(job_manager=job_manager, job=job, connection=connection)
 
@@ -344,7 +351,8 @@ class Task(Generic[P, R, Args]):
 
         :param options: the options of :func:`configure_task` (``lock``,
             ``lock_mode``, ``queueing_lock``, ``task_kwargs``, ``schedule_at``,
-            ``schedule_in``, ``queue``, ``priority``, ``connection``), by name, all
+            ``schedule_in``, ``queue``, ``priority``, ``timeout``,
+            ``connection``), by name, all
             optional; they are documented there.
         :returns: a :class:`~procrastinate.jobs.JobDeferrer`: call its ``defer``.
         :raises TypeError: an unknown option, or one of the wrong type.
@@ -373,6 +381,7 @@ class Task(Generic[P, R, Args]):
             schedule_in=options.get("schedule_in"),
             queue=queue if queue is not None else self.queue,
             priority=priority if priority is not None else self.priority,
+            timeout=options.get("timeout"),
             connection=options.get("connection"),
         )
 

@@ -10,10 +10,12 @@
 
 Both carry the attributes of the OpenTelemetry messaging conventions
 (``messaging.system``, ``messaging.operation.type``, ``messaging.destination.name``,
-``messaging.message.id``: the job id) plus ``procrastinate.*`` ones, so that a trace
-backend finds the run of a deferred job by its id. The run is not the *child* of the
-defer: that needs the trace context stored with the job, which the schema has no room
-for yet (see the tracing page of the documentation).
+``messaging.message.id``: the job id) plus ``procrastinate.*`` ones.
+
+The defer stores the W3C trace context of its span (``traceparent``, ``tracestate``,
+through OpenTelemetry's propagator API) in each job's ``metadata``, under
+``trace_context``; the run span continues it: it is a child of the defer span, in the
+same trace, and links to it, as the conventions ask of a ``process`` span.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 from procrastinate import utils
 
 try:
-    from opentelemetry import trace
+    from opentelemetry import context as otel_context
+    from opentelemetry import propagate, trace
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise utils.missing_extra("Traces", "opentelemetry-api", "opentelemetry") from exc
 
@@ -38,6 +41,39 @@ if TYPE_CHECKING:
 
 SYSTEM = "procrastinate"
 _INSTRUMENTED = "_procrastinate_tracing"
+#: The key of a job's ``metadata`` that holds the trace context of its defer.
+TRACE_CONTEXT = "trace_context"
+
+
+def with_trace_context(jobs_to_defer: list[jobs.Job]) -> list[jobs.Job]:
+    """
+    The jobs carrying the trace context current now (that of the defer span), in
+    their ``metadata``; the same list when there is none to carry (no span is
+    recorded, as without an SDK), so that nothing is stored per job then.
+    """
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    if not carrier:
+        return jobs_to_defer
+    return [
+        job.evolve(metadata={**(job.metadata or {}), TRACE_CONTEXT: carrier})
+        for job in jobs_to_defer
+    ]
+
+
+def creation_context(job: jobs.Job) -> otel_context.Context | None:
+    """
+    The OpenTelemetry context that deferred ``job``, read from its ``metadata``;
+    ``None`` when it has none (deferred without tracing, by procrastinate 3.x, or
+    periodically).
+    """
+    carrier = (job.metadata or {}).get(TRACE_CONTEXT)
+    if not isinstance(carrier, dict):
+        return None
+    context = propagate.extract(carrier)
+    if not trace.get_current_span(context).get_span_context().is_valid:
+        return None
+    return context
 
 
 def defer_attributes(jobs_to_defer: Sequence[jobs.Job]) -> dict[str, Any]:
@@ -117,12 +153,17 @@ class TracingMiddleware:
         context: job_context.JobContext,
         worker_: worker.Worker,
     ) -> Any:
-        """Run the job in its span (the middleware protocol)."""
+        """Run the job in its span (the middleware protocol): a child of the span
+        that deferred it, linked to it, when the job carries its trace context."""
         job = context.job
+        parent = creation_context(job)
+        links = [] if parent is None else [_link_to(parent)]
         with self.tracer.start_as_current_span(
             f"process {job.queue}",
+            context=parent,
             kind=trace.SpanKind.CONSUMER,
             attributes=process_attributes(job),
+            links=links,
             record_exception=False,
             set_status_on_exception=False,
         ) as span:
@@ -136,6 +177,10 @@ class TracingMiddleware:
                 raise
             span.set_attribute("procrastinate.job.outcome", "succeeded")
             return result
+
+
+def _link_to(context: otel_context.Context) -> trace.Link:
+    return trace.Link(trace.get_current_span(context).get_span_context())
 
 
 def _end_with(span: trace.Span, outcome: worker.Outcome, error: BaseException) -> None:
@@ -172,7 +217,9 @@ def instrument(
         if not jobs_to_defer:
             return []
         with _defer_span(tracer, jobs_to_defer) as record:
-            deferred = await defer_async(jobs_to_defer, connection=connection)
+            deferred = await defer_async(
+                with_trace_context(jobs_to_defer), connection=connection
+            )
             record(deferred)
             return deferred
 
@@ -182,7 +229,9 @@ def instrument(
         if not jobs_to_defer:
             return []
         with _defer_span(tracer, jobs_to_defer) as record:
-            deferred = defer_sync(jobs_to_defer, connection=connection)
+            deferred = defer_sync(
+                with_trace_context(jobs_to_defer), connection=connection
+            )
             record(deferred)
             return deferred
 

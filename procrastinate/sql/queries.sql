@@ -7,16 +7,9 @@
 
 -- defer_jobs --
 -- Insert a batch of jobs. %(jobs)s is a JSON array of objects whose keys are the
--- fields of procrastinate_job_to_defer_v2; ids come back in the order of the array.
-SELECT unnest(procrastinate_defer_jobs_v2(ARRAY(
-    SELECT ROW(
-        job.queue_name, job.task_name, job.priority, job.lock, job.queueing_lock,
-        job.args, job.scheduled_at, job.lock_mode
-    )::procrastinate_job_to_defer_v2
-    FROM jsonb_populate_recordset(NULL::procrastinate_job_to_defer_v2, %(jobs)s::jsonb)
-        WITH ORDINALITY AS job
-    ORDER BY job.ordinality
-))) AS id;
+-- fields of procrastinate_job_to_defer_v3 (a missing key is NULL, which the function
+-- reads as the column's default); ids come back in the order of the array.
+SELECT procrastinate_defer_jobs_v3(%(jobs)s::jsonb) AS id;
 
 -- defer_periodic_job --
 -- Defer the job of one periodic tick, unless another worker already did (NULL then)
@@ -32,7 +25,8 @@ SELECT procrastinate_defer_periodic_job_v3(
 -- batch.
 SELECT id, status, task_name, priority, lock, queueing_lock, args::text AS args_text,
     extract(epoch FROM scheduled_at)::text AS scheduled_at_epoch, queue_name,
-    attempts, abort_requested, worker_id, lock_mode
+    attempts, abort_requested, worker_id, lock_mode, timeout,
+    metadata::text AS metadata_text
 FROM procrastinate_fetch_jobs_v2(%(queues)s::varchar[], %(worker_id)s, %(limit)s);
 
 -- finish_job --
@@ -240,7 +234,8 @@ ORDER BY ids.id;
 -- fetch_jobs gives them)
 SELECT job.id, status, task_name, priority, lock, queueing_lock,
     args::text AS args_text, extract(epoch FROM scheduled_at)::text AS scheduled_at_epoch,
-    queue_name, attempts, abort_requested, worker_id, lock_mode
+    queue_name, attempts, abort_requested, worker_id, lock_mode, timeout,
+    metadata::text AS metadata_text
 FROM procrastinate_jobs AS job
 JOIN LATERAL (
     SELECT max(at) AS started_at FROM procrastinate_events
@@ -257,7 +252,8 @@ ORDER BY job.id;
 -- fetch_jobs gives them)
 SELECT job.id, status, task_name, priority, lock, queueing_lock,
     args::text AS args_text, extract(epoch FROM scheduled_at)::text AS scheduled_at_epoch,
-    queue_name, attempts, abort_requested, worker_id, lock_mode
+    queue_name, attempts, abort_requested, worker_id, lock_mode, timeout,
+    metadata::text AS metadata_text
 FROM procrastinate_jobs AS job
 LEFT JOIN procrastinate_workers AS worker ON worker.id = job.worker_id
 WHERE job.status = 'doing'
@@ -282,7 +278,8 @@ WHERE id IN (
 )
 RETURNING id, status, task_name, priority, lock, queueing_lock, args::text AS args_text,
     extract(epoch FROM scheduled_at)::text AS scheduled_at_epoch, queue_name,
-    attempts, abort_requested, worker_id, lock_mode;
+    attempts, abort_requested, worker_id, lock_mode, timeout,
+    metadata::text AS metadata_text;
 
 -- delete_old_jobs --
 -- Delete finished jobs whose last event is older than %(nb_hours)s hours
@@ -316,7 +313,8 @@ SELECT name FROM procrastinate_migrations;
 SELECT id, queue_name, task_name, priority, lock, queueing_lock,
     args::text AS args_text, status,
     extract(epoch FROM scheduled_at)::text AS scheduled_at_epoch,
-    attempts, abort_requested, worker_id, lock_mode
+    attempts, abort_requested, worker_id, lock_mode, timeout,
+    metadata::text AS metadata_text
 FROM procrastinate_jobs
 WHERE (%(id)s::bigint IS NULL OR id = %(id)s)
     AND (%(queue_name)s::varchar IS NULL OR queue_name = %(queue_name)s)

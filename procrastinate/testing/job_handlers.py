@@ -36,7 +36,7 @@ def defer_jobs(tables: Tables, jobs: str) -> list[Row]:
 
 
 def _job_values(tables: Tables, job: Row) -> Row:
-    return {
+    values = {
         "queue_name": job.get("queue_name"),
         "task_name": job.get("task_name"),
         "priority": job.get("priority") or 0,
@@ -46,6 +46,7 @@ def _job_values(tables: Tables, job: Row) -> Row:
         "scheduled_at": rules.timestamp(job.get("scheduled_at")),
         "lock_mode": rules.checked_lock_mode(job.get("lock_mode")),
     }
+    return {**values, **rules.job_options(job)}
 
 
 @handlers.handles("defer_periodic_job", "one")

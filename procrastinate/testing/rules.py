@@ -156,6 +156,29 @@ def checked_lock_mode(mode: str | None) -> str:
     return mode
 
 
+def job_options(job: Row) -> Row:
+    """
+    The columns added by ``procrastinate_defer_jobs_v3`` (``timeout``, a float, and
+    ``metadata``, a JSON object), only those given: a row leaves out the ones that
+    are NULL, so that rows compared whole in the tests written for the previous
+    columns stay equal.
+
+    :raises ConnectorException: a timeout that is not a number (the cast to
+        ``double precision``).
+    """
+    options: Row = {}
+    timeout = job.get("timeout")
+    if timeout is not None:
+        if not isinstance(timeout, int | float) or isinstance(timeout, bool):
+            raise exceptions.ConnectorException(
+                f'invalid input syntax for type double precision: "{timeout}"'
+            )
+        options["timeout"] = float(timeout)
+    if job.get("metadata") is not None:
+        options["metadata"] = job["metadata"]
+    return options
+
+
 def check_end_status(job_id: int, status: str) -> None:
     """
     The status check of ``procrastinate_finish_job_v1``.

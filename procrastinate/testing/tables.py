@@ -31,7 +31,8 @@ class Tables:
 
     json_dumps: Callable[[Any], str] | None = None
     json_loads: Callable[[str | bytes], Any] | None = None
-    #: Job id → row, with the columns of ``procrastinate_jobs``.
+    #: Job id → row, with the columns of ``procrastinate_jobs`` (``timeout`` and
+    #: ``metadata`` only when not NULL).
     jobs: dict[int, Row] = dataclasses.field(default_factory=dict)
     #: Job id → list of ``{"type": ..., "at": ...}``.
     events: dict[int, list[Row]] = dataclasses.field(default_factory=dict)
@@ -84,6 +85,10 @@ class Tables:
         }
         row["args_text"] = self.dumps(job["args"])
         row["scheduled_at_epoch"] = jobs.epoch_text(job["scheduled_at"])
+        # Left out of the row while NULL (see rules.job_options).
+        metadata = row.pop("metadata", None)
+        row["timeout"] = job.get("timeout")
+        row["metadata_text"] = None if metadata is None else json.dumps(metadata)
         return row
 
     def latest_event(

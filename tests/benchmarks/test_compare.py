@@ -118,6 +118,29 @@ def test_compare_ours(tmp_path: Path) -> None:
     assert verdicts[report.METRICS[1].label] is False
 
 
+def test_compare_against_a_baseline_commit(tmp_path: Path) -> None:
+    result, output = compare(
+        tmp_path,
+        *("--contestants", "ours", "--baseline", "HEAD", "--repeat", "1"),
+        *("--workloads", "defer-one,batch-defer"),
+    )
+
+    assert result.returncode == 0, result.stderr
+    results = json.loads((output / "results.json").read_text())
+    assert results["contestants"] == ["ours@HEAD", "ours"]
+    assert "| metric | ours@HEAD | ours | target (ours) | met |" in result.stdout
+    assert databases_left(results["meta"]["database_prefix"]) == []
+    commit = results["meta"]["versions"]["ours@HEAD"]
+    # The baseline's package was imported from its extracted source.
+    assert (REPO / ".tmp" / "baseline" / commit / "procrastinate").is_dir()
+    assert [(run["contestant"], run["workload"]) for run in results["runs"]] == [
+        ("ours@HEAD", "defer-one"),
+        ("ours", "defer-one"),
+        ("ours@HEAD", "batch-defer"),
+        ("ours", "batch-defer"),
+    ]
+
+
 def test_compare_with_peers(tmp_path: Path) -> None:
     try:
         for name in ("procrastinate-3.10", "pgqueuer-1.6"):
@@ -151,6 +174,10 @@ def test_compare_with_peers(tmp_path: Path) -> None:
         (["--workloads", "nope"], "error: unknown workload nope: choose among"),
         (["--repeat", "0"], "error: --repeat must be at least 1, not 0"),
         (["--repeat", "x"], "error: argument --repeat: invalid int value: 'x'"),
+        (
+            ["--baseline", "no-such-ref"],
+            "error: --baseline 'no-such-ref' is not a commit of this repository",
+        ),
     ],
 )
 def test_compare_bad_input(tmp_path: Path, args: list[str], message: str) -> None:

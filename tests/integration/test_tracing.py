@@ -173,3 +173,56 @@ async def test_explicit_worker_middleware_is_left_alone(
         wait=False, install_signal_handlers=False, worker_middleware=[]
     )
     assert spans(exporter, trace.SpanKind.CONSUMER) == []
+
+
+async def test_one_trace_goes_from_the_request_to_the_run(
+    app: app_module.App,
+    provider: TracerProvider,
+    exporter: InMemorySpanExporter,
+    connection: Any,
+):
+    @app.task(queue="emails")
+    async def send(to: str) -> None:
+        with provider.get_tracer("tasks").start_as_current_span("smtp"):
+            await asyncio.sleep(0)
+
+    tracing.instrument(app, tracer_provider=provider)
+    with provider.get_tracer("web").start_as_current_span("POST /signup") as request:
+        job_id = await send.defer_async(to="a@example.org")
+    (metadata,) = connection.execute(
+        "SELECT metadata FROM procrastinate_jobs WHERE id = %s", (job_id,)
+    ).fetchone()
+    await app.run_worker_async(wait=False, install_signal_handlers=False)
+
+    (defer,) = spans(exporter, trace.SpanKind.PRODUCER)
+    (run,) = spans(exporter, trace.SpanKind.CONSUMER)
+    (smtp,) = [span for span in exporter.get_finished_spans() if span.name == "smtp"]
+    trace_id = request.get_span_context().trace_id
+    assert {defer.context.trace_id, run.context.trace_id, smtp.context.trace_id} == {
+        trace_id
+    }
+    assert run.parent is not None
+    assert run.parent.span_id == defer.context.span_id
+    assert [link.context.span_id for link in run.links] == [defer.context.span_id]
+    assert smtp.parent is not None
+    assert smtp.parent.span_id == run.context.span_id
+    traceparent = metadata["trace_context"]["traceparent"]
+    flags = defer.context.trace_flags
+    assert traceparent == f"00-{trace_id:032x}-{defer.context.span_id:016x}-{flags:02x}"
+
+
+async def test_nothing_is_stored_per_job_without_a_recording_tracer(
+    app: app_module.App, connection: Any, exporter: InMemorySpanExporter
+):
+    @app.task
+    async def ok() -> None: ...
+
+    # The API alone (no SDK) records nothing: there is no context to carry.
+    tracing.instrument(app, tracer_provider=trace.NoOpTracerProvider())
+    await ok.batch_defer_async({}, {})
+    await app.run_worker_async(wait=False, install_signal_handlers=False)
+
+    rows = connection.execute(
+        "SELECT status::text, metadata FROM procrastinate_jobs ORDER BY id"
+    ).fetchall()
+    assert rows == [("succeeded", None), ("succeeded", None)]

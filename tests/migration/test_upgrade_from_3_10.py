@@ -179,6 +179,9 @@ def test_migrations_keep_the_rows_of_3_10(
         # Jobs of 3.10 keep its lock rule (the column's default), and have no result.
         job["lock_mode"] = "ordered"
         job["result"] = job["error"] = None
+        # They have no time limit nor metadata of their own: NULL.
+        job["timeout"] = None
+        job["metadata"] = None
         # Only running jobs keep their worker; a refused retry (3.10 marked the job
         # failed, the abort flag still set) no longer asks for an abort.
         if job["status"] != "doing":

@@ -63,3 +63,22 @@ def test_deferrals_are_logged_where_3x_logged_them(
         ("procrastinate.jobs", "about_to_defer_jobs"),
         ("procrastinate.jobs", "jobs_deferred"),
     ]
+
+
+def test_deferrals_build_no_log_record_when_nobody_listens(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = procrastinate.App(connector=testing.InMemoryConnector())
+
+    @app.task
+    def add(a: int) -> int:
+        return a
+
+    def fail(self: object) -> None:
+        raise AssertionError("log_context built for a disabled level")
+
+    caplog.set_level(logging.WARNING, logger="procrastinate.jobs")
+    monkeypatch.setattr(jobs.Job, "log_context", fail)
+    with app.open():
+        assert add.batch_defer({"a": 1}, {"a": 2}) == [1, 2]
+    assert caplog.records == []

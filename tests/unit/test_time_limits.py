@@ -82,3 +82,56 @@ def test_a_timeout_fails_the_job_or_retries_it() -> None:
     assert (again.status, again.action) == (jobs.Status.FAILED, "job_timeout_retry")
     assert again.retry is not None
     assert str(error) == "Task t ran past its time limit of 2 s"
+
+
+def _job(**fields: object) -> jobs.Job:
+    return jobs.Job(
+        id=1, queue="q", lock=None, queueing_lock=None, task_name="t", **fields
+    )
+
+
+def test_the_job_limit_comes_before_the_task_limit() -> None:
+    app = procrastinate.App(connector=testing.InMemoryConnector())
+
+    @app.task(timeout=60)
+    def limited() -> None: ...
+
+    @app.task
+    def unlimited() -> None: ...
+
+    assert outcomes.time_limit(limited, _job()) == 60
+    assert outcomes.time_limit(limited, _job(timeout=2.5)) == 2.5
+    assert outcomes.time_limit(unlimited, _job(timeout=2.5)) == 2.5
+    assert outcomes.time_limit(unlimited, _job()) is None
+    # An unregistered task fails at once: no limit to start.
+    assert outcomes.time_limit(None, _job(timeout=2.5)) is None
+
+
+def test_a_run_past_the_job_limit_names_that_limit() -> None:
+    app = procrastinate.App(connector=testing.InMemoryConnector())
+
+    @app.task
+    def unlimited() -> None: ...
+
+    error = outcomes.run_error(
+        asyncio.CancelledError(), unlimited, _job(timeout=0.5), AbortReason.TIMEOUT
+    )
+
+    assert isinstance(error, exceptions.TaskTimeout)
+    assert str(error) == "Task t ran past its time limit of 0.5 s"
+
+
+def test_configure_stores_the_job_limit_in_seconds() -> None:
+    app = procrastinate.App(connector=testing.InMemoryConnector())
+
+    @app.task(timeout=60)
+    def task() -> None: ...
+
+    assert task.configure().job.timeout is None
+    assert task.configure(timeout=5).job.timeout == 5.0
+    assert (
+        task.configure(timeout=datetime.timedelta(minutes=1, seconds=30)).job.timeout
+        == 90.0
+    )
+    with pytest.raises(ValueError, match="timeout=-2"):
+        app.configure_task("other", timeout=-2)

@@ -151,6 +151,10 @@ class ProcrastinateJob(ProcrastinateReadOnlyModel):
     result: models.JSONField[Any, Any] = models.JSONField(null=True, blank=True)
     #: What the last failed attempt raised: ``{"type", "message", "traceback"}``.
     error: models.JSONField[Any, Any] = models.JSONField(null=True, blank=True)
+    timeout: models.FloatField[float | None, float | None] = models.FloatField(
+        null=True, blank=True
+    )
+    metadata: models.JSONField[Any, Any] = models.JSONField(null=True, blank=True)
 
     class Meta:
         managed = False
@@ -176,6 +180,8 @@ class ProcrastinateJob(ProcrastinateReadOnlyModel):
             abort_requested=self.abort_requested,
             worker_id=self.worker_id,
             lock_mode=self.lock_mode,
+            timeout=self.timeout,
+            metadata=self.metadata,
         )
 
 

@@ -57,6 +57,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="comma-separated, among: %(default)s",
     )
     parser.add_argument(
+        "--baseline",
+        metavar="REF",
+        help=(
+            "also run this repository's package as of the git commit REF (e.g. main), "
+            "first in each round, as contestant ours@REF: an A/B of a change"
+        ),
+    )
+    parser.add_argument(
         "--output",
         type=Path,
         help="results folder (default: .benchmarks/compare/<UTC date and time>)",
@@ -129,6 +137,10 @@ def main(argv: list[str]) -> int:
                 f"--repeat must be at least 1, not {args.repeat}"
             )
         contestants = chosen(args.contestants, harness.CONTESTANTS, "contestant")
+        measured = [harness.CONTESTANTS[name] for name in contestants]
+        if args.baseline:
+            measured.insert(0, harness.baseline(args.baseline))
+            contestants.insert(0, measured[0].name)
         workloads = chosen(args.workloads, harness.WORKLOADS, "workload")
         jobs = counts(args)
         started = datetime.datetime.now(datetime.timezone.utc)
@@ -138,9 +150,7 @@ def main(argv: list[str]) -> int:
         bench = harness.Harness(jobs)
         settings = harness.server_settings()
         load_before = os.getloadavg()
-        runs = bench.compare(
-            [harness.CONTESTANTS[name] for name in contestants], workloads, args.repeat
-        )
+        runs = bench.compare(measured, workloads, args.repeat)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 1

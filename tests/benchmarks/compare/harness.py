@@ -60,6 +60,9 @@ class Contestant:
     requirements: tuple[str, ...] = ()
     # pgqueuer keeps no finished jobs in its queue table.
     fills: bool = True
+    #: A folder whose package is imported instead of the venv's: this repository's
+    #: package at another commit (see :func:`baseline`), run with ours' venv.
+    source: Path | None = None
 
     def python(self) -> Path:
         """The interpreter of the contestant's venv, built on first use.
@@ -81,6 +84,41 @@ class Contestant:
 
 
 OURS = Contestant("ours", "procrastinate_driver.py", "procrastinate")
+REPO = Path(__file__).resolve().parents[3]
+
+
+def baseline(ref: str) -> Contestant:
+    """Ours as of the git commit ``ref`` (e.g. ``main``), for an A/B comparison of
+    a change: its package is extracted into ``.tmp/baseline/<commit>`` and run with
+    ours' venv (so its dependencies are ours).
+
+    :raises HarnessError: when ``ref`` names no commit.
+    """
+    found = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if found.returncode:
+        raise HarnessError(f"--baseline {ref!r} is not a commit of this repository")
+    commit = found.stdout.strip()
+    folder = REPO / ".tmp" / "baseline" / commit
+    if not (folder / "procrastinate").is_dir():
+        folder.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(
+            ["git", "archive", commit, "procrastinate"],
+            cwd=REPO,
+            capture_output=True,
+            check=True,
+        )
+        subprocess.run(
+            ["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True
+        )
+    return dataclasses.replace(OURS, name=f"ours@{ref}", source=folder)
+
+
 CONTESTANTS = {
     contestant.name: contestant
     for contestant in (
@@ -251,6 +289,7 @@ class Harness:
         self.log = log
         self.databases = Databases()
         self.pythons: dict[str, Path] = {}
+        self.contestants: dict[str, Contestant] = {}
         self.templates: dict[tuple[str, str], str] = {}
 
     def driver(
@@ -268,6 +307,8 @@ class Harness:
         ]
         env = {**os.environ, "PGDATABASE": database}
         env.pop("PYTHONPATH", None)
+        if contestant.source is not None:
+            env["PYTHONPATH"] = str(contestant.source)
         result = subprocess.run(
             command, env=env, capture_output=True, text=True, check=False
         )
@@ -286,6 +327,7 @@ class Harness:
         schema, and its schema with the finished jobs."""
         for contestant in contestants:
             self.pythons[contestant.name] = contestant.python()
+            self.contestants[contestant.name] = contestant
             schema = self.databases.create()
             self.driver(contestant, schema, "install")
             self.templates[contestant.name, "schema"] = schema
@@ -303,9 +345,13 @@ class Harness:
         """The installed version of each prepared contestant's package."""
         found = {}
         for name, python in self.pythons.items():
-            package = CONTESTANTS[name].package
+            contestant = self.contestants[name]
+            if contestant.source is not None:
+                # Its metadata is that of the installed package, ours.
+                found[name] = contestant.source.name
+                continue
             found[name] = subprocess.run(
-                [str(python), "-c", VERSION, package],
+                [str(python), "-c", VERSION, contestant.package],
                 capture_output=True,
                 text=True,
                 check=True,
