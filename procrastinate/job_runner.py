@@ -131,8 +131,6 @@ class JobRunner:
     slot_freed: asyncio.Event = attr.ib(factory=asyncio.Event, init=False)
     #: Stores the outcomes, in batches.
     writer: outcome_writer.OutcomeWriter = attr.ib(init=False)
-    #: How many of the jobs in :attr:`running` are storing their outcome.
-    storing: int = attr.ib(default=0, init=False)
 
     def __attrs_post_init__(self) -> None:
         self.writer = outcome_writer.OutcomeWriter(
@@ -150,7 +148,7 @@ class JobRunner:
         whose outcome waits to be stored, so that the next jobs start while the
         outcomes of the previous ones are written. Those may add at most one batch.
         """
-        runs = len(self.running) - self.storing
+        runs = sum(not running.persisting for running in self.running.values())
         return min(
             concurrency - runs,
             concurrency + self.outcome_batch_size - len(self.running),
@@ -175,10 +173,6 @@ class JobRunner:
         running.context = context.evolve(abort_reason=lambda: running.abort_reason)
         task = self.tasks.get(job.task_name)
         running.is_async = task is None or task.is_async
-        previous = self.running.get(job_id)
-        if previous is not None and previous.persisting:
-            # A lost job fetched again: its old copy no longer counts.
-            self.storing -= 1
         self.running[job_id] = running
         running.task = asyncio.create_task(
             self._process(running), name=f"process job {job.task_name}[{job_id}]"
@@ -189,8 +183,6 @@ class JobRunner:
         # A lost job may be fetched again while its old copy ends.
         if self.running.get(job_id) is running:
             del self.running[job_id]
-            if running.persisting:
-                self.storing -= 1
         self.slot_freed.set()
 
     def abort(self, job_id: int, reason: AbortReason) -> None:
@@ -318,8 +310,6 @@ class JobRunner:
                 extra=self.log_extra(action="job_processing_error", job=job),
             )
         running.persisting = True
-        if self.running.get(job.id or 0) is running:
-            self.storing += 1
         self.slot_freed.set()
         # Read again: a re-registration may have given the job a new owner id.
         await self.persist(running.context.job, outcome)

@@ -347,7 +347,7 @@ class Worker:
                     f"Could not fetch jobs ({exc}), retrying in {delay:.1f} s",
                     extra=self._log_extra(action="fetch_error", delay=delay),
                 )
-                await self._wait_for(None, timeout=delay)
+                await self._wait_for(timeout=delay)
                 continue
             backoff.reset()
             # A run that ended or an outcome stored during the fetch may have freed a
@@ -371,14 +371,10 @@ class Worker:
                 timeout=self.fetch_job_polling_interval,
             )
 
-    async def _wait_for(
-        self, *events: asyncio.Event | None, timeout: float | None
-    ) -> None:
+    async def _wait_for(self, *events: asyncio.Event, timeout: float | None) -> None:
         assert self._stop_event is not None
         waiters = [asyncio.ensure_future(self._stop_event.wait())]
-        waiters.extend(
-            asyncio.ensure_future(event.wait()) for event in events if event is not None
-        )
+        waiters.extend(asyncio.ensure_future(event.wait()) for event in events)
         try:
             await asyncio.wait(
                 waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
