@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.support.records import max_running_at_once
+from tests.support.records import max_running_at_once, most_starts_within
 
 if TYPE_CHECKING:
     from tests.support.commands import Cli, Workers
@@ -85,6 +85,30 @@ def test_max_running_holds_across_worker_processes(
     assert len(spans) == 9
     # Without the limit, 9 slots would run the 9 jobs at once.
     assert max_running_at_once(spans) == 2
+
+
+@pytest.mark.slow
+def test_max_starts_per_period_holds_across_worker_processes(
+    cli: Cli,
+    db: Database,
+    defer: Deferrer,
+    workers: Workers,
+    wait_until: WaitUntil,
+) -> None:
+    cli("queue", "limit", "default", "--max-starts=2", "--per=1").check()
+    for _ in range(3):
+        workers.start("--concurrency=3", "--fetch-job-polling-interval=0.05")
+
+    job_ids = defer("track", *[{}] * 8)
+
+    wait_until(lambda: db.all_finished(len(job_ids)), 60, "the jobs to finish")
+    starts = db.start_times()
+    assert len(starts) == 8
+    # Without the limit, 9 slots would start the 8 jobs within a few milliseconds.
+    # A started event bears the time its fetch's transaction began, which precedes
+    # the start the limit counts by that fetch's wait for the queue's lock: windows
+    # half a period shorter leave it room on a loaded machine.
+    assert most_starts_within(starts, 0.5) == 2
 
 
 @pytest.mark.slow
