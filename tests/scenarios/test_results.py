@@ -292,7 +292,7 @@ async def test_wait_for_job_wakes_on_the_notification(
 
 
 async def test_wait_for_job_polls_without_notifications(
-    job_manager: manager.JobManager, worker_id: int, backend: Backend
+    job_manager: manager.JobManager, worker_id: int
 ) -> None:
     job = await job_manager.defer_job_async(make_job())
     assert job.id is not None
@@ -306,10 +306,6 @@ async def test_wait_for_job_polls_without_notifications(
     found = await job_manager.wait_for_job_async(job.id, timeout=10, poll_interval=0.05)
     await finisher
     assert found.status == jobs.Status.FAILED
-    if backend.name == "aiopg":
-        # Open defect: on aiopg, whose sync calls go back to the event loop through
-        # async_to_sync, this wait hung once in three full runs under load.
-        return
     # The synchronous wait polls too.
     same = await utils.sync_to_async(job_manager.wait_for_job, job.id, 1, 0.05)
     assert same.status == jobs.Status.FAILED
