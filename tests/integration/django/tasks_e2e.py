@@ -17,13 +17,14 @@ import os
 import subprocess
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SETTINGS_MODULE = "tests.django_project.settings"
 SUBPROCESS_TIMEOUT = 90
+T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +56,22 @@ class Harness:
         completed = self.manage("procrastinate", "worker", "--one-shot")
         assert completed.returncode == 0, completed.stdout
         return completed.stdout
+
+
+def run_async(awaitable: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine of Django's async API, then close the connections of the
+    thread where it ran its queries (as Django does after a request): they would
+    stay on this database when the next test moves to another."""
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    async def run_and_close() -> T:
+        try:
+            return await awaitable
+        finally:
+            await sync_to_async(connections.close_all)()
+
+    return asyncio.run(run_and_close())
 
 
 def _job_rows() -> list[tuple[Any, ...]]:
@@ -107,7 +124,7 @@ def enqueue_run_and_read(harness: Harness) -> None:
 
         failing = standard_tasks.fail.enqueue(message="boom")
         flaky = standard_tasks.flaky.enqueue()
-        report = asyncio.run(standard_tasks.async_report.aenqueue("quarterly"))
+        report = run_async(standard_tasks.async_report.aenqueue("quarterly"))
         with backend_module.job_options(lock="reports", queueing_lock="one-report"):
             locked = standard_tasks.add.using(priority=-5).enqueue(a=4, b=5)
             try:
@@ -162,9 +179,9 @@ def enqueue_run_and_read(harness: Harness) -> None:
     assert report.status == api.SUCCESSFUL
     assert report.return_value == {"title": "quarterly", "pages": 9}
     assert (report.task.queue_name, report.task.priority) == ("reports", 10)
-    again = asyncio.run(standard_tasks.async_report.aget_result(report.id))
+    again = run_async(standard_tasks.async_report.aget_result(report.id))
     assert again.return_value == report.return_value
-    asyncio.run(again.arefresh())
+    run_async(again.arefresh())
     assert again.status == api.SUCCESSFUL
 
     assert standard_tasks.add.get_result(locked.id).return_value == 9
