@@ -45,7 +45,7 @@ class ProcrastinateBackend(api.BaseTaskBackend):
     ``QUEUES`` lists the queues tasks may use (as for any backend); ``OPTIONS``
     holds procrastinate's own: ``retry``, ``lock`` and ``queueing_lock`` for every
     task, and ``TASKS``, the same options by task module path (see
-    :func:`~procrastinate.contrib.django.tasks_options.backend_options`).
+    :doc:`/howto/django/tasks`).
 
     :param alias: the backend's key in ``settings.TASKS``.
     :param params: its settings.
