@@ -27,6 +27,23 @@ SUBPROCESS_TIMEOUT = 90
 T = TypeVar("T")
 
 
+def run_django(
+    python: str, env: dict[str, str], *args: str
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m django ARGS`` from the repository, in ``env``; the completed
+    process, its output as text (stderr in stdout)."""
+    return subprocess.run(
+        [python, "-m", "django", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT,
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class Harness:
     """How a scenario runs the worker: the Python and the environment of a
@@ -37,16 +54,7 @@ class Harness:
 
     def manage(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run ``python -m django ARGS``; output as text, stderr in stdout."""
-        return subprocess.run(
-            [self.python, "-m", "django", *args],
-            cwd=REPO_ROOT,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            timeout=SUBPROCESS_TIMEOUT,
-        )
+        return run_django(self.python, self.env, *args)
 
     def run_worker(self) -> str:
         """Run a worker until no job is left; its output.
