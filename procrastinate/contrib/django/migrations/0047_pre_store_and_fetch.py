@@ -9,6 +9,6 @@ from procrastinate.contrib.django.migrations_utils import RunProcrastinateSQL
 
 
 class Migration(migrations.Migration):
-    dependencies = [("procrastinate", "0048_post_lean_triggers")]
+    dependencies = [("procrastinate", "0046_pre_job_options")]
 
     operations = [RunProcrastinateSQL(name="03.10.00_46_pre_store_and_fetch.sql")]
