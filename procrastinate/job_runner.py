@@ -110,6 +110,8 @@ class JobRunner:
         stored.
     :param max_result_bytes: the most bytes of JSON of a stored result (``None``:
         no limit).
+    :param store_outcomes: writes a batch of outcomes (see
+        :class:`~procrastinate.outcome_writer.OutcomeWriter`).
     """
 
     tasks: Mapping[str, tasks_module.Task[Any, Any, Any]]
@@ -124,6 +126,7 @@ class JobRunner:
     outcome_batch_size: int = outcome_writer.DEFAULT_BATCH_SIZE
     outcome_batch_delay: float = outcome_writer.DEFAULT_DELAY
     max_result_bytes: int | None = results.DEFAULT_MAX_RESULT_BYTES
+    store_outcomes: outcome_writer.Store | None = None
     #: The jobs being processed, by id: running, or storing their outcome.
     running: dict[int, RunningJob] = attr.ib(factory=dict, init=False)
     #: Set each time a run ends and each time an outcome is stored: the fetch loop
@@ -140,6 +143,7 @@ class JobRunner:
             log_extra=self.log_extra,
             batch_size=self.outcome_batch_size,
             delay=self.outcome_batch_delay,
+            store=self.store_outcomes,
         )
 
     def free_slots(self, concurrency: int) -> int:

@@ -220,6 +220,25 @@ class JobManager(
         """
         return await self._run_async(operations.store_outcomes(rows))
 
+    async def store_outcomes_and_fetch(
+        self,
+        rows: list[dict[str, Any]],
+        queues: Iterable[str] | None,
+        worker_id: int,
+        limit: int,
+    ) -> tuple[dict[int, str | None], list[jobs.FetchedJob]]:
+        """
+        :meth:`store_outcomes` then :meth:`fetch_jobs_to_run`, in one round trip
+        and one transaction: the fetch sees the outcomes just stored (a lock they
+        release may let the next job of that lock start).
+
+        :returns: what :meth:`store_outcomes` returns, and the fetched jobs.
+        :raises ConnectorException: the outcomes could not be stored, or the jobs
+            fetched; then neither happened.
+        """
+        call = operations.store_outcomes_and_fetch(rows, queues, worker_id, limit)
+        return await self._run_async(call)
+
     async def finish_job_by_id_async(
         self, job_id: int, status: jobs.Status, delete_job: bool
     ) -> None:

@@ -237,6 +237,35 @@ def stored_outcomes(result: Result, *_: Any, **__: Any) -> dict[int, str | None]
     return {row["id"]: row["stored"] for row in result.rows}
 
 
+def store_and_fetch_arguments(
+    rows: list[dict[str, Any]],
+    queues: Iterable[str] | None,
+    worker_id: int,
+    limit: int,
+) -> Arguments:
+    """The arguments of ``store_outcomes_and_fetch``: those of ``store_outcomes``
+    and of ``fetch_jobs``."""
+    return {"outcomes": json.dumps(rows), **fetch_arguments(queues, worker_id, limit)}
+
+
+def stored_and_fetched(
+    result: Result, *_: Any, **__: Any
+) -> tuple[dict[int, str | None], list[jobs.FetchedJob]]:
+    """What ``store_outcomes_and_fetch`` did to each outcome's job (as
+    :func:`stored_outcomes`), and the jobs it fetched (as :func:`fetched_jobs`)."""
+    stored = {
+        row["stored_id"]: row["stored"]
+        for row in result.rows
+        if row["stored_id"] is not None
+    }
+    fetched = [
+        jobs.load_fetched_row(row, result.json_loads)
+        for row in result.rows
+        if row["stored_id"] is None
+    ]
+    return stored, fetched
+
+
 def delete_old_jobs_arguments(
     nb_hours: int,
     queue: str | None = None,
@@ -382,6 +411,10 @@ fetch_jobs = Operation("fetch_jobs", fetch_arguments, fetched_jobs)
 finish_job = Operation("finish_job", finish_arguments, check_owned)
 #: A worker's outcomes, many jobs in one statement.
 store_outcomes = Operation("store_outcomes", store_outcomes_arguments, stored_outcomes)
+#: A worker's outcomes stored, then its next jobs fetched, in one round trip.
+store_outcomes_and_fetch = Operation(
+    "store_outcomes_and_fetch", store_and_fetch_arguments, stored_and_fetched
+)
 #: A worker's retry: stored only while the worker owns the job.
 retry_owned_job = Operation("retry_job", retry_arguments, check_owned)
 #: A manual retry, whoever runs the job.

@@ -15,7 +15,7 @@ import asyncio
 import dataclasses
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from procrastinate import connector, exceptions, jobs, manager, outcomes
@@ -29,6 +29,9 @@ DEFAULT_DELAY = 0.0
 BACKOFF_MAX = 10.0
 
 LogExtra = Callable[..., dict[str, Any]]
+#: Stores rows of outcomes (see :meth:`JobManager.store_outcomes`) and says what was
+#: done to each job.
+Store = Callable[[list[dict[str, Any]]], Awaitable[dict[int, str | None]]]
 
 
 @dataclasses.dataclass
@@ -52,6 +55,8 @@ class OutcomeWriter:
     :param batch_size: the most outcomes per statement.
     :param delay: seconds an outcome may wait for others before the batch is
         written; a full batch is written at once.
+    :param store: writes a batch; :meth:`JobManager.store_outcomes` by default (a
+        worker's also fetches its next jobs in the same round trip).
     """
 
     job_manager: manager.JobManager
@@ -60,12 +65,20 @@ class OutcomeWriter:
     log_extra: LogExtra
     batch_size: int = DEFAULT_BATCH_SIZE
     delay: float = DEFAULT_DELAY
+    store: Store | None = None
     _pending: list[Pending] = dataclasses.field(default_factory=list, init=False)
     _writing: asyncio.Task[None] | None = dataclasses.field(default=None, init=False)
     _full: asyncio.Event | None = dataclasses.field(default=None, init=False)
 
     def __len__(self) -> int:
         return len(self._pending)
+
+    @property
+    def busy(self) -> bool:
+        """Whether outcomes wait to be written, or are being written."""
+        return bool(self._pending) or (
+            self._writing is not None and not self._writing.done()
+        )
 
     def submit(
         self, job: jobs.Job, outcome: outcomes.Outcome
@@ -182,9 +195,10 @@ class OutcomeWriter:
             for pending in batch
         ]
         backoff = connector.Backoff(maximum=BACKOFF_MAX)
+        store = self.store or self.job_manager.store_outcomes
         while True:
             try:
-                stored = await self.job_manager.store_outcomes(rows)
+                stored = await store(rows)
             # A retry that met a queueing lock taken meanwhile is decided again.
             except (
                 exceptions.TransientDatabaseError,

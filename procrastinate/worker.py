@@ -193,6 +193,7 @@ class Worker:
             outcome_batch_size=outcome_batch_size,
             outcome_batch_delay=outcome_batch_delay,
             max_result_bytes=app.max_result_bytes,
+            store_outcomes=self._store_and_fetch,
         )
         #: This worker's row among the registered workers.
         self.registration = Registration(
@@ -202,6 +203,9 @@ class Worker:
         self._stop_event: asyncio.Event | None = None
         self._force_event: asyncio.Event | None = None
         self._new_job = asyncio.Event()
+        # Held while a fetch runs, the fetch loop's or that of a batch of outcomes:
+        # each counts the free slots once the other's jobs have started.
+        self._fetching = asyncio.Lock()
         self._error: BaseException | None = None
 
     @property
@@ -267,6 +271,7 @@ class Worker:
         self._stop_event = asyncio.Event()
         self._force_event = asyncio.Event()
         self._new_job = asyncio.Event()
+        self._fetching = asyncio.Lock()
         self.runner.slot_freed = asyncio.Event()
         self._error = None
         # Installed first and kept until the worker has unregistered: a signal at any
@@ -324,12 +329,17 @@ class Worker:
             # is not lost.
             self._new_job.clear()
             self.runner.slot_freed.clear()
+            # Outcomes being stored fetch the jobs of the slots they free in the same
+            # round trip: look again once they are stored.
+            if self.runner.writer.busy:
+                await self._wait_for(self.runner.slot_freed, timeout=None)
+                continue
             free_slots = self.runner.free_slots(self.concurrency)
             if free_slots <= 0:
                 await self._wait_for(self.runner.slot_freed, timeout=None)
                 continue
             try:
-                fetched = await self._fetch_and_start(free_slots)
+                fetched, free_slots = await self._fetch_and_start()
             except exceptions.ConnectorException as exc:
                 # A pruned worker's fetches fail (its id is gone): that is repaired
                 # at once, and not counted as a failure.
@@ -383,14 +393,48 @@ class Worker:
             for waiter in waiters:
                 waiter.cancel()
 
-    async def _fetch_and_start(self, limit: int) -> int:
+    async def _fetch_and_start(self) -> tuple[int, int]:
+        """Fetch and start the jobs of the free slots: how many started, of how
+        many slots."""
         assert self.worker_id is not None
-        fetched = await self.job_manager.fetch_jobs_to_run(
-            self.queues, self.worker_id, limit
-        )
+        async with self._fetching:
+            free_slots = self.runner.free_slots(self.concurrency)
+            if free_slots <= 0:
+                return 0, 0
+            fetched = await self.job_manager.fetch_jobs_to_run(
+                self.queues, self.worker_id, free_slots
+            )
+            self._start_all(fetched)
+        return len(fetched), free_slots
+
+    def _start_all(self, fetched: list[jobs.FetchedJob]) -> None:
         for item in fetched:
             self.runner.start(self._context(item.job), item.load_error)
-        return len(fetched)
+
+    async def _store_and_fetch(
+        self, rows: list[dict[str, Any]]
+    ) -> dict[int, str | None]:
+        """Store a batch of outcomes and, in the same round trip, fetch the jobs of
+        the slots free now (those of the batch included); only store them when the
+        worker is not running its fetch loop or has no free slot."""
+        async with self._fetching:
+            worker_id = self.worker_id
+            limit = self.runner.free_slots(self.concurrency)
+            stopping = self._stop_event is None or self._stop_event.is_set()
+            if stopping or worker_id is None or limit <= 0:
+                return await self.job_manager.store_outcomes(rows)
+            try:
+                stored, fetched = await self.job_manager.store_outcomes_and_fetch(
+                    rows, self.queues, worker_id, limit
+                )
+            except (exceptions.TransientDatabaseError, exceptions.UniqueViolation):
+                raise
+            except exceptions.ConnectorException:
+                # A fetch that fails (this worker pruned, say) must not keep the
+                # outcomes from being stored: the fetch loop sees the error itself.
+                return await self.job_manager.store_outcomes(rows)
+            self._start_all(fetched)
+        return stored
 
     def _context(self, job: jobs.Job) -> job_context.JobContext:
         return job_context.JobContext(

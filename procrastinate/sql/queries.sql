@@ -57,104 +57,21 @@ WHERE %(worker_id)s::bigint IS NULL OR EXISTS (
 -- held by a waiting job, or by an earlier retry of the batch (it then ends with its
 -- status, as it cannot wait twice). One row per outcome: its id and what was done
 -- ('finished', 'deleted', 'retried', 'retry_skipped'), NULL when the worker lost it.
-WITH outcome AS (
-    SELECT *
-    FROM jsonb_to_recordset(%(outcomes)s::jsonb) AS outcome(
-        id bigint, worker_id bigint, status procrastinate_job_status,
-        delete_job boolean, retry_at timestamp with time zone, priority integer,
-        queue_name character varying, lock character varying, result text,
-        error text
-    )
-),
-owned AS (
-    SELECT job.id, job.queueing_lock,
-        outcome.retry_at IS NOT NULL AND NOT job.abort_requested AS retrying,
-        outcome.retry_at IS NOT NULL AND job.abort_requested AS abort_won
-    FROM procrastinate_jobs AS job
-    JOIN outcome ON outcome.id = job.id
-    WHERE job.status = 'doing'
-        AND (job.worker_id = outcome.worker_id OR job.worker_id IS NULL)
-    ORDER BY job.id
-    FOR UPDATE OF job
-),
-ranked AS (
-    SELECT owned.*,
-        row_number() OVER (
-            PARTITION BY owned.queueing_lock, owned.retrying ORDER BY owned.id
-        ) AS rank
-    FROM owned
-),
-decided AS (
-    SELECT outcome.*,
-        CASE
-            WHEN ranked.abort_won THEN 'aborted_retry'
-            WHEN ranked.retrying AND (
-                ranked.queueing_lock IS NULL
-                OR ranked.rank = 1 AND NOT EXISTS (
-                    SELECT 1 FROM procrastinate_jobs AS waiting
-                    WHERE waiting.queueing_lock = ranked.queueing_lock
-                        AND waiting.status = 'todo'
-                )
-            ) THEN 'retried'
-            WHEN ranked.retrying AND outcome.delete_job THEN 'retry_skipped_deleted'
-            WHEN ranked.retrying THEN 'retry_skipped'
-            WHEN outcome.delete_job THEN 'deleted'
-            ELSE 'finished'
-        END AS action
-    FROM outcome
-    JOIN ranked ON ranked.id = outcome.id
-),
-deleted AS (
-    DELETE FROM procrastinate_jobs AS job
-    USING decided
-    WHERE job.id = decided.id
-        AND decided.action IN ('deleted', 'retry_skipped_deleted')
-    RETURNING job.id
-),
-updated AS (
-    UPDATE procrastinate_jobs AS job
-    SET status = CASE decided.action
-            WHEN 'retried' THEN 'todo'
-            WHEN 'aborted_retry' THEN 'failed'
-            ELSE decided.status
-        END,
-        attempts = job.attempts + 1,
-        scheduled_at = CASE decided.action
-            WHEN 'retried' THEN decided.retry_at ELSE job.scheduled_at
-        END,
-        priority = CASE decided.action
-            WHEN 'retried' THEN COALESCE(decided.priority, job.priority)
-            ELSE job.priority
-        END,
-        queue_name = CASE decided.action
-            WHEN 'retried' THEN COALESCE(decided.queue_name, job.queue_name)
-            ELSE job.queue_name
-        END,
-        lock = CASE decided.action
-            WHEN 'retried' THEN COALESCE(decided.lock, job.lock) ELSE job.lock
-        END,
-        abort_requested = false,
-        worker_id = NULL,
-        -- As procrastinate_finish_job_v2 and procrastinate_retry_job_v3 store them.
-        result = CASE decided.action
-            WHEN 'retried' THEN job.result
-            WHEN 'aborted_retry' THEN job.result
-            ELSE COALESCE(procrastinate_result_jsonb_v1(decided.result), job.result)
-        END,
-        error = COALESCE(decided.error::jsonb, job.error)
-    FROM decided
-    WHERE job.id = decided.id
-        AND decided.action NOT IN ('deleted', 'retry_skipped_deleted')
-    RETURNING job.id
-)
-SELECT outcome.id, CASE decided.action
-        WHEN 'aborted_retry' THEN 'finished'
-        WHEN 'retry_skipped_deleted' THEN 'retry_skipped'
-        ELSE decided.action
-    END AS stored
-FROM outcome
-LEFT JOIN decided ON decided.id = outcome.id
-ORDER BY outcome.id;
+SELECT job_id AS id, stored FROM procrastinate_store_outcomes_v1(%(outcomes)s::jsonb);
+
+-- store_outcomes_and_fetch --
+-- Store a batch of outcomes as store_outcomes does, then fetch up to %(limit)s jobs for
+-- the worker as fetch_jobs does, in one round trip and one transaction (see
+-- procrastinate_store_outcomes_and_fetch_v1): a row per outcome (stored_id and
+-- stored, the job's columns NULL), then a row per fetched job (stored_id NULL).
+SELECT job_id AS stored_id, stored, (job).id, (job).status, (job).task_name,
+    (job).priority, (job).lock, (job).queueing_lock, (job).args::text AS args_text,
+    extract(epoch FROM (job).scheduled_at)::text AS scheduled_at_epoch,
+    (job).queue_name, (job).attempts, (job).abort_requested, (job).worker_id,
+    (job).lock_mode, (job).timeout, (job).metadata::text AS metadata_text
+FROM procrastinate_store_outcomes_and_fetch_v1(
+    %(outcomes)s::jsonb, %(queues)s::varchar[], %(worker_id)s, %(limit)s
+);
 
 -- retry_job --
 -- Send a running or failed job back to the queue, scheduled at %(retry_at)s. A

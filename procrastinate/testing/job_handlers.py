@@ -5,6 +5,8 @@ tables, with the semantics of the SQL functions it calls.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import datetime
 import json
 from typing import Any
@@ -284,6 +286,34 @@ def store_outcomes(tables: Tables, outcomes: str) -> list[Row]:
     """
     rows = sorted(json.loads(outcomes), key=lambda row: row["id"])
     return [{"id": row["id"], "stored": _store(tables, row)} for row in rows]
+
+
+@handlers.handles("store_outcomes_and_fetch", "all")
+def store_outcomes_and_fetch(
+    tables: Tables, outcomes: str, queues: list[str] | None, worker_id: int, limit: int
+) -> list[Row]:
+    """
+    :func:`store_outcomes` then :func:`fetch_jobs` (which sees the outcomes just
+    stored), in one transaction: when either fails, neither happened. A row per
+    outcome (``stored_id``, ``stored``), then one per fetched job (``stored_id``
+    ``None``).
+
+    :raises ConnectorException: the worker is not registered and a job would start.
+    """
+    before = {
+        field.name: copy.deepcopy(getattr(tables, field.name))
+        for field in dataclasses.fields(tables)
+    }
+    try:
+        stored = store_outcomes(tables, outcomes)
+        fetched = fetch_jobs(tables, queues, worker_id, limit)
+    except Exception:
+        for name, value in before.items():
+            setattr(tables, name, value)
+        raise
+    return [{"stored_id": row["id"], "stored": row["stored"]} for row in stored] + [
+        {"stored_id": None, "stored": None, **row} for row in fetched
+    ]
 
 
 def _store(tables: Tables, row: Row) -> str | None:

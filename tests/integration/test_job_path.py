@@ -486,7 +486,10 @@ async def test_an_abort_arriving_while_the_outcome_is_stored_waits_for_it(
     # for the outcome to be stored. The job's task ended at once, the one-shot worker
     # saw no running job and stopped, the storing was cut off: the job stayed doing.
     persisting, release = asyncio.Event(), asyncio.Event()
-    outcome_queries = (sql.queries["store_outcomes"],)
+    outcome_queries = (
+        sql.queries["store_outcomes"],
+        sql.queries["store_outcomes_and_fetch"],
+    )
     for name in ("execute_query_async", "execute_query_all_async"):
         original = getattr(app.connector, name)
 

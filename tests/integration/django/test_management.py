@@ -99,7 +99,7 @@ def test_healthchecks_let_post_migrations_wait(
         _database_with(
             db_factory,
             django_template_db,
-            "DELETE FROM django_migrations WHERE name = '0047_post_upgrade_from_3_10'",
+            "DELETE FROM django_migrations WHERE name = '0048_post_upgrade_from_3_10'",
         )
     )
 
@@ -107,7 +107,7 @@ def test_healthchecks_let_post_migrations_wait(
 
     assert capsys.readouterr().out.splitlines()[1] == (
         "Migrations: OK, but apply the post migrations once no worker of the "
-        "previous version runs: 0047_post_upgrade_from_3_10"
+        "previous version runs: 0048_post_upgrade_from_3_10"
     )
 
 

@@ -214,7 +214,7 @@ def test_a_project_migrated_by_3_10_upgrades_with_migrate(
     assert migrate.returncode == 0, migrate.stdout
     assert "[ ]" not in shown.stdout, shown.stdout
     assert f"[X] {SQUASHED} (41 squashed migrations)" in shown.stdout, shown.stdout
-    assert "[X] 0047_post_upgrade_from_3_10" in shown.stdout, shown.stdout
+    assert "[X] 0048_post_upgrade_from_3_10" in shown.stdout, shown.stdout
     assert check.returncode == 0, check.stdout
     assert worker.returncode == 0, worker.stdout
     assert _job_statuses(project_db) == [(1, "succeeded")]

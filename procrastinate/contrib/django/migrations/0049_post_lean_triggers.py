@@ -9,6 +9,6 @@ from procrastinate.contrib.django.migrations_utils import RunProcrastinateSQL
 
 
 class Migration(migrations.Migration):
-    dependencies = [("procrastinate", "0047_post_upgrade_from_3_10")]
+    dependencies = [("procrastinate", "0048_post_upgrade_from_3_10")]
 
     operations = [RunProcrastinateSQL(name="03.10.00_60_post_lean_triggers.sql")]

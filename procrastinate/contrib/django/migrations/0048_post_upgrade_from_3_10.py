@@ -9,6 +9,6 @@ from procrastinate.contrib.django.migrations_utils import RunProcrastinateSQL
 
 
 class Migration(migrations.Migration):
-    dependencies = [("procrastinate", "0046_pre_job_options")]
+    dependencies = [("procrastinate", "0047_pre_store_and_fetch")]
 
     operations = [RunProcrastinateSQL(name="03.10.00_50_post_upgrade_from_3_10.sql")]
