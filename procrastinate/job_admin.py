@@ -22,32 +22,22 @@ class JobAdmin(runner.OperationRunner):
 
     # Manual retry
 
-    async def retry_job_by_id_async(
+    def _retry_job_by_id(
         self,
         job_id: int,
         retry_at: datetime.datetime | None = None,
         priority: int | None = None,
         queue: str | None = None,
         lock: str | None = None,
-    ) -> None:
+    ) -> Call[None]:
         """
         Like :meth:`retry_job`, by job id, whoever runs it (a manual retry).
 
         :raises ConnectorException: the job is not running nor failed.
         """
-        call = operations.retry_job_by_id(job_id, retry_at, priority, queue, lock)
-        await self._run_async(call)
+        return operations.retry_job_by_id(job_id, retry_at, priority, queue, lock)
 
-    def retry_job_by_id(
-        self,
-        job_id: int,
-        retry_at: datetime.datetime | None = None,
-        priority: int | None = None,
-        queue: str | None = None,
-        lock: str | None = None,
-    ) -> None:
-        """Synchronous version of :meth:`retry_job_by_id_async`."""
-        self._run(operations.retry_job_by_id(job_id, retry_at, priority, queue, lock))
+    retry_job_by_id_async, retry_job_by_id = runner.twin_methods(_retry_job_by_id)
 
     # Cancel and status
 
@@ -183,7 +173,7 @@ class JobAdmin(runner.OperationRunner):
 
     # Listing
 
-    async def list_jobs_async(
+    def _list_jobs(
         self,
         id: int | None = None,
         queue: str | None = None,
@@ -192,7 +182,7 @@ class JobAdmin(runner.OperationRunner):
         lock: str | None = None,
         queueing_lock: str | None = None,
         worker_id: int | None = None,
-    ) -> list[jobs.Job]:
+    ) -> Call[list[jobs.Job]]:
         """The jobs matching every given filter, by id.
 
         :param id: only the job with this id.
@@ -203,31 +193,7 @@ class JobAdmin(runner.OperationRunner):
         :param queueing_lock: only the jobs with this queueing lock.
         :param worker_id: only the jobs run by this worker.
         """
-        return await self._run_async(
-            operations.list_jobs(
-                id,
-                operations.list_filters(queue, task, status, lock),
-                queueing_lock,
-                worker_id,
-            )
-        )
+        filters = operations.list_filters(queue, task, status, lock)
+        return operations.list_jobs(id, filters, queueing_lock, worker_id)
 
-    def list_jobs(
-        self,
-        id: int | None = None,
-        queue: str | None = None,
-        task: str | None = None,
-        status: str | jobs.Status | None = None,
-        lock: str | None = None,
-        queueing_lock: str | None = None,
-        worker_id: int | None = None,
-    ) -> list[jobs.Job]:
-        """Synchronous version of :meth:`list_jobs_async`."""
-        return self._run(
-            operations.list_jobs(
-                id,
-                operations.list_filters(queue, task, status, lock),
-                queueing_lock,
-                worker_id,
-            )
-        )
+    list_jobs_async, list_jobs = runner.twin_methods(_list_jobs)

@@ -21,14 +21,14 @@ class QueueManager(runner.OperationRunner):
     """The job manager's operations on queues (see
     :class:`~procrastinate.manager.JobManager`)."""
 
-    async def list_stats_async(
+    def _list_stats(
         self,
         kind: str,
         queue: str | None = None,
         task: str | None = None,
         status: str | jobs.Status | None = None,
         lock: str | None = None,
-    ) -> Stats:
+    ) -> runner.Call[Stats]:
         """
         Per queue, task or lock (``kind``: ``queues``, ``tasks`` or ``locks``): its
         name, its number of jobs, and the number in each status. The jobs without a
@@ -43,19 +43,10 @@ class QueueManager(runner.OperationRunner):
         :param lock: only the jobs with this lock.
         :raises KeyError: an unknown ``kind``.
         """
-        call = operations.list_stats(kind, queue, task, status, lock)
-        return await self._run_async(call)
+        filters = operations.list_filters(queue, task, status, lock)
+        return operations.list_stats(kind, filters)
 
-    def list_stats(
-        self,
-        kind: str,
-        queue: str | None = None,
-        task: str | None = None,
-        status: str | jobs.Status | None = None,
-        lock: str | None = None,
-    ) -> Stats:
-        """Synchronous version of :meth:`list_stats_async`."""
-        return self._run(operations.list_stats(kind, queue, task, status, lock))
+    list_stats_async, list_stats = runner.twin_methods(_list_stats)
 
     # The 3.x signatures: ``(queue=None, task=None, status=None, lock=None)``.
     list_queues_async = functools.partialmethod(list_stats_async, "queues")
@@ -67,14 +58,14 @@ class QueueManager(runner.OperationRunner):
 
     # Queue limits
 
-    async def set_queue_limit_async(
+    def _set_queue_limit(
         self,
         queue: str,
         *,
         max_running: int | None = None,
         max_starts: int | None = None,
         per: float | datetime.timedelta | None = None,
-    ) -> None:
+    ) -> runner.Call[None]:
         """
         Limit a queue for every worker together, replacing its limits if it had
         some: at most ``max_running`` of its jobs run at once, at most
@@ -89,19 +80,9 @@ class QueueManager(runner.OperationRunner):
         :raises ValueError: no limit, ``max_starts`` without ``per`` (or the
             reverse), or a value out of range.
         """
-        call = queue_operations.set_queue_limit(queue, max_running, max_starts, per)
-        await self._run_async(call)
+        return queue_operations.set_queue_limit(queue, max_running, max_starts, per)
 
-    def set_queue_limit(
-        self,
-        queue: str,
-        *,
-        max_running: int | None = None,
-        max_starts: int | None = None,
-        per: float | datetime.timedelta | None = None,
-    ) -> None:
-        """Synchronous version of :meth:`set_queue_limit_async`."""
-        self._run(queue_operations.set_queue_limit(queue, max_running, max_starts, per))
+    set_queue_limit_async, set_queue_limit = runner.twin_methods(_set_queue_limit)
 
     async def clear_queue_limit_async(self, queue: str) -> bool:
         """

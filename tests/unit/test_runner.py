@@ -163,7 +163,7 @@ def test_every_declared_operation_names_a_query_of_queries_sql() -> None:
 def test_stats_listings_count_every_status(kind: str) -> None:
     row = {"name": "a", "jobs_count": 3, "stats": {"todo": 2, "failed": 1}}
     target = RecordingConnector([row])
-    call = operations.list_stats(kind, status=jobs.Status.TODO)
+    call = operations.list_stats(kind, operations.list_filters(status=jobs.Status.TODO))
     (listed,) = runner.run(target, call)
     assert call.query.name == "list_stats"
     assert call.arguments == {
