@@ -2,8 +2,10 @@
 path: list them, read a status, cancel, retry by hand, find the stalled ones, delete
 the old ones, and check the connection.
 
-Each method is one line over an operation of :mod:`procrastinate.operations`;
-:class:`~procrastinate.manager.JobManager` inherits them all.
+Each method is one line over an operation of :mod:`procrastinate.operations`; a pair
+of methods (sync and async) is one call builder, made into both by
+:func:`~procrastinate.runner.twin_methods`. :class:`~procrastinate.manager.JobManager`
+inherits them all.
 """
 
 from __future__ import annotations
@@ -41,13 +43,13 @@ class JobAdmin(runner.OperationRunner):
 
     # Cancel and status
 
-    async def cancel_job_by_id_async(
+    def _cancel_job_by_id(
         self,
         job_id: int,
         abort: bool = False,
         delete_job: bool = False,
         connection: Any = None,
-    ) -> bool:
+    ) -> Call[bool]:
         """
         Cancel a waiting job; with ``abort``, also ask a running job to stop.
 
@@ -57,29 +59,13 @@ class JobAdmin(runner.OperationRunner):
         :param connection: run the query in the caller's transaction.
         :returns: whether the job was cancelled or its abort requested.
         """
-        return await self._run_async(
-            self._cancel(job_id, abort, delete_job), connection
-        )
-
-    def cancel_job_by_id(
-        self,
-        job_id: int,
-        abort: bool = False,
-        delete_job: bool = False,
-        connection: Any = None,
-    ) -> bool:
-        """Synchronous version of :meth:`cancel_job_by_id_async`."""
-        return self._run(self._cancel(job_id, abort, delete_job), connection)
-
-    @staticmethod
-    def _cancel(job_id: int, abort: bool, delete_job: bool) -> Call[bool]:
         # A job that aborts itself must know it before the worker hears of it.
         notifications.note_abort_request(job_id, abort)
         return operations.cancel_job(job_id, abort, delete_job)
 
-    async def get_job_status_async(
-        self, job_id: int, connection: Any = None
-    ) -> jobs.Status:
+    cancel_job_by_id_async, cancel_job_by_id = runner.twin_methods(_cancel_job_by_id)
+
+    def _get_job_status(self, job_id: int, connection: Any = None) -> Call[jobs.Status]:
         """
         The status of a job.
 
@@ -87,11 +73,9 @@ class JobAdmin(runner.OperationRunner):
         :param connection: run the query in the caller's transaction.
         :raises NoResult: there is no such job.
         """
-        return await self._run_async(operations.get_job_status(job_id), connection)
+        return operations.get_job_status(job_id)
 
-    def get_job_status(self, job_id: int, connection: Any = None) -> jobs.Status:
-        """Synchronous version of :meth:`get_job_status_async`."""
-        return self._run(operations.get_job_status(job_id), connection)
+    get_job_status_async, get_job_status = runner.twin_methods(_get_job_status)
 
     async def list_jobs_to_abort_async(self, queue: str | None = None) -> list[int]:
         """Ids of the running jobs whose abort was requested.
@@ -163,13 +147,11 @@ class JobAdmin(runner.OperationRunner):
 
     # Connection check
 
-    async def check_connection_async(self) -> bool:
+    def _check_connection(self) -> Call[bool]:
         """Whether the database answers and holds the procrastinate schema."""
-        return await self._run_async(operations.check_connection())
+        return operations.check_connection()
 
-    def check_connection(self) -> bool:
-        """Synchronous version of :meth:`check_connection_async`."""
-        return self._run(operations.check_connection())
+    check_connection_async, check_connection = runner.twin_methods(_check_connection)
 
     # Listing
 

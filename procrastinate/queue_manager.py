@@ -1,9 +1,10 @@
 """What the job manager does with queues: the counts of their jobs (by queue, task or
 lock), their limits, shared by every worker, and their state (paused or active).
 
-Each method is one line over an operation of :mod:`procrastinate.queue_operations`
-(or :mod:`procrastinate.operations`); :class:`~procrastinate.manager.JobManager`
-inherits them all.
+Each pair of methods (sync and async) is one call builder over an operation of
+:mod:`procrastinate.queue_operations` (or :mod:`procrastinate.operations`), made into
+both by :func:`~procrastinate.runner.twin_methods`;
+:class:`~procrastinate.manager.JobManager` inherits them all.
 """
 
 from __future__ import annotations
@@ -84,30 +85,26 @@ class QueueManager(runner.OperationRunner):
 
     set_queue_limit_async, set_queue_limit = runner.twin_methods(_set_queue_limit)
 
-    async def clear_queue_limit_async(self, queue: str) -> bool:
+    def _clear_queue_limit(self, queue: str) -> runner.Call[bool]:
         """
         Remove the limits of a queue.
 
         :param queue: the queue's name.
         :returns: whether it had limits.
         """
-        return await self._run_async(queue_operations.clear_queue_limit(queue))
+        return queue_operations.clear_queue_limit(queue)
 
-    def clear_queue_limit(self, queue: str) -> bool:
-        """Synchronous version of :meth:`clear_queue_limit_async`."""
-        return self._run(queue_operations.clear_queue_limit(queue))
+    clear_queue_limit_async, clear_queue_limit = runner.twin_methods(_clear_queue_limit)
 
-    async def list_queue_limits_async(self) -> list[queue_operations.QueueLimit]:
+    def _list_queue_limits(self) -> runner.Call[list[queue_operations.QueueLimit]]:
         """The limited queues, by name, with how many of their jobs run now."""
-        return await self._run_async(queue_operations.list_queue_limits())
+        return queue_operations.list_queue_limits()
 
-    def list_queue_limits(self) -> list[queue_operations.QueueLimit]:
-        """Synchronous version of :meth:`list_queue_limits_async`."""
-        return self._run(queue_operations.list_queue_limits())
+    list_queue_limits_async, list_queue_limits = runner.twin_methods(_list_queue_limits)
 
     # Queue states
 
-    async def pause_queue_async(self, queue: str) -> bool:
+    def _pause_queue(self, queue: str) -> runner.Call[bool]:
         """
         Pause a queue: from the next fetch of each worker on, no job of the queue
         starts; the running ones finish, and jobs can still be deferred into it. The
@@ -118,13 +115,11 @@ class QueueManager(runner.OperationRunner):
         :returns: whether the queue was active (``False``: it was paused already).
         :raises InvalidQueueName: no job can have that queue name.
         """
-        return await self._run_async(queue_operations.set_queue_paused(queue, True))
+        return queue_operations.set_queue_paused(queue, True)
 
-    def pause_queue(self, queue: str) -> bool:
-        """Synchronous version of :meth:`pause_queue_async`."""
-        return self._run(queue_operations.set_queue_paused(queue, True))
+    pause_queue_async, pause_queue = runner.twin_methods(_pause_queue)
 
-    async def resume_queue_async(self, queue: str) -> bool:
+    def _resume_queue(self, queue: str) -> runner.Call[bool]:
         """
         Resume a paused queue: its workers are notified, and fetch its waiting jobs
         at once (those that do not listen, at their next poll).
@@ -133,15 +128,13 @@ class QueueManager(runner.OperationRunner):
         :returns: whether the queue was paused (``False``: it was active already).
         :raises InvalidQueueName: no job can have that queue name.
         """
-        return await self._run_async(queue_operations.set_queue_paused(queue, False))
+        return queue_operations.set_queue_paused(queue, False)
 
-    def resume_queue(self, queue: str) -> bool:
-        """Synchronous version of :meth:`resume_queue_async`."""
-        return self._run(queue_operations.set_queue_paused(queue, False))
+    resume_queue_async, resume_queue = runner.twin_methods(_resume_queue)
 
-    async def list_queue_states_async(
+    def _list_queue_states(
         self, queue: str | None = None
-    ) -> list[jobs.QueueState]:
+    ) -> runner.Call[list[jobs.QueueState]]:
         """
         The state of the queues that were ever paused, by name; any other queue is
         active. ``list_queues_async`` (:meth:`list_stats_async` by queue) counts the
@@ -149,8 +142,6 @@ class QueueManager(runner.OperationRunner):
 
         :param queue: only this queue.
         """
-        return await self._run_async(queue_operations.list_queue_states(queue))
+        return queue_operations.list_queue_states(queue)
 
-    def list_queue_states(self, queue: str | None = None) -> list[jobs.QueueState]:
-        """Synchronous version of :meth:`list_queue_states_async`."""
-        return self._run(queue_operations.list_queue_states(queue))
+    list_queue_states_async, list_queue_states = runner.twin_methods(_list_queue_states)

@@ -207,27 +207,48 @@ def twin_methods(
 ]:
     """
     The async and the sync method of an :class:`OperationRunner` that perform the
-    call ``build`` makes: for a pair whose parameters would otherwise be written
-    twice. ``build`` is a method named ``_<name>``, documented as the async one; the
-    two are ``<name>_async`` and ``<name>`` (``Synchronous version of ...``), with
-    the parameters of ``build`` and the type of value its call reads.
+    call ``build`` makes: a pair of methods declared once. ``build`` is a method
+    named ``_<name>``, documented as the async one; the two are ``<name>_async`` and
+    ``<name>`` (``Synchronous version of ...``), with the parameters of ``build``
+    and the type of value its call reads. A ``connection`` parameter of ``build``
+    (which ``build`` ignores) is the caller's connection to run the call on.
 
     :raises NameError: an annotation of ``build`` names what its module imports only
         for type checking (they are read when the class is made).
     """
     name = build.__name__.lstrip("_")
+    connection_of = _connection_finder(build)
 
     async def method_async(
         self: OperationRunner, /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        return await self._run_async(build(self, *args, **kwargs))
+        call = build(self, *args, **kwargs)
+        return await self._run_async(call, connection_of(args, kwargs))
 
     def method(self: OperationRunner, /, *args: P.args, **kwargs: P.kwargs) -> T:
-        return self._run(build(self, *args, **kwargs))
+        return self._run(build(self, *args, **kwargs), connection_of(args, kwargs))
 
     _describe(method_async, build, f"{name}_async", build.__doc__)
     _describe(method, build, name, f"Synchronous version of :meth:`{name}_async`.")
     return method_async, method
+
+
+def _connection_finder(
+    build: Callable[..., Any],
+) -> Callable[[tuple[Any, ...], dict[str, Any]], Any]:
+    # Where the caller's values put the connection: by name, or at its position
+    # (after self); None when build has no such parameter or the caller gave none.
+    names = list(inspect.signature(build).parameters)[1:]
+    position = names.index("connection") if "connection" in names else None
+
+    def connection_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if position is None:
+            return None
+        if position < len(args):
+            return args[position]
+        return kwargs.get("connection")
+
+    return connection_of
 
 
 def _describe(
