@@ -272,6 +272,8 @@ def _describe(
         return_annotation=value,
     )
     method.__annotations__ = {**hints, "return": value}
+    # Where the code is declared, for tools that look up the class by module.
+    method.__module__ = build.__module__
     method.__name__ = name
     method.__qualname__ = f"{build.__qualname__.rpartition('.')[0]}.{name}"
     method.__doc__ = doc
