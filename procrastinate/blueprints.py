@@ -197,14 +197,16 @@ class Blueprint:
         Declare a task: use it as ``@app.task`` or ``@app.task(...)`` on a function.
 
         :param _func: the function, when the decorator is used without parentheses.
+        :param pass_context: give the function a :class:`~procrastinate.JobContext`
+            as first argument.
+        :param options: the task's other options, as keywords (a
+            :class:`TaskOptions`): those that follow.
         :param name: the task's name (default: ``module.function``). Jobs store it:
             changing it orphans the jobs waiting under the old name, unless the old
             name stays as an alias.
         :param aliases: other names of the task.
         :param retry: how failed jobs are retried: ``True`` (forever, at once), an
             int (that many retries), or a :class:`~procrastinate.RetryStrategy`.
-        :param pass_context: give the function a :class:`~procrastinate.JobContext`
-            as first argument.
         :param queue: the default queue of the task's jobs.
         :param priority: the default priority (higher runs first).
         :param lock: the default lock of the task's jobs.

@@ -35,6 +35,11 @@ class JobAdmin(runner.OperationRunner):
         """
         Like :meth:`retry_job`, by job id, whoever runs it (a manual retry).
 
+        :param job_id: the job's id.
+        :param retry_at: when to run it again; ``None`` for now.
+        :param priority: its new priority; ``None`` keeps it.
+        :param queue: its new queue; ``None`` keeps it.
+        :param lock: its new lock; ``None`` keeps it.
         :raises ConnectorException: the job is not running nor failed.
         """
         return operations.retry_job_by_id(job_id, retry_at, priority, queue, lock)
