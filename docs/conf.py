@@ -107,7 +107,14 @@ nitpick_ignore_regex = [
     (
         r"py:.*",
         r"~?(psycopg|psycopg_pool|psycopg2|asgiref|attr|attrs|croniter|dateutil"
-        r"|aiopg|sqlalchemy|sphinx|docutils|django)(\..*)?",
+        r"|aiopg|sqlalchemy|sphinx|docutils|django|django_tasks)(\..*)?",
+    ),
+    # Django's task API, as the django.tasks backend names it (the classes of
+    # django.tasks or of the backport, whichever is installed).
+    (
+        r"py:.*",
+        r"~?(api\.)?(AnyTask|AnyTaskResult|InvalidTask|InvalidTaskBackend"
+        r"|TaskResultDoesNotExist)",
     ),
     # Django's connection class, annotated by its bare name (imported for type checkers).
     (r"py:.*", r"~?BaseDatabaseWrapper"),

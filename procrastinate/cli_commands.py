@@ -11,7 +11,14 @@ import sys
 from typing import Any
 
 import procrastinate
-from procrastinate import connector, exceptions, monitoring_commands, shell, utils
+from procrastinate import (
+    connector,
+    exceptions,
+    monitoring_commands,
+    queue_operations,
+    shell,
+    utils,
+)
 from procrastinate import schema as schema_module
 from procrastinate.cli_inputs import load_json_args
 
@@ -170,7 +177,9 @@ async def limit_queue(
     await app.job_manager.set_queue_limit_async(
         queue, max_running=max_running, max_starts=max_starts, per=per
     )
-    print(f"Limited queue {queue!r}: {shell.limit_text(max_running, max_starts, per)}")
+    print(
+        f"Limited queue {queue!r}: {queue_operations.limit_text(max_running, max_starts, per)}"
+    )
 
 
 async def unlimit_queue(app: procrastinate.App, queue: str, **_: Any) -> None:
@@ -187,5 +196,7 @@ async def list_queue_limits(app: procrastinate.App, **_: Any) -> None:
     if not limits:
         print("No queue has limits")
     for item in limits:
-        text = shell.limit_text(item.max_running, item.max_starts, item.per_seconds)
+        text = queue_operations.limit_text(
+            item.max_running, item.max_starts, item.per_seconds
+        )
         print(f"{item.queue}: {text}; {item.running} running")

@@ -37,6 +37,19 @@ class QueueLimit:
     running: int = 0
 
 
+def limit_text(
+    max_running: int | None, max_starts: int | None, per: float | None
+) -> str:
+    """The limits of a queue, in words: ``at most 2 running, at most 10 starts per
+    60 s``."""
+    parts = []
+    if max_running is not None:
+        parts.append(f"at most {max_running} running")
+    if max_starts is not None:
+        parts.append(f"at most {max_starts} starts per {per:g} s")
+    return ", ".join(parts)
+
+
 def _check_count(value: Any, name: str, high: int | None = None) -> None:
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"{name} must be an int, not {type(value).__name__}")

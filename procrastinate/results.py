@@ -343,9 +343,10 @@ async def wait_async(
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(woken.wait(), delay)
     finally:
-        listener.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await listener
+        # Cancelled again until it ends: before Python 3.12, asyncio.wait_for (in
+        # aiopg's every statement, for one) swallows a cancellation that comes as
+        # its inner wait ends, and the listener would then listen for ever.
+        await utils.cancel_and_capture_errors([listener])
 
 
 def wait(

@@ -8,7 +8,7 @@ import shlex
 import traceback
 from typing import Any
 
-from procrastinate import exceptions, jobs, manager, results, utils
+from procrastinate import exceptions, jobs, manager, queue_operations, results, utils
 
 JOB_FILTERS = ("id", "queue", "task", "status", "lock", "queueing_lock")
 STATS_FILTERS = ("queue", "task", "status", "lock")
@@ -49,19 +49,6 @@ def parse_argument(
     if status is not None and status not in STATUSES:
         raise ValueError(f"Unknown status {status!r}: use {', '.join(STATUSES)}")
     return filters, words
-
-
-def limit_text(
-    max_running: int | None, max_starts: int | None, per: float | None
-) -> str:
-    """The limits of a queue, in words: ``at most 2 running, at most 10 starts per
-    60 s``."""
-    parts = []
-    if max_running is not None:
-        parts.append(f"at most {max_running} running")
-    if max_starts is not None:
-        parts.append(f"at most {max_starts} starts per {per:g} s")
-    return ", ".join(parts)
 
 
 def pause_text(queue: str, pause: bool, changed: bool) -> str:
@@ -308,7 +295,7 @@ class ProcrastinateShell(cmd.Cmd):
         """
         queue, limits = parse_limits(arg)
         self.job_manager.set_queue_limit(queue, **limits)
-        text = limit_text(
+        text = queue_operations.limit_text(
             limits.get("max_running"), limits.get("max_starts"), limits.get("per")
         )
         self._print(f"Limited queue {queue!r}: {text}")
@@ -328,7 +315,9 @@ class ProcrastinateShell(cmd.Cmd):
         List the limited queues, and how many of their jobs run: limits
         """
         for item in self.job_manager.list_queue_limits():
-            text = limit_text(item.max_running, item.max_starts, item.per_seconds)
+            text = queue_operations.limit_text(
+                item.max_running, item.max_starts, item.per_seconds
+            )
             self._print(f"{item.queue}: {text}; {item.running} running")
 
     def do_result(self, arg: str) -> None:

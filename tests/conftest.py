@@ -58,6 +58,7 @@ SLOW = {
     "unit/test_typing.py": "mypy, over typing examples",
     "docs/test_browser_skip.py": "pytest, in subprocesses",
     "integration/django/test_demo.py": "the demo project's commands, in subprocesses",
+    "integration/django/test_tasks_backend.py": "django.tasks: workers in subprocesses, Django 6 in its venv",
 }
 SLOW_FIXTURES = {"manage": "python -m django, in a subprocess"}
 TESTS_ROOT = Path(__file__).parent

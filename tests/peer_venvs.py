@@ -37,38 +37,73 @@ def cache_root() -> Path:
     return Path.home() / ".cache" / "procrastinate" / "peer-venvs"
 
 
-def venv_name(name: str, requirements: Sequence[str]) -> str:
+def venv_name(name: str, requirements: Sequence[str], python_version: str) -> str:
     """The folder name of a venv: readable name plus a digest of what it holds."""
-    key = "\n".join([sys.version, *sorted(requirements)])
+    key = "\n".join([python_version, *sorted(requirements)])
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     return f"{name}-{digest}"
 
 
-def peer_python(name: str, requirements: Sequence[str]) -> Path:
+def interpreter_version(interpreter: str) -> str:
+    """``sys.version`` of another Python interpreter.
+
+    :raises PeerVenvError: it cannot be run.
+    """
+    try:
+        completed = subprocess.run(
+            [interpreter, "-c", "import sys; print(sys.version)"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise PeerVenvError(f"cannot run {interpreter}: {exc}") from exc
+    return completed.stdout.strip()
+
+
+def peer_python(
+    name: str, requirements: Sequence[str], interpreter: str | None = None
+) -> Path:
     """
     Return the interpreter of a venv holding ``requirements`` (pip requirement
     strings), building the venv first if no earlier run did.
 
-    :raises PeerVenvError: when pip cannot install the requirements; the message holds
-        the end of pip's output.
+    :param interpreter: the Python that the venv is made from; ``None``: the one
+        running the tests.
+    :raises PeerVenvError: when ``interpreter`` cannot run, or pip cannot install the
+        requirements; the message holds the end of pip's output.
     """
+    version = sys.version if interpreter is None else interpreter_version(interpreter)
     root = cache_root()
     root.mkdir(parents=True, exist_ok=True)
-    target = root / venv_name(name, requirements)
+    target = root / venv_name(name, requirements, version)
     with open(root / f"{target.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (target / COMPLETE).exists():
-            _build(target, requirements)
+            _build(target, requirements, interpreter)
     return target / "bin" / "python"
 
 
 COMPLETE = ".peer-venv-complete"
 
 
-def _build(target: Path, requirements: Sequence[str]) -> None:
+def _build(target: Path, requirements: Sequence[str], interpreter: str | None) -> None:
     # Console scripts hard-code the venv's path, so it is built where it will stay.
     shutil.rmtree(target, ignore_errors=True)
-    venv.EnvBuilder(with_pip=True).create(target)
+    if interpreter is None:
+        venv.EnvBuilder(with_pip=True).create(target)
+    else:
+        created = subprocess.run(
+            [interpreter, "-m", "venv", str(target)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if created.returncode:
+            raise PeerVenvError(
+                f"{interpreter} could not create a venv: {created.stderr.strip()}"
+            )
     result = subprocess.run(
         [
             str(target / "bin" / "python"),

@@ -192,14 +192,20 @@ SELECT status FROM procrastinate_jobs WHERE id = %(job_id)s;
 -- get_job_result --
 -- A job's status, stored result and error, and the times of its events: the value
 -- as JSON text (read by the app's json_loads), so that a value the client cannot
--- hold fails only its reading
+-- hold fails only its reading. What the job is (task, arguments, queue, priority, its
+-- worker while it runs, its starts) serves readers that rebuild it, such as the
+-- Django tasks backend
 SELECT job.id, job.status, job.attempts,
     (job.result -> 'value')::text AS value_text, job.result ->> 'refused' AS refused,
     job.error::text AS error_text,
+    job.task_name, job.queue_name, job.priority, job.args, job.scheduled_at,
+    job.worker_id, times.starts, times.first_started_at,
     times.deferred_at, times.started_at, times.finished_at
 FROM procrastinate_jobs AS job
 CROSS JOIN LATERAL (
     SELECT min(at) FILTER (WHERE type = 'deferred') AS deferred_at,
+        count(*) FILTER (WHERE type = 'started') AS starts,
+        min(at) FILTER (WHERE type = 'started') AS first_started_at,
         max(at) FILTER (WHERE type = 'started') AS started_at,
         max(at) FILTER (
             WHERE type IN ('succeeded', 'failed', 'cancelled', 'aborted')

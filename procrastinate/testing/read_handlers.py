@@ -25,7 +25,8 @@ def get_job_status(tables: Tables, job_id: int) -> list[Row]:
 @handlers.handles("get_job_result", "all")
 def get_job_result(tables: Tables, job_id: int) -> list[Row]:
     """A job's status, result (value as JSON text, or why it was refused), error
-    (JSON text) and the times of its events; no row if there is no such job."""
+    (JSON text), what the job is, and the times of its events; no row if there is no
+    such job."""
     job = tables.jobs.get(job_id)
     if job is None:
         return []
@@ -39,6 +40,14 @@ def get_job_result(tables: Tables, job_id: int) -> list[Row]:
             "value_text": json.dumps(stored["value"]) if "value" in stored else None,
             "refused": stored.get("refused"),
             "error_text": json.dumps(job["error"]) if job["error"] else None,
+            "task_name": job["task_name"],
+            "queue_name": job["queue_name"],
+            "priority": job["priority"],
+            "args": job["args"],
+            "scheduled_at": job["scheduled_at"],
+            "worker_id": job["worker_id"],
+            "starts": len(_times(events, {"started"})),
+            "first_started_at": min(_times(events, {"started"}), default=None),
             "deferred_at": min(_times(events, {"deferred"}), default=None),
             "started_at": max(_times(events, {"started"}), default=None),
             "finished_at": max(_times(events, rules.FINAL_STATUSES), default=None),

@@ -3,11 +3,12 @@ real worker processes."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.support.records import max_running_at_once
+from tests.support.records import max_running_at_once, most_starts_within
 
 if TYPE_CHECKING:
     from tests.support.commands import Cli, Workers
@@ -66,25 +67,48 @@ def test_bad_limits_are_one_error_line_and_write_nothing(
     assert limits(db) == []
 
 
+@pytest.fixture
+def limited_run(
+    cli: Cli, db: Database, defer: Deferrer, workers: Workers, wait_until: WaitUntil
+) -> Callable[..., None]:
+    """Limit the default queue, start three workers of concurrency 3 (9 slots), defer
+    ``track`` jobs with the given arguments, and wait until they have all ended."""
+
+    def run(limit: list[str], track_args: list[dict[str, Any]]) -> None:
+        cli("queue", "limit", "default", *limit).check()
+        for _ in range(3):
+            workers.start("--concurrency=3", "--fetch-job-polling-interval=0.05")
+        job_ids = defer("track", *track_args)
+        wait_until(lambda: db.all_finished(len(job_ids)), 60, "the jobs to finish")
+
+    return run
+
+
 @pytest.mark.slow
 def test_max_running_holds_across_worker_processes(
-    cli: Cli,
-    db: Database,
-    defer: Deferrer,
-    workers: Workers,
-    wait_until: WaitUntil,
+    limited_run: Callable[..., None], db: Database
 ) -> None:
-    cli("queue", "limit", "default", "--max-running=2").check()
-    for _ in range(3):
-        workers.start("--concurrency=3", "--fetch-job-polling-interval=0.1")
+    limited_run(["--max-running=2"], [{"sleep": 0.3}] * 9)
 
-    job_ids = defer("track", *[{"sleep": 0.3}] * 9)
-
-    wait_until(lambda: db.all_finished(len(job_ids)), 60, "the jobs to finish")
     spans = db.spans()
     assert len(spans) == 9
     # Without the limit, 9 slots would run the 9 jobs at once.
     assert max_running_at_once(spans) == 2
+
+
+@pytest.mark.slow
+def test_max_starts_per_period_holds_across_worker_processes(
+    limited_run: Callable[..., None], db: Database
+) -> None:
+    limited_run(["--max-starts=2", "--per=1"], [{}] * 8)
+
+    starts = db.start_times()
+    assert len(starts) == 8
+    # Without the limit, 9 slots would start the 8 jobs within a few milliseconds.
+    # A started event bears the time its fetch's transaction began, which precedes
+    # the start the limit counts by that fetch's wait for the queue's lock: windows
+    # half a period shorter leave it room on a loaded machine.
+    assert most_starts_within(starts, 0.5) == 2
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ Like the docs browser tests, these need the ``chromium`` executable (``apt-get i
 chromium``), or ``PROCRASTINATE_SKIP_BROWSER_TESTS=1`` to skip them. Screenshots at
 desktop and phone widths go to a temporary directory, or to
 ``$PROCRASTINATE_WEB_SCREENSHOTS`` when set, to be looked at by a human; never into the
-repository.
+repository (``scripts/dashboard-screenshots`` makes the docs' illustrations of them).
 """
 
 from __future__ import annotations
@@ -117,6 +117,40 @@ def busy_database(
     return db
 
 
+@pytest.fixture
+def showcase_database(
+    busy_database: Database,
+    cli: Cli,
+    defer: Deferrer,
+    workers: Workers,
+    wait_until: WaitUntil,
+) -> Database:
+    """The busy database with what an operator also meets (the screenshots of the
+    docs show it): a paused queue, limited queues, a cancelled and an aborted job,
+    two workers, and ended jobs spread over the last hour."""
+    db = busy_database
+    manager = defer.app.job_manager
+    cli("queue", "pause", "invoices").check()
+    defer("track", *({} for _ in range(3)), queue="invoices")
+    cli("queue", "limit", "emails", "--max-running=2").check()
+    cli("queue", "limit", "api", "--max-starts=10", "--per=60").check()
+    (cancelled,) = defer("track", {}, queue="emails")
+    manager.cancel_job_by_id(cancelled)
+    (aborted,) = (job["id"] for job in db.jobs() if job["status"] == "doing")
+    manager.cancel_job_by_id(aborted, abort=True)
+    wait_until(lambda: db.job(aborted)["status"] == "aborted", 15, "the abort")
+    (running,) = defer("track", {"sleep": 120}, queue="reports")
+    wait_until(lambda: db.job(running)["status"] == "doing", 15, "the job to start")
+    workers.start("--queues", "invoices")
+    # The one-shot worker ended its jobs within a second: spread them over the hour.
+    db.rows(
+        "UPDATE procrastinate_events SET at = at - (job_id %% 50) * interval '1 minute'"
+        " WHERE job_id <= %(last)s RETURNING id",
+        last=min(cancelled, aborted) - 1,
+    )
+    return db
+
+
 class Console:
     """The console errors and failed requests of a page."""
 
@@ -170,19 +204,29 @@ def ids_on(page: Any) -> list[int]:
 def test_pages_load_without_errors_and_screenshots(
     chromium: Any,
     dashboard: Callable[..., str],
-    busy_database: Database,
+    showcase_database: Database,
     screenshots: Path,
 ):
     url = dashboard()
-    jobs = busy_database.jobs()
+    jobs = showcase_database.jobs()
     failed_job = next(job["id"] for job in jobs if job["status"] == "failed")
     running_job = next(job["id"] for job in jobs if job["status"] == "doing")
+    result_job = next(job["id"] for job in jobs if job["queue_name"] == "maths")
+    assert {job["status"] for job in jobs} == {
+        "todo",
+        "doing",
+        "succeeded",
+        "failed",
+        "cancelled",
+        "aborted",
+    }
     for viewport in VIEWPORTS:
         page, console = new_page(chromium, viewport)
         for name, path in [
             ("queues", "/"),
             ("jobs", "/jobs"),
             ("job", f"/jobs/{failed_job}"),
+            ("result-job", f"/jobs/{result_job}"),
             ("running-job", f"/jobs/{running_job}"),
             ("workers", "/workers"),
         ]:
@@ -190,6 +234,10 @@ def test_pages_load_without_errors_and_screenshots(
             assert response is not None
             assert response.status == 200
             page.screenshot(path=screenshots / f"{name}-{viewport}.png", full_page=True)
+            if name == "queues":
+                states = page.locator("td.state").all_inner_texts()
+                assert "at most 2 running" in states[1]
+                assert "Paused" in states[2]
             # Nothing sticks out of a phone's screen but the tables, which scroll.
             overflow = page.evaluate(
                 "document.documentElement.scrollWidth - window.innerWidth"

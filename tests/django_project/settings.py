@@ -7,6 +7,7 @@ own database.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 SECRET_KEY = "procrastinate-tests-only"
@@ -24,6 +25,9 @@ INSTALLED_APPS = [
     "procrastinate.contrib.django",
     "tests.django_project.testapp",
 ]
+# Before Django 6.0, Django's task API comes from the django-tasks backport, an app.
+if importlib.util.find_spec("django.tasks") is None:
+    INSTALLED_APPS.append("django_tasks")
 
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -61,3 +65,15 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 PROCRASTINATE_ON_APP_READY = "tests.django_project.testapp.hooks.on_app_ready"
 PROCRASTINATE_WORKER_DEFAULTS = {"fetch_job_polling_interval": 0.1}
+
+TASKS = {
+    "default": {
+        "BACKEND": "procrastinate.contrib.django.tasks.ProcrastinateBackend",
+        "QUEUES": ["default", "reports"],
+        "OPTIONS": {
+            "TASKS": {
+                "tests.django_project.testapp.standard_tasks.flaky": {"retry": 1},
+            },
+        },
+    }
+}

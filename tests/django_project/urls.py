@@ -1,4 +1,4 @@
-"""URLs of the test project: the admin, and a view deferring a job."""
+"""URLs of the test project: the admin, and views deferring jobs."""
 
 from __future__ import annotations
 
@@ -10,4 +10,5 @@ from tests.django_project.testapp import views
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("greet/", views.greet, name="greet"),
+    path("add/", views.add, name="add"),
 ]

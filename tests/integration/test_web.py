@@ -476,6 +476,21 @@ async def test_pause_and_resume_a_queue(
     assert "The queue was not paused." in await act("emails", "resume")
 
 
+async def test_the_queues_page_shows_the_limits(
+    app: app_module.App, client: httpx.AsyncClient
+):
+    await app.configure_task("t", allow_unknown=True, queue="emails").defer_async()
+    await app.job_manager.set_queue_limit_async("emails", max_running=2)
+    # A limited queue without any live job stays listed, its limits shown.
+    await app.job_manager.set_queue_limit_async("api", max_starts=10, per=60)
+
+    page = (await client.get("/")).text
+
+    assert "at most 2 running</span>" in page
+    assert "at most 10 starts per 60 s</span>" in page
+    assert 'action="/queues/api/pause"' in page
+
+
 async def test_queue_actions_need_the_csrf_token(
     app: app_module.App, client: httpx.AsyncClient, connection: psycopg.Connection[Any]
 ):

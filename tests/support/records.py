@@ -93,6 +93,14 @@ class Database:
             event=event,
         )
 
+    def start_times(self) -> list[datetime.datetime]:
+        """When each job started, by its ``started`` events (the start of the
+        transaction of the fetch that took it), in order."""
+        rows = self.rows(
+            "SELECT at FROM procrastinate_events WHERE type = 'started' ORDER BY at"
+        )
+        return [row["at"] for row in rows]
+
     def job_events(self, job_id: int) -> list[str]:
         """The events procrastinate itself stored for a job (procrastinate_events)."""
         rows = self.rows(
@@ -157,3 +165,15 @@ def max_running_at_once(spans: list[Span]) -> int:
         running += change
         peak = max(peak, running)
     return peak
+
+
+def most_starts_within(starts: list[datetime.datetime], window: float) -> int:
+    """The largest number of ``starts`` (sorted) that fall in one sliding window of
+    ``window`` seconds."""
+    span = datetime.timedelta(seconds=window)
+    most = first = 0
+    for last, start in enumerate(starts):
+        while start - starts[first] >= span:
+            first += 1
+        most = max(most, last - first + 1)
+    return most

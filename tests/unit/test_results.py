@@ -3,12 +3,14 @@ notification names, when a wait reads again or gives up."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Iterable
 
 import pytest
 
 import procrastinate
-from procrastinate import exceptions, jobs, outcomes, results, testing
+from procrastinate import connector, exceptions, jobs, outcomes, results, testing
 from tests.support.jobs import make_job
 
 SUCCESS = outcomes.Outcome(
@@ -143,3 +145,52 @@ def test_the_app_checks_its_result_limit() -> None:
     assert procrastinate.App(connector=connector, max_result_bytes=None)
     with pytest.raises(ValueError, match="max_result_bytes must be 1 or more"):
         procrastinate.App(connector=connector, max_result_bytes=0)
+
+
+class SwallowingConnector(testing.InMemoryConnector):
+    """Its listener swallows its first cancellation, as ``asyncio.wait_for`` does
+    before Python 3.12 when the cancellation comes as its inner wait ends (aiopg
+    runs each statement through it)."""
+
+    swallowed = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.listening = asyncio.Event()
+
+    async def listen_notify(
+        self, on_notification: connector.Notify, channels: Iterable[str]
+    ) -> None:
+        self.listening.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.swallowed += 1
+        await super().listen_notify(on_notification, channels)
+
+
+async def test_a_wait_ends_when_its_listener_swallows_a_cancellation() -> None:
+    target = SwallowingConnector()
+    app = procrastinate.App(connector=target)
+    async with app.open_async():
+        job = await app.job_manager.defer_job_async(make_job())
+        assert job.id is not None
+
+        async def cancel_once_listening() -> None:
+            await target.listening.wait()
+            await app.job_manager.cancel_job_by_id_async(job_id)
+
+        job_id = job.id
+        canceller = asyncio.create_task(cancel_once_listening())
+        waiting = asyncio.create_task(
+            results.wait_async(target, job_id, timeout=5, poll_interval=0.05)
+        )
+        # Not wait_for: the wait before the fix swallowed that cancellation too.
+        done, _ = await asyncio.wait([waiting], timeout=10)
+        await canceller
+        if not done:
+            waiting.cancel()
+            pytest.fail("the wait never ended: its listener outlived its cancellation")
+        found = waiting.result()
+
+    assert (found.status, target.swallowed) == (jobs.Status.CANCELLED, 1)

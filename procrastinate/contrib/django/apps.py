@@ -2,22 +2,46 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 
 from django import apps
 from django.utils import module_loading
 
-from procrastinate.contrib.django import django_app, django_connector, procrastinate_app
+from procrastinate.contrib.django import (
+    django_app,
+    django_connector,
+    procrastinate_app,
+)
 from procrastinate.contrib.django.settings import settings
+
+#: The procrastinate tasks of the integration itself, imported when Django's task API
+#: is there (see :mod:`procrastinate.contrib.django.tasks_worker`).
+DJANGO_TASKS_WORKER = "procrastinate.contrib.django.tasks_worker"
 
 
 def autodiscovered_modules(module_name: str | None) -> Iterator[str]:
-    """The ``<app>.<module_name>`` modules of the installed apps that have one."""
+    """The ``<app>.<module_name>`` modules of the installed apps that have one, except
+    this app's own (its ``tasks`` module is the ``django.tasks`` backend, which needs
+    Django's task API)."""
     if not module_name:
         return
     for config in apps.apps.get_app_configs():
+        if config.name == ProcrastinateConfig.name:
+            continue
         if module_loading.module_has_submodule(config.module, module_name):
             yield f"{config.name}.{module_name}"
+
+
+def integration_modules() -> list[str]:
+    """The modules of the integration that declare procrastinate tasks: the runner
+    of Django tasks, when Django's task API is installed."""
+    try:
+        importlib.import_module("procrastinate.contrib.django.tasks_compat")
+    except ImportError:
+        # Neither Django 6 nor the django-tasks backport: no Django tasks to run.
+        return []
+    return [DJANGO_TASKS_WORKER]
 
 
 def create_app() -> django_app.DjangoApp:
@@ -27,6 +51,7 @@ def create_app() -> django_app.DjangoApp:
     import_paths = [
         *autodiscovered_modules(settings.autodiscover_module_name),
         *settings.import_paths,
+        *integration_modules(),
     ]
     return django_app.DjangoApp(
         connector=django_connector.DjangoConnector(alias=settings.database_alias),

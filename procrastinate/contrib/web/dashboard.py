@@ -21,7 +21,15 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 import procrastinate
-from procrastinate import exceptions, jobs, monitoring, results, runner, utils
+from procrastinate import (
+    exceptions,
+    jobs,
+    monitoring,
+    queue_operations,
+    results,
+    runner,
+    utils,
+)
 from procrastinate.contrib.web import chart, security
 
 logger = logging.getLogger(__name__)
@@ -140,6 +148,12 @@ def page_window(
     return max(first_id, top - SCAN_WINDOW), top
 
 
+def listed(queues: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:
+    """The row of the queues page of queue ``name``, added empty to ``queues``
+    when missing."""
+    return queues.setdefault(name, {"todo": 0, "doing": 0, "ready": 0, "oldest": None})
+
+
 def positive_int(raw: str | None, what: str) -> int | None:
     """
     A positive integer from the URL.
@@ -202,9 +216,7 @@ class Dashboard:
             if row["metric"] == "workers_alive":
                 workers_alive = int(row["value"])
                 continue
-            queue = queues.setdefault(
-                row["queue"], {"todo": 0, "doing": 0, "ready": 0, "oldest": None}
-            )
+            queue = listed(queues, row["queue"])
             if row["metric"] == "jobs":
                 queue[row["status"]] = int(row["value"])
             elif row["metric"] == "ready_jobs":
@@ -216,9 +228,12 @@ class Dashboard:
             # A paused queue stays listed, with its button to resume it, when it has
             # no live job.
             if state.paused or state.name in queues:
-                queues.setdefault(
-                    state.name, {"todo": 0, "doing": 0, "ready": 0, "oldest": None}
-                )["paused_at"] = state.paused_at
+                listed(queues, state.name)["paused_at"] = state.paused_at
+        # A limited queue stays listed too, for its limits to be seen.
+        for limit in await self.app.job_manager.list_queue_limits_async():
+            listed(queues, limit.queue)["limits"] = queue_operations.limit_text(
+                limit.max_running, limit.max_starts, limit.per_seconds
+            )
         throughput = chart.build(
             await self._rows("dashboard_throughput", max_events=CHART_MAX_EVENTS)
         )

@@ -135,19 +135,10 @@ def django_env(django_db: str) -> dict[str, str]:
 def manage(django_env: dict[str, str]) -> Callable[..., Any]:
     """Run ``python -m django ARGS`` on the test's database; return the completed
     process (output as text, stderr merged into stdout)."""
-    import subprocess
+    from tests.integration.django import tasks_e2e
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "django", *args],
-            cwd=REPO_ROOT,
-            env=django_env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            timeout=SUBPROCESS_TIMEOUT,
-        )
+        return tasks_e2e.run_django(sys.executable, django_env, *args)
 
     return run
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from django.test import override_settings
 
@@ -48,7 +50,8 @@ def test_import_paths_register_the_tasks() -> None:
 def test_create_app_without_autodiscovery() -> None:
     app = apps.create_app()
 
-    assert app.import_paths == ["some.module"]
+    # The runner of Django tasks is imported whatever the settings.
+    assert app.import_paths == ["some.module", apps.DJANGO_TASKS_WORKER]
     assert isinstance(app.connector, procrastinate_django.DjangoConnector)
     assert app.connector.alias == "other"
     assert app.periodic_defaults == {"max_delay": 10}
@@ -61,6 +64,24 @@ def test_autodiscovery_module_name_setting() -> None:
     assert "tests.django_project.testapp.views" in modules
     assert "procrastinate.contrib.django.views" not in modules
     assert "tests.django_project.testapp.views" in apps.create_app().import_paths
+
+
+def test_autodiscovery_leaves_out_the_backend_module() -> None:
+    # procrastinate.contrib.django.tasks is the django.tasks backend, not tasks of
+    # ours: importing it needs Django's task API.
+    modules = list(apps.autodiscovered_modules("tasks"))
+
+    assert "tests.django_project.testapp.tasks" in modules
+    assert "procrastinate.contrib.django.tasks" not in modules
+
+
+def test_no_django_tasks_runner_without_the_task_api(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # None in sys.modules makes the import fail, as without Django 6 or the backport.
+    monkeypatch.setitem(sys.modules, "procrastinate.contrib.django.tasks_compat", None)
+
+    assert apps.integration_modules() == []
 
 
 @pytest.mark.parametrize(
