@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime
 import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Concatenate, Literal, TypeVar, overload
 
-from typing_extensions import ParamSpec, Unpack
+from typing_extensions import ParamSpec, TypedDict, Unpack
 
-from procrastinate import exceptions, jobs, middleware, periodic, utils
+from procrastinate import exceptions, middleware, periodic, utils
 from procrastinate import retry as retry_module
 from procrastinate.tasks import ConfigureTaskOptions, Task, check_configure_options
 
@@ -21,6 +21,32 @@ logger = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+class TaskOptions(TypedDict, total=False):
+    """The options of :meth:`Blueprint.task` beside ``pass_context``, each with the
+    default of :class:`~procrastinate.tasks.Task`."""
+
+    name: str | None
+    aliases: list[str] | None
+    retry: retry_module.RetryValue
+    queue: str
+    priority: int
+    lock: str | None
+    lock_mode: str
+    queueing_lock: str | None
+    task_middleware: Sequence[middleware.TaskMiddleware] | None
+    timeout: float | datetime.timedelta | None
+
+
+def check_task_options(options: Mapping[str, object]) -> None:
+    """
+    :raises TypeError: an option that :class:`TaskOptions` does not name, as Python
+        says it of an unexpected keyword argument.
+    """
+    for name in options:
+        if name not in TaskOptions.__optional_keys__:
+            raise TypeError(f"task() got an unexpected keyword argument {name!r}")
 
 
 class Blueprint:
@@ -139,17 +165,8 @@ class Blueprint:
         self,
         _func: None = None,
         *,
-        name: str | None = None,
-        aliases: list[str] | None = None,
-        retry: retry_module.RetryValue = False,
         pass_context: Literal[False] = False,
-        queue: str = jobs.DEFAULT_QUEUE,
-        priority: int = jobs.DEFAULT_PRIORITY,
-        lock: str | None = None,
-        lock_mode: str = jobs.DEFAULT_LOCK_MODE,
-        queueing_lock: str | None = None,
-        task_middleware: Sequence[middleware.TaskMiddleware] | None = None,
-        timeout: float | datetime.timedelta | None = None,
+        **options: Unpack[TaskOptions],
     ) -> Callable[[Callable[P, R]], Task[P, R, P]]: ...
 
     # The context is a JobContext; Any here, because a JobContext holds the App,
@@ -159,17 +176,8 @@ class Blueprint:
         self,
         _func: None = None,
         *,
-        name: str | None = None,
-        aliases: list[str] | None = None,
-        retry: retry_module.RetryValue = False,
         pass_context: Literal[True],
-        queue: str = jobs.DEFAULT_QUEUE,
-        priority: int = jobs.DEFAULT_PRIORITY,
-        lock: str | None = None,
-        lock_mode: str = jobs.DEFAULT_LOCK_MODE,
-        queueing_lock: str | None = None,
-        task_middleware: Sequence[middleware.TaskMiddleware] | None = None,
-        timeout: float | datetime.timedelta | None = None,
+        **options: Unpack[TaskOptions],
     ) -> Callable[
         [Callable[Concatenate[Any, P], R]],
         Task[Concatenate[Any, P], R, P],
@@ -182,30 +190,23 @@ class Blueprint:
         self,
         _func: Callable[..., Any] | None = None,
         *,
-        name: str | None = None,
-        aliases: list[str] | None = None,
-        retry: retry_module.RetryValue = False,
         pass_context: bool = False,
-        queue: str = jobs.DEFAULT_QUEUE,
-        priority: int = jobs.DEFAULT_PRIORITY,
-        lock: str | None = None,
-        lock_mode: str = jobs.DEFAULT_LOCK_MODE,
-        queueing_lock: str | None = None,
-        task_middleware: Sequence[middleware.TaskMiddleware] | None = None,
-        timeout: float | datetime.timedelta | None = None,
+        **options: Unpack[TaskOptions],
     ) -> Any:
         """
         Declare a task: use it as ``@app.task`` or ``@app.task(...)`` on a function.
 
         :param _func: the function, when the decorator is used without parentheses.
+        :param pass_context: give the function a :class:`~procrastinate.JobContext`
+            as first argument.
+        :param options: the task's other options, as keywords (a
+            :class:`TaskOptions`): those that follow.
         :param name: the task's name (default: ``module.function``). Jobs store it:
             changing it orphans the jobs waiting under the old name, unless the old
             name stays as an alias.
         :param aliases: other names of the task.
         :param retry: how failed jobs are retried: ``True`` (forever, at once), an
             int (that many retries), or a :class:`~procrastinate.RetryStrategy`.
-        :param pass_context: give the function a :class:`~procrastinate.JobContext`
-            as first argument.
         :param queue: the default queue of the task's jobs.
         :param priority: the default priority (higher runs first).
         :param lock: the default lock of the task's jobs.
@@ -219,26 +220,17 @@ class Blueprint:
             :class:`~procrastinate.exceptions.TaskTimeout` (see
             :doc:`/howto/advanced/timeouts`).
         :raises TaskAlreadyRegistered: the name or an alias is taken.
-        :raises TypeError: ``timeout`` is neither a number nor a timedelta.
+        :raises TypeError: an unknown option, or ``timeout`` is neither a number nor
+            a timedelta.
         :raises ValueError: ``timeout`` is not a positive, finite duration.
         :raises MiddlewareKindMismatch: a middleware does not match the task.
         """
 
+        check_task_options(options)
+
         def wrap(func: Callable[..., Any]) -> Task[Any, Any, Any]:
             task: Task[Any, Any, Any] = Task(
-                func,
-                blueprint=self,
-                queue=queue,
-                priority=priority,
-                lock=lock,
-                lock_mode=lock_mode,
-                queueing_lock=queueing_lock,
-                retry=retry,
-                pass_context=pass_context,
-                name=name,
-                aliases=aliases,
-                task_middleware=task_middleware,
-                timeout=timeout,
+                func, blueprint=self, pass_context=pass_context, **options
             )
             self._register_task(task)
             functools.update_wrapper(task, func, updated=())

@@ -21,27 +21,18 @@ def add_schema_command(subparsers: Any) -> None:
     )
     parser.set_defaults(func=cli_commands.schema, action="apply")
     group = parser.add_mutually_exclusive_group()
-    group.add_argument(
-        "--apply",
-        action="store_const",
-        const="apply",
-        dest="action",
-        help="Apply the schema to the database (the default)",
-    )
-    group.add_argument(
-        "--read",
-        action="store_const",
-        const="read",
-        dest="action",
-        help="Print the schema SQL",
-    )
-    group.add_argument(
-        "--migrations-path",
-        action="store_const",
-        const="migrations_path",
-        dest="action",
-        help="Print the path of the SQL migration scripts",
-    )
+    for flag, action, help_text in (
+        ("--apply", "apply", "Apply the schema to the database (the default)"),
+        ("--read", "read", "Print the schema SQL"),
+        (
+            "--migrations-path",
+            "migrations_path",
+            "Print the path of the SQL migration scripts",
+        ),
+    ):
+        group.add_argument(
+            flag, action="store_const", const=action, dest="action", help=help_text
+        )
 
 
 def add_healthchecks_command(subparsers: Any) -> None:

@@ -62,17 +62,7 @@ class MissingAppConnector(connector.BaseAsyncConnector):
     async def close_async(self) -> None:
         pass
 
-    async def execute_query_async(self, query: str, **arguments: Any) -> None:
-        raise exceptions.MissingApp
-
-    async def execute_query_one_async(
-        self, query: str, **arguments: Any
-    ) -> dict[str, Any]:
-        raise exceptions.MissingApp
-
-    async def execute_query_all_async(
-        self, query: str, **arguments: Any
-    ) -> list[dict[str, Any]]:
+    async def _execute_async(self, query: str, arguments: dict[str, Any]) -> None:
         raise exceptions.MissingApp
 
 

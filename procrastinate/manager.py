@@ -3,7 +3,10 @@ listening for notifications.
 
 The operations are declared in :mod:`procrastinate.operations` (query, arguments, rows)
 and performed by the two runners of :mod:`procrastinate.runner`: each method is one
-line over them. This module holds the operations on jobs; those on queues come from
+line over them. This module holds the operations on jobs along their path (defer,
+fetch, finish, retry, recovery) and the listening; the operations an administrator
+runs on jobs (list, status, cancel, manual retry, cleanup) come from
+:class:`~procrastinate.job_admin.JobAdmin`, those on queues from
 :class:`~procrastinate.queue_manager.QueueManager`, those on the worker registry from
 :class:`~procrastinate.worker_registry.WorkerRegistry`.
 """
@@ -12,11 +15,11 @@ from __future__ import annotations
 
 import datetime
 import logging
-import warnings
 from collections.abc import Iterable
 from typing import Any
 
 from procrastinate import (
+    job_admin,
     jobs,
     notifications,
     operations,
@@ -65,13 +68,15 @@ Stats = queue_manager.Stats
 
 
 class JobManager(
+    job_admin.JobAdmin,
     queue_manager.QueueManager,
     worker_registry.WorkerRegistry,
     result_reader.ResultReader,
 ):
     """
     Performs the database operations on jobs, queues and workers, through a
-    connector. The methods on queues are written in ``queue_manager.QueueManager``,
+    connector. The administration methods on jobs are written in
+    ``job_admin.JobAdmin``, those on queues in ``queue_manager.QueueManager``,
     those on workers in ``worker_registry.WorkerRegistry``, those reading results in
     ``result_reader.ResultReader``: this class inherits them.
 
@@ -279,93 +284,7 @@ class JobManager(
             )
         )
 
-    async def retry_job_by_id_async(
-        self,
-        job_id: int,
-        retry_at: datetime.datetime | None = None,
-        priority: int | None = None,
-        queue: str | None = None,
-        lock: str | None = None,
-    ) -> None:
-        """
-        Like :meth:`retry_job`, by job id, whoever runs it (a manual retry).
-
-        :raises ConnectorException: the job is not running nor failed.
-        """
-        call = operations.retry_job_by_id(job_id, retry_at, priority, queue, lock)
-        await self._run_async(call)
-
-    def retry_job_by_id(
-        self,
-        job_id: int,
-        retry_at: datetime.datetime | None = None,
-        priority: int | None = None,
-        queue: str | None = None,
-        lock: str | None = None,
-    ) -> None:
-        """Synchronous version of :meth:`retry_job_by_id_async`."""
-        self._run(operations.retry_job_by_id(job_id, retry_at, priority, queue, lock))
-
-    # Cancel and status
-
-    async def cancel_job_by_id_async(
-        self,
-        job_id: int,
-        abort: bool = False,
-        delete_job: bool = False,
-        connection: Any = None,
-    ) -> bool:
-        """
-        Cancel a waiting job; with ``abort``, also ask a running job to stop.
-
-        :param job_id: the job's id.
-        :param abort: also ask the job to stop if it is running.
-        :param delete_job: delete a cancelled job instead of keeping it.
-        :param connection: run the query in the caller's transaction.
-        :returns: whether the job was cancelled or its abort requested.
-        """
-        return await self._run_async(
-            self._cancel(job_id, abort, delete_job), connection
-        )
-
-    def cancel_job_by_id(
-        self,
-        job_id: int,
-        abort: bool = False,
-        delete_job: bool = False,
-        connection: Any = None,
-    ) -> bool:
-        """Synchronous version of :meth:`cancel_job_by_id_async`."""
-        return self._run(self._cancel(job_id, abort, delete_job), connection)
-
-    @staticmethod
-    def _cancel(job_id: int, abort: bool, delete_job: bool) -> Call[bool]:
-        # A job that aborts itself must know it before the worker hears of it.
-        note_abort_request(job_id, abort)
-        return operations.cancel_job(job_id, abort, delete_job)
-
-    async def get_job_status_async(
-        self, job_id: int, connection: Any = None
-    ) -> jobs.Status:
-        """
-        The status of a job.
-
-        :param job_id: the job's id.
-        :param connection: run the query in the caller's transaction.
-        :raises NoResult: there is no such job.
-        """
-        return await self._run_async(operations.get_job_status(job_id), connection)
-
-    def get_job_status(self, job_id: int, connection: Any = None) -> jobs.Status:
-        """Synchronous version of :meth:`get_job_status_async`."""
-        return self._run(operations.get_job_status(job_id), connection)
-
-    async def list_jobs_to_abort_async(self, queue: str | None = None) -> list[int]:
-        """Ids of the running jobs whose abort was requested.
-
-        :param queue: only the jobs of this queue.
-        """
-        return await self._run_async(operations.list_jobs_to_abort(queue))
+    # Lost and orphaned jobs
 
     async def list_jobs_to_stop(
         self, worker_id: int, job_ids: Iterable[int]
@@ -380,43 +299,6 @@ class JobManager(
         """
         return await self._run_async(operations.list_jobs_to_stop(worker_id, job_ids))
 
-    # Stalled and old jobs
-
-    async def get_stalled_jobs(
-        self,
-        nb_seconds: int | None = None,
-        queue: str | None = None,
-        task_name: str | None = None,
-        seconds_since_heartbeat: float = 30,
-    ) -> list[jobs.Job]:
-        """
-        The running jobs whose worker is gone or silent for
-        ``seconds_since_heartbeat`` seconds.
-
-        :param nb_seconds: deprecated: use the time since the job started instead of
-            the worker's heartbeat.
-        :param queue: only the jobs of this queue.
-        :param task_name: only the jobs of this task.
-        :param seconds_since_heartbeat: how long a worker may stay silent.
-        :returns: the jobs; one whose row cannot be loaded comes with its plain columns
-            only (no arguments, no schedule), and a warning says why: retrying it
-            makes a worker mark it failed.
-        """
-        if nb_seconds is None:
-            call = operations.stalled_by_heartbeat(
-                seconds_since_heartbeat, queue, task_name
-            )
-            return await self._run_async(call)
-        warnings.warn(
-            "nb_seconds is deprecated: stalled jobs are now found by the "
-            "heartbeat of their worker (seconds_since_heartbeat).",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return await self._run_async(
-            operations.stalled_by_started(nb_seconds, queue, task_name)
-        )
-
     async def claim_orphaned_jobs(self, worker_id: int) -> list[jobs.FetchedJob]:
         """
         Take over the running jobs that lost their worker (see
@@ -427,30 +309,6 @@ class JobManager(
             cannot be loaded carry their ``load_error``.
         """
         return await self._run_async(operations.claim_orphaned_jobs(worker_id))
-
-    async def delete_old_jobs(
-        self,
-        nb_hours: int,
-        queue: str | None = None,
-        include_failed: bool = False,
-        include_cancelled: bool = False,
-        include_aborted: bool = False,
-    ) -> None:
-        """
-        Delete the succeeded jobs (and optionally failed, cancelled, aborted ones)
-        whose last event is older than ``nb_hours`` hours.
-
-        :param nb_hours: the age, in hours, of the jobs to delete.
-        :param queue: only the jobs of this queue.
-        :param include_failed: also delete failed jobs.
-        :param include_cancelled: also delete cancelled jobs.
-        :param include_aborted: also delete aborted jobs.
-        """
-        await self._run_async(
-            operations.delete_old_jobs(
-                nb_hours, queue, include_failed, include_cancelled, include_aborted
-            )
-        )
 
     # Listen/notify
 
@@ -470,65 +328,4 @@ class JobManager(
         await self.connector.listen_notify(
             on_notification=notifications.decoder(on_notification),
             channels=get_channel_for_queues(queues),
-        )
-
-    # Connection check
-
-    async def check_connection_async(self) -> bool:
-        """Whether the database answers and holds the procrastinate schema."""
-        return await self._run_async(operations.check_connection())
-
-    def check_connection(self) -> bool:
-        """Synchronous version of :meth:`check_connection_async`."""
-        return self._run(operations.check_connection())
-
-    # Listing
-
-    async def list_jobs_async(
-        self,
-        id: int | None = None,
-        queue: str | None = None,
-        task: str | None = None,
-        status: str | jobs.Status | None = None,
-        lock: str | None = None,
-        queueing_lock: str | None = None,
-        worker_id: int | None = None,
-    ) -> list[jobs.Job]:
-        """The jobs matching every given filter, by id.
-
-        :param id: only the job with this id.
-        :param queue: only the jobs of this queue.
-        :param task: only the jobs of this task.
-        :param status: only the jobs in this status.
-        :param lock: only the jobs with this lock.
-        :param queueing_lock: only the jobs with this queueing lock.
-        :param worker_id: only the jobs run by this worker.
-        """
-        return await self._run_async(
-            operations.list_jobs(
-                id,
-                operations.list_filters(queue, task, status, lock),
-                queueing_lock,
-                worker_id,
-            )
-        )
-
-    def list_jobs(
-        self,
-        id: int | None = None,
-        queue: str | None = None,
-        task: str | None = None,
-        status: str | jobs.Status | None = None,
-        lock: str | None = None,
-        queueing_lock: str | None = None,
-        worker_id: int | None = None,
-    ) -> list[jobs.Job]:
-        """Synchronous version of :meth:`list_jobs_async`."""
-        return self._run(
-            operations.list_jobs(
-                id,
-                operations.list_filters(queue, task, status, lock),
-                queueing_lock,
-                worker_id,
-            )
         )

@@ -127,19 +127,13 @@ def list_filters(
 STATS_COLUMNS = {"queues": "queue_name", "tasks": "task_name", "locks": "lock"}
 
 
-def list_stats_arguments(
-    kind: str,
-    queue: str | None = None,
-    task: str | None = None,
-    status: str | jobs.Status | None = None,
-    lock: str | None = None,
-) -> Arguments:
-    """The arguments of ``list_stats``: the filters (see :func:`list_filters`) and
+def list_stats_arguments(kind: str, filters: Arguments) -> Arguments:
+    """The arguments of ``list_stats``: ``filters`` (see :func:`list_filters`) and
     the column that ``kind`` (``queues``, ``tasks`` or ``locks``) groups by.
 
     :raises KeyError: an unknown ``kind``.
     """
-    return {"group_by": STATS_COLUMNS[kind], **list_filters(queue, task, status, lock)}
+    return {"group_by": STATS_COLUMNS[kind], **filters}
 
 
 def list_jobs_arguments(

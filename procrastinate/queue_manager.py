@@ -1,9 +1,10 @@
 """What the job manager does with queues: the counts of their jobs (by queue, task or
 lock), their limits, shared by every worker, and their state (paused or active).
 
-Each method is one line over an operation of :mod:`procrastinate.queue_operations`
-(or :mod:`procrastinate.operations`); :class:`~procrastinate.manager.JobManager`
-inherits them all.
+Each pair of methods (sync and async) is one call builder over an operation of
+:mod:`procrastinate.queue_operations` (or :mod:`procrastinate.operations`), made into
+both by :func:`~procrastinate.runner.twin_methods`;
+:class:`~procrastinate.manager.JobManager` inherits them all.
 """
 
 from __future__ import annotations
@@ -21,14 +22,14 @@ class QueueManager(runner.OperationRunner):
     """The job manager's operations on queues (see
     :class:`~procrastinate.manager.JobManager`)."""
 
-    async def list_stats_async(
+    def _list_stats(
         self,
         kind: str,
         queue: str | None = None,
         task: str | None = None,
         status: str | jobs.Status | None = None,
         lock: str | None = None,
-    ) -> Stats:
+    ) -> runner.Call[Stats]:
         """
         Per queue, task or lock (``kind``: ``queues``, ``tasks`` or ``locks``): its
         name, its number of jobs, and the number in each status. The jobs without a
@@ -43,19 +44,10 @@ class QueueManager(runner.OperationRunner):
         :param lock: only the jobs with this lock.
         :raises KeyError: an unknown ``kind``.
         """
-        call = operations.list_stats(kind, queue, task, status, lock)
-        return await self._run_async(call)
+        filters = operations.list_filters(queue, task, status, lock)
+        return operations.list_stats(kind, filters)
 
-    def list_stats(
-        self,
-        kind: str,
-        queue: str | None = None,
-        task: str | None = None,
-        status: str | jobs.Status | None = None,
-        lock: str | None = None,
-    ) -> Stats:
-        """Synchronous version of :meth:`list_stats_async`."""
-        return self._run(operations.list_stats(kind, queue, task, status, lock))
+    list_stats_async, list_stats = runner.twin_methods(_list_stats)
 
     # The 3.x signatures: ``(queue=None, task=None, status=None, lock=None)``.
     list_queues_async = functools.partialmethod(list_stats_async, "queues")
@@ -67,14 +59,14 @@ class QueueManager(runner.OperationRunner):
 
     # Queue limits
 
-    async def set_queue_limit_async(
+    def _set_queue_limit(
         self,
         queue: str,
         *,
         max_running: int | None = None,
         max_starts: int | None = None,
         per: float | datetime.timedelta | None = None,
-    ) -> None:
+    ) -> runner.Call[None]:
         """
         Limit a queue for every worker together, replacing its limits if it had
         some: at most ``max_running`` of its jobs run at once, at most
@@ -89,44 +81,30 @@ class QueueManager(runner.OperationRunner):
         :raises ValueError: no limit, ``max_starts`` without ``per`` (or the
             reverse), or a value out of range.
         """
-        call = queue_operations.set_queue_limit(queue, max_running, max_starts, per)
-        await self._run_async(call)
+        return queue_operations.set_queue_limit(queue, max_running, max_starts, per)
 
-    def set_queue_limit(
-        self,
-        queue: str,
-        *,
-        max_running: int | None = None,
-        max_starts: int | None = None,
-        per: float | datetime.timedelta | None = None,
-    ) -> None:
-        """Synchronous version of :meth:`set_queue_limit_async`."""
-        self._run(queue_operations.set_queue_limit(queue, max_running, max_starts, per))
+    set_queue_limit_async, set_queue_limit = runner.twin_methods(_set_queue_limit)
 
-    async def clear_queue_limit_async(self, queue: str) -> bool:
+    def _clear_queue_limit(self, queue: str) -> runner.Call[bool]:
         """
         Remove the limits of a queue.
 
         :param queue: the queue's name.
         :returns: whether it had limits.
         """
-        return await self._run_async(queue_operations.clear_queue_limit(queue))
+        return queue_operations.clear_queue_limit(queue)
 
-    def clear_queue_limit(self, queue: str) -> bool:
-        """Synchronous version of :meth:`clear_queue_limit_async`."""
-        return self._run(queue_operations.clear_queue_limit(queue))
+    clear_queue_limit_async, clear_queue_limit = runner.twin_methods(_clear_queue_limit)
 
-    async def list_queue_limits_async(self) -> list[queue_operations.QueueLimit]:
+    def _list_queue_limits(self) -> runner.Call[list[queue_operations.QueueLimit]]:
         """The limited queues, by name, with how many of their jobs run now."""
-        return await self._run_async(queue_operations.list_queue_limits())
+        return queue_operations.list_queue_limits()
 
-    def list_queue_limits(self) -> list[queue_operations.QueueLimit]:
-        """Synchronous version of :meth:`list_queue_limits_async`."""
-        return self._run(queue_operations.list_queue_limits())
+    list_queue_limits_async, list_queue_limits = runner.twin_methods(_list_queue_limits)
 
     # Queue states
 
-    async def pause_queue_async(self, queue: str) -> bool:
+    def _pause_queue(self, queue: str) -> runner.Call[bool]:
         """
         Pause a queue: from the next fetch of each worker on, no job of the queue
         starts; the running ones finish, and jobs can still be deferred into it. The
@@ -137,13 +115,11 @@ class QueueManager(runner.OperationRunner):
         :returns: whether the queue was active (``False``: it was paused already).
         :raises InvalidQueueName: no job can have that queue name.
         """
-        return await self._run_async(queue_operations.set_queue_paused(queue, True))
+        return queue_operations.set_queue_paused(queue, True)
 
-    def pause_queue(self, queue: str) -> bool:
-        """Synchronous version of :meth:`pause_queue_async`."""
-        return self._run(queue_operations.set_queue_paused(queue, True))
+    pause_queue_async, pause_queue = runner.twin_methods(_pause_queue)
 
-    async def resume_queue_async(self, queue: str) -> bool:
+    def _resume_queue(self, queue: str) -> runner.Call[bool]:
         """
         Resume a paused queue: its workers are notified, and fetch its waiting jobs
         at once (those that do not listen, at their next poll).
@@ -152,15 +128,13 @@ class QueueManager(runner.OperationRunner):
         :returns: whether the queue was paused (``False``: it was active already).
         :raises InvalidQueueName: no job can have that queue name.
         """
-        return await self._run_async(queue_operations.set_queue_paused(queue, False))
+        return queue_operations.set_queue_paused(queue, False)
 
-    def resume_queue(self, queue: str) -> bool:
-        """Synchronous version of :meth:`resume_queue_async`."""
-        return self._run(queue_operations.set_queue_paused(queue, False))
+    resume_queue_async, resume_queue = runner.twin_methods(_resume_queue)
 
-    async def list_queue_states_async(
+    def _list_queue_states(
         self, queue: str | None = None
-    ) -> list[jobs.QueueState]:
+    ) -> runner.Call[list[jobs.QueueState]]:
         """
         The state of the queues that were ever paused, by name; any other queue is
         active. ``list_queues_async`` (:meth:`list_stats_async` by queue) counts the
@@ -168,8 +142,6 @@ class QueueManager(runner.OperationRunner):
 
         :param queue: only this queue.
         """
-        return await self._run_async(queue_operations.list_queue_states(queue))
+        return queue_operations.list_queue_states(queue)
 
-    def list_queue_states(self, queue: str | None = None) -> list[jobs.QueueState]:
-        """Synchronous version of :meth:`list_queue_states_async`."""
-        return self._run(queue_operations.list_queue_states(queue))
+    list_queue_states_async, list_queue_states = runner.twin_methods(_list_queue_states)

@@ -4,15 +4,18 @@ An :class:`Operation` names a query of ``queries.sql``, builds its arguments fro
 caller's (a pure function), and reads its rows (a pure function); the operations of
 procrastinate are declared in :mod:`procrastinate.operations`. Calling one binds the
 caller's values into a :class:`Call`; :func:`run_async` and :func:`run` perform a
-call, on the connector's connections or on one that the caller owns.
+call, on the connector's connections or on one that the caller owns, and
+:func:`twin_methods` makes the async and sync methods of one call builder.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Callable, Iterator
-from typing import Any, Generic, Literal, TypeVar
+import inspect
+import typing
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, Concatenate, Generic, Literal, TypeVar
 
 from typing_extensions import ParamSpec
 
@@ -194,3 +197,83 @@ class OperationRunner:
 
     def _run(self, call: Call[T], connection: Any = None) -> T:
         return run(self.connector, call, connection)
+
+
+def twin_methods(
+    build: Callable[Concatenate[Any, P], Call[T]],
+) -> tuple[
+    Callable[Concatenate[Any, P], Coroutine[Any, Any, T]],
+    Callable[Concatenate[Any, P], T],
+]:
+    """
+    The async and the sync method of an :class:`OperationRunner` that perform the
+    call ``build`` makes: a pair of methods declared once. ``build`` is a method
+    named ``_<name>``, documented as the async one; the two are ``<name>_async`` and
+    ``<name>`` (``Synchronous version of ...``), with the parameters of ``build``
+    and the type of value its call reads. A ``connection`` parameter of ``build``
+    (which ``build`` ignores) is the caller's connection to run the call on.
+
+    :raises NameError: an annotation of ``build`` names what its module imports only
+        for type checking (they are read when the class is made).
+    """
+    name = build.__name__.lstrip("_")
+    connection_of = _connection_finder(build)
+
+    async def method_async(
+        self: OperationRunner, /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        call = build(self, *args, **kwargs)
+        return await self._run_async(call, connection_of(args, kwargs))
+
+    def method(self: OperationRunner, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self._run(build(self, *args, **kwargs), connection_of(args, kwargs))
+
+    _describe(method_async, build, f"{name}_async", build.__doc__)
+    _describe(method, build, name, f"Synchronous version of :meth:`{name}_async`.")
+    return method_async, method
+
+
+def _connection_finder(
+    build: Callable[..., Any],
+) -> Callable[[tuple[Any, ...], dict[str, Any]], Any]:
+    # Where the caller's values put the connection: by name, or at its position
+    # (after self); None when build has no such parameter or the caller gave none.
+    names = list(inspect.signature(build).parameters)[1:]
+    position = names.index("connection") if "connection" in names else None
+
+    def connection_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if position is None:
+            return None
+        if position < len(args):
+            return args[position]
+        return kwargs.get("connection")
+
+    return connection_of
+
+
+def _describe(
+    method: Callable[..., Any],
+    build: Callable[..., Any],
+    name: str,
+    doc: str | None,
+) -> None:
+    # help() and the documentation read the parameters of the builder; the value
+    # returned is what its call reads (the T of Call[T]).
+    hints = typing.get_type_hints(build)
+    (value,) = typing.get_args(hints.pop("return"))
+    if value is type(None):
+        value = None
+    signature = inspect.signature(build)
+    method.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[
+            parameter.replace(annotation=hints.get(parameter.name, parameter.empty))
+            for parameter in signature.parameters.values()
+        ],
+        return_annotation=value,
+    )
+    method.__annotations__ = {**hints, "return": value}
+    # Where the code is declared, for tools that look up the class by module.
+    method.__module__ = build.__module__
+    method.__name__ = name
+    method.__qualname__ = f"{build.__qualname__.rpartition('.')[0]}.{name}"
+    method.__doc__ = doc

@@ -3,6 +3,7 @@ errors come back."""
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import pytest
@@ -163,7 +164,7 @@ def test_every_declared_operation_names_a_query_of_queries_sql() -> None:
 def test_stats_listings_count_every_status(kind: str) -> None:
     row = {"name": "a", "jobs_count": 3, "stats": {"todo": 2, "failed": 1}}
     target = RecordingConnector([row])
-    call = operations.list_stats(kind, status=jobs.Status.TODO)
+    call = operations.list_stats(kind, operations.list_filters(status=jobs.Status.TODO))
     (listed,) = runner.run(target, call)
     assert call.query.name == "list_stats"
     assert call.arguments == {
@@ -183,3 +184,50 @@ def test_stats_listings_count_every_status(kind: str) -> None:
         "cancelled": 0,
         "aborted": 0,
     }
+
+
+class StatusReader(runner.OperationRunner):
+    def _read_status(
+        self, job_id: int, connection: Any = None
+    ) -> runner.Call[jobs.Status]:
+        """The status of a job."""
+        return operations.get_job_status(job_id)
+
+    read_status_async, read_status = runner.twin_methods(_read_status)
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "connection"),
+    [
+        ((7,), {}, None),
+        ((7, "conn"), {}, "conn"),
+        ((7,), {"connection": "conn"}, "conn"),
+    ],
+)
+async def test_twin_methods_run_the_built_call_on_the_callers_connection(
+    args: tuple[Any, ...], kwargs: dict[str, Any], connection: Any
+) -> None:
+    target = RecordingConnector({"status": "todo"})
+    reader = StatusReader(target)
+    assert reader.read_status(*args, **kwargs) == jobs.Status.TODO
+    assert await reader.read_status_async(*args, **kwargs) == jobs.Status.TODO
+    head = (STATUS.query,) if connection is None else (connection, STATUS.query)
+    suffix = "_with_connection" if connection else ""
+    assert target.calls == [
+        (f"execute_query_one{suffix}", head, {"job_id": 7}),
+        (f"execute_query_one_async{suffix}", head, {"job_id": 7}),
+    ]
+
+
+def test_twin_methods_are_named_typed_and_documented_after_the_builder() -> None:
+    sync, asynchronous = StatusReader.read_status, StatusReader.read_status_async
+    assert (sync.__name__, asynchronous.__name__) == (
+        "read_status",
+        "read_status_async",
+    )
+    assert asynchronous.__doc__ == "The status of a job."
+    assert sync.__doc__ == "Synchronous version of :meth:`read_status_async`."
+    signature = inspect.signature(sync)
+    assert list(signature.parameters) == ["self", "job_id", "connection"]
+    assert signature.return_annotation is jobs.Status
+    assert inspect.iscoroutinefunction(asynchronous)

@@ -57,15 +57,6 @@ MESSAGES = {
     "not_paused": "The queue was paused already.",
     "not_resumed": "The queue was not paused.",
 }
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'self'; img-src 'self'; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-}
-
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -436,31 +427,6 @@ class Dashboard:
         )
 
 
-class SecurityHeaders:
-    """ASGI middleware adding the headers of :data:`SECURITY_HEADERS`."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        """Add the headers to every response start (the ASGI protocol)."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers += [
-                    (name.lower().encode(), value.encode())
-                    for name, value in SECURITY_HEADERS.items()
-                ]
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
 def make_app(
     app: procrastinate.App, *, credential: security.Credential | None = None
 ) -> Starlette:
@@ -475,7 +441,7 @@ def make_app(
     """
     dashboard = Dashboard(app)
     static = StaticFiles(packages=[("procrastinate.contrib.web", "static")])
-    middleware = [Middleware(SecurityHeaders)]
+    middleware = [Middleware(security.SecurityHeaders)]
     if credential is not None:
         middleware.append(Middleware(security.BasicAuth, credential=credential))
     return Starlette(

@@ -1,5 +1,6 @@
 """What protects the dashboard: HTTP Basic authentication, CSRF tokens for actions,
-and the rule that only a loopback address may be served without a credential."""
+the rule that only a loopback address may be served without a credential, and the
+headers that keep a browser from loading or framing what the pages did not ask for."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import binascii
 import hmac
 import ipaddress
 import secrets
+from typing import Any
 
 import attr
 from starlette.datastructures import Headers
@@ -17,6 +19,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 CREDENTIAL_VARIABLE = "PROCRASTINATE_WEB_CREDENTIAL"
 CSRF_COOKIE = "procrastinate_csrf"
 CSRF_FIELD = "csrf_token"
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
 
 
 @attr.dataclass(frozen=True)
@@ -123,3 +133,28 @@ def same_origin(headers: Headers) -> bool:
         return origin is None
     host = headers.get("host", "")
     return origin.split("://", 1)[-1] == host
+
+
+class SecurityHeaders:
+    """ASGI middleware adding the headers of :data:`SECURITY_HEADERS`."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Add the headers to every response start (the ASGI protocol)."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [
+                    (name.lower().encode(), value.encode())
+                    for name, value in SECURITY_HEADERS.items()
+                ]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

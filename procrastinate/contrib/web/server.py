@@ -40,7 +40,7 @@ class _Server(uvicorn.Server):
 
 def bind(host: str, port: int) -> socket.socket:
     """
-    A listening socket on ``host:port``.
+    A socket listening on ``host:port``.
 
     :raises OSError: the address cannot be bound; the message says which one.
     """
@@ -54,6 +54,9 @@ def bind(host: str, port: int) -> socket.socket:
         raise OSError(
             f"Cannot serve the dashboard on {host}:{port}: {exc.strerror or exc}"
         ) from exc
+    # Listening at once: a client told "Serving" before uvicorn starts is queued by
+    # the kernel, not refused.
+    sock.listen()
     return sock
 
 
