@@ -144,6 +144,9 @@ class ProcrastinateBackend(api.BaseTaskBackend):
         Defer a job of ``task`` (in the current transaction, if any), and send
         ``task_enqueued`` once it exists (when the transaction commits).
 
+        :param task: the Django task (made by ``@task``), with its options.
+        :param args: the positional arguments of the call.
+        :param kwargs: the keyword arguments of the call.
         :returns: the task result, ``READY``; its id is the job id.
         :raises InvalidTask: see :meth:`validate_task`, or the worker could not import
             the task by its module path.
@@ -162,7 +165,15 @@ class ProcrastinateBackend(api.BaseTaskBackend):
     async def aenqueue(
         self, task: api.AnyTask, args: Any, kwargs: Any
     ) -> api.AnyTaskResult:
-        """Asynchronous :meth:`enqueue`."""
+        """
+        Asynchronous :meth:`enqueue`; the job exists (and ``task_enqueued`` is
+        sent) when it returns, as async code runs outside Django's transactions.
+
+        :param task: the Django task (made by ``@task``), with its options.
+        :param args: the positional arguments of the call.
+        :param kwargs: the keyword arguments of the call.
+        :raises InvalidTask: as :meth:`enqueue`.
+        """
         job_deferrer, arguments = self._job(task, args, kwargs)
         job_id = await job_deferrer.defer_async(**arguments)
         # Async code runs no transaction of Django's: the job exists already.
@@ -174,6 +185,7 @@ class ProcrastinateBackend(api.BaseTaskBackend):
         """
         The task result of the job ``result_id``, read from the database.
 
+        :param result_id: the id of a task result (the job id).
         :raises TaskResultDoesNotExist: there is no such job, it is not a Django
             task's, or its task cannot be imported any more.
         """
@@ -181,13 +193,22 @@ class ProcrastinateBackend(api.BaseTaskBackend):
         return runner.run(app.connector, call)
 
     async def aget_result(self, result_id: str) -> api.AnyTaskResult:
-        """Asynchronous :meth:`get_result`."""
+        """
+        Asynchronous :meth:`get_result`.
+
+        :param result_id: the id of a task result (the job id).
+        :raises TaskResultDoesNotExist: as :meth:`get_result`.
+        """
         call = _read_task_result(tasks_mapping.job_id(result_id))
         return await runner.run_async(app.connector, call)
 
     def check(self, **kwargs: Any) -> Iterable[checks.CheckMessage]:
-        """The system checks of the backend: procrastinate's Django app must be
-        installed, for its connector and its worker."""
+        """
+        The system checks of the backend: procrastinate's Django app must be
+        installed, for its connector and its worker.
+
+        :param kwargs: what Django's check framework passes (unused).
+        """
         if apps.is_installed("procrastinate.contrib.django"):
             return []
         return [
