@@ -457,6 +457,12 @@ class Running:
     output: Output
 
 
+def _as_at_a_terminal() -> None:
+    # A reader's shell takes Control-C; a test run started in the background (by
+    # `cmd &` in a script) ignores SIGINT, and its children would inherit that.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class PageRunner:
     """Runs the blocks of one page in its folder, against its database."""
 
@@ -613,6 +619,7 @@ class PageRunner:
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,
+            preexec_fn=_as_at_a_terminal,
         )
 
     def restore_shell_state(self) -> None:
@@ -692,8 +699,14 @@ class PageRunner:
         failures = []
         background, self.background = self.background, []
         for running in background:
-            returncode = self.stop(running.process)
-            running.output.close()
+            # Every command is stopped, even after one that would not stop.
+            try:
+                returncode = self.stop(running.process)
+            except AssertionError as exc:
+                failures.append(f"{self.where(running.command.line)}: {exc}")
+                continue
+            finally:
+                running.output.close()
             if returncode != 0:
                 failures.append(
                     f"{self.where(running.command.line)}: `{running.command.text}` "
