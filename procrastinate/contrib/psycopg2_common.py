@@ -24,7 +24,7 @@ from procrastinate.connector import errors
 class Psycopg2Settings:
     """
     The settings of a connector on a psycopg2 pool: its JSON hooks, and the
-    arguments of its pool, the caller's over ``_POOL_DEFAULTS``.
+    arguments of its pool: the caller's, over the defaults of the connector class.
 
     :param json_dumps: serializes job arguments to JSON (default: :func:`json.dumps`).
     :param json_loads: reads job arguments back (default: :func:`json.loads`).
