@@ -1,5 +1,5 @@
-"""What the psycopg2-based connectors (psycopg2, aiopg, SQLAlchemy) share: parameter
-adaptation, JSON hooks and the description of driver errors, read the same way as
+"""What the psycopg2-based connectors (psycopg2, aiopg, SQLAlchemy) share: settings,
+parameter adaptation, JSON hooks and the description of driver errors, read the same way as
 psycopg 3's (:mod:`procrastinate.psycopg_common`), so that every connector raises the
 same procrastinate exceptions for the same database errors."""
 
@@ -8,7 +8,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import select
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import psycopg2
 import psycopg2.errorcodes
@@ -18,6 +19,31 @@ import psycopg2.extras
 
 from procrastinate import connector, exceptions, psycopg_common
 from procrastinate.connector import errors
+
+
+class Psycopg2Settings:
+    """
+    The settings of a connector on a psycopg2 pool: its JSON hooks, and the
+    arguments of its pool: the caller's, over the defaults of the connector class.
+
+    :param json_dumps: serializes job arguments to JSON (default: :func:`json.dumps`).
+    :param json_loads: reads job arguments back (default: :func:`json.loads`).
+    :param kwargs: the arguments of the pool.
+    """
+
+    #: The arguments of the pool that the caller does not give.
+    _POOL_DEFAULTS: ClassVar[Mapping[str, Any]] = {}
+
+    def __init__(
+        self,
+        *,
+        json_dumps: psycopg_common.JSONDumps | None = None,
+        json_loads: psycopg_common.JSONLoads | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.json_dumps = json_dumps
+        self.json_loads = json_loads
+        self._pool_args: dict[str, Any] = {**self._POOL_DEFAULTS, **kwargs}
 
 
 def adapt_arguments(

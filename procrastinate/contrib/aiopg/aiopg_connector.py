@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any, ClassVar
 
 import aiopg
 import psycopg2
 import psycopg2.extras
 
-from procrastinate import connector, psycopg_common
+from procrastinate import connector
 from procrastinate.connector import errors
 from procrastinate.contrib import psycopg2_common
 from procrastinate.contrib.psycopg2 import Psycopg2Connector
@@ -27,7 +27,7 @@ _AIOPG_ONLY_ARGUMENTS = frozenset(
 )
 
 
-class AiopgConnector(connector.BaseAsyncConnector):
+class AiopgConnector(psycopg2_common.Psycopg2Settings, connector.BaseAsyncConnector):
     """
     Asynchronous connector based on an :func:`aiopg.create_pool` pool. It can run
     workers, LISTEN/NOTIFY included.
@@ -46,25 +46,14 @@ class AiopgConnector(connector.BaseAsyncConnector):
         function runs after the connector's own, which registers ``json_loads``.
     """
 
-    def __init__(
-        self,
-        *,
-        json_dumps: psycopg_common.JSONDumps | None = None,
-        json_loads: psycopg_common.JSONLoads | None = None,
-        **kwargs: Any,
-    ) -> None:
-        self.json_dumps = json_dumps
-        self.json_loads = json_loads
-        self._user_on_connect: OnConnect | None = kwargs.pop("on_connect", None)
-        self._pool_args: dict[str, Any] = {
-            "dsn": "",
-            "enable_json": False,
-            "enable_hstore": False,
-            "enable_uuid": False,
-            "cursor_factory": psycopg2.extras.RealDictCursor,
-            **kwargs,
-        }
-        self._sync_connector: Psycopg2Connector | None = None
+    _POOL_DEFAULTS: ClassVar[Mapping[str, Any]] = {
+        "dsn": "",
+        "enable_json": False,
+        "enable_hstore": False,
+        "enable_uuid": False,
+        "cursor_factory": psycopg2.extras.RealDictCursor,
+    }
+    _sync_connector: Psycopg2Connector | None = None
 
     def get_sync_connector(self) -> connector.BaseConnector:
         """
@@ -110,8 +99,10 @@ class AiopgConnector(connector.BaseAsyncConnector):
 
     async def _on_connect(self, connection: aiopg.Connection) -> None:
         psycopg2_common.register_json_loads(connection.raw, self.json_loads)
-        if self._user_on_connect is not None:
-            await self._user_on_connect(connection)
+        # The caller's on_connect runs after ours, which the pool is given instead.
+        user_on_connect: OnConnect | None = self._pool_args.get("on_connect")
+        if user_on_connect is not None:
+            await user_on_connect(connection)
 
     async def open_async(self, pool: aiopg.Pool | None = None) -> None:
         """
@@ -128,7 +119,7 @@ class AiopgConnector(connector.BaseAsyncConnector):
     async def _create_pool_async(self) -> aiopg.Pool:
         try:
             return await aiopg.create_pool(
-                **self._pool_args, on_connect=self._on_connect
+                **{**self._pool_args, "on_connect": self._on_connect}
             )
         except (psycopg2.OperationalError, psycopg2.ProgrammingError) as exc:
             # ProgrammingError: a malformed dsn, whose message may quote the password.

@@ -26,28 +26,50 @@ def api_module_name() -> str | None:
     return None
 
 
+#: The names of the API, by module under its package; the backport has the same
+#: modules, and calls some names otherwise (:data:`_BACKPORT_NAMES`).
+_API_NAMES: dict[str, tuple[str, ...]] = {
+    "": ("task_backends",),
+    ".backends.base": ("BaseTaskBackend",),
+    ".base": (
+        "TASK_MAX_PRIORITY",
+        "TASK_MIN_PRIORITY",
+        "Task",
+        "TaskContext",
+        "TaskError",
+        "TaskResult",
+        "TaskResultStatus",
+    ),
+    ".exceptions": ("InvalidTask", "InvalidTaskBackend", "TaskResultDoesNotExist"),
+    ".signals": ("task_enqueued", "task_finished", "task_started"),
+}
+_BACKPORT_NAMES = {
+    "InvalidTask": "InvalidTaskError",
+    "InvalidTaskBackend": "InvalidTaskBackendError",
+}
+#: Where ``normalize_json`` lives: outside the API's package in Django.
+_HELPERS = {"django.tasks": "django.utils.json", "django_tasks": "django_tasks.utils"}
+
+
+def _load_api(package: str) -> dict[str, Any]:
+    """The objects of the task API of ``package`` (``"django.tasks"`` or
+    ``"django_tasks"``), under the names of Django's own.
+
+    :raises ImportError: if ``package`` or one of its modules cannot be imported.
+    """
+    renames = _BACKPORT_NAMES if package == "django_tasks" else {}
+    api = {}
+    for module, names in _API_NAMES.items():
+        loaded = importlib.import_module(package + module)
+        for name in names:
+            api[name] = getattr(loaded, renames.get(name, name))
+    api["normalize_json"] = importlib.import_module(_HELPERS[package]).normalize_json
+    return api
+
+
 # Type-checked against the backport, which ships its types (Django 6's own module is
-# untyped): for mypy, TYPE_CHECKING makes the first branch unreachable.
-if not TYPE_CHECKING and api_module_name() == "django.tasks":
-    from django.tasks import task_backends
-    from django.tasks.backends.base import BaseTaskBackend
-    from django.tasks.base import (
-        TASK_MAX_PRIORITY,
-        TASK_MIN_PRIORITY,
-        Task,
-        TaskContext,
-        TaskError,
-        TaskResult,
-        TaskResultStatus,
-    )
-    from django.tasks.exceptions import (
-        InvalidTask,
-        InvalidTaskBackend,
-        TaskResultDoesNotExist,
-    )
-    from django.tasks.signals import task_enqueued, task_finished, task_started
-    from django.utils.json import normalize_json
-elif TYPE_CHECKING or api_module_name() == "django_tasks":
+# untyped); at run time, the names come from whichever API is installed.
+if TYPE_CHECKING:
     from django_tasks import task_backends
     from django_tasks.backends.base import BaseTaskBackend
     from django_tasks.base import (
@@ -65,7 +87,10 @@ elif TYPE_CHECKING or api_module_name() == "django_tasks":
     from django_tasks.signals import task_enqueued, task_finished, task_started
     from django_tasks.utils import normalize_json
 else:
-    raise ImportError(MISSING_API)
+    _package = api_module_name()
+    if _package is None:
+        raise ImportError(MISSING_API)
+    globals().update(_load_api(_package))
 
 if TYPE_CHECKING:
     #: Any task, and any task result (in annotations only: Django 6's classes are

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar
 
 import psycopg2
 import psycopg2.extensions
 import psycopg2.extras
 import psycopg2.pool
 
-from procrastinate import connector, exceptions, psycopg_common
+from procrastinate import connector, exceptions
 from procrastinate.connector import errors
 from procrastinate.contrib import psycopg2_common
 
 Rows = connector.Rows
 
 
-class Psycopg2Connector(connector.BaseSyncConnector):
+class Psycopg2Connector(psycopg2_common.Psycopg2Settings, connector.BaseSyncConnector):
     """
     Synchronous connector based on a :class:`psycopg2.pool.ThreadedConnectionPool`.
 
@@ -38,22 +38,12 @@ class Psycopg2Connector(connector.BaseSyncConnector):
         :class:`~psycopg2.extras.RealDictCursor`...).
     """
 
-    def __init__(
-        self,
-        *,
-        json_dumps: psycopg_common.JSONDumps | None = None,
-        json_loads: psycopg_common.JSONLoads | None = None,
-        **kwargs: Any,
-    ) -> None:
-        self.json_dumps = json_dumps
-        self.json_loads = json_loads
-        self._pool_args: dict[str, Any] = {
-            "minconn": 1,
-            "maxconn": 10,
-            "dsn": "",
-            "cursor_factory": psycopg2.extras.RealDictCursor,
-            **kwargs,
-        }
+    _POOL_DEFAULTS: ClassVar[Mapping[str, Any]] = {
+        "minconn": 1,
+        "maxconn": 10,
+        "dsn": "",
+        "cursor_factory": psycopg2.extras.RealDictCursor,
+    }
 
     @property
     def pool(self) -> psycopg2.pool.AbstractConnectionPool:

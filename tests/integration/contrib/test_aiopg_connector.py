@@ -57,6 +57,23 @@ async def test_json_loads_applies_to_an_adopted_pool(dsn: str) -> None:
     assert job.task_kwargs == {"day": datetime.date(2024, 2, 29)}
 
 
+async def test_the_callers_on_connect_runs_after_the_connectors_own(dsn: str) -> None:
+    seen = []
+
+    async def on_connect(connection: aiopg.Connection) -> None:
+        # The connector's own hook has run: its json_loads reads this value.
+        async with connection.cursor() as cursor:
+            await cursor.execute("""SELECT '{"date": "2024-02-29"}'::jsonb AS day""")
+            seen.append(dict(await cursor.fetchone()))
+
+    connector = AiopgConnector(
+        dsn=dsn, maxsize=1, json_loads=decode_dates, on_connect=on_connect
+    )
+    async with make_app(connector).open_async() as app:
+        assert await app.check_connection_async() is True
+    assert seen == [{"day": datetime.date(2024, 2, 29)}]
+
+
 async def test_applies_the_schema_on_an_empty_database(empty_db_name: str) -> None:
     connector = AiopgConnector(dsn=f"dbname={empty_db_name}")
     async with make_app(connector).open_async() as app:

@@ -4,6 +4,7 @@ statuses, job arguments, task results from rows, options and retries."""
 from __future__ import annotations
 
 import datetime
+import sys
 import types
 from typing import Any
 
@@ -351,3 +352,29 @@ def test_queue_names_longer_than_procrastinates_are_refused() -> None:
 
     with pytest.raises(api.InvalidTask, match="longer than procrastinate's 128"):
         backend.validate_task(task)  # type: ignore[arg-type]
+
+
+def test_the_loaded_api_is_what_the_module_exports() -> None:
+    defined_here = {"FAILED", "MISSING_API", "READY", "RUNNING", "SUCCESSFUL"}
+    loaded = api._load_api("django_tasks")
+    assert set(loaded) == set(api.__all__) - defined_here - {"api_module_name"}
+    assert loaded["InvalidTask"] is api.InvalidTask
+    assert loaded["TaskResultStatus"] is api.TaskResultStatus
+
+
+def test_the_api_of_django_6_is_loaded_under_its_own_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Django 6 needs Python 3.12: its modules are stood in for by ones that hold, under
+    # Django's names, which name each object has.
+    for module, names in api._API_NAMES.items():
+        stand_in = types.ModuleType("django.tasks" + module)
+        for name in names:
+            setattr(stand_in, name, name)
+        monkeypatch.setitem(sys.modules, "django.tasks" + module, stand_in)
+    helpers = types.ModuleType("django.utils.json")
+    helpers.normalize_json = "normalize_json"  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "django.utils.json", helpers)
+    loaded = api._load_api("django.tasks")
+    assert loaded == {name: name for name in loaded}
+    assert {"InvalidTask", "InvalidTaskBackend", "normalize_json"} <= set(loaded)
