@@ -177,7 +177,9 @@ async def test_abort_async_job(app: procrastinate.App, listen_notify: bool) -> N
         assert time.monotonic() - asked < (2 if not listen_notify else 1)
 
 
-async def test_abort_sync_job_through_should_abort(app: procrastinate.App) -> None:
+async def test_abort_sync_job_through_should_abort(
+    app: procrastinate.App, connection: psycopg.Connection[Any]
+) -> None:
     @app.task(pass_context=True)
     def cooperative(context: procrastinate.JobContext) -> None:
         deadline = time.monotonic() + 10
@@ -193,6 +195,9 @@ async def test_abort_sync_job_through_should_abort(app: procrastinate.App) -> No
             return await status_of(app, job_id) == "doing"
 
         await wait_until(running)
+        # The abort request is heard at once only once the worker listens (the job
+        # may start before): otherwise the next abort poll, seconds later, sees it.
+        await wait_listening(connection)
         await app.job_manager.cancel_job_by_id_async(job_id, abort=True)
 
         async def aborted() -> bool:
