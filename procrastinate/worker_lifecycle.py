@@ -9,6 +9,7 @@ loop.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import logging
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from procrastinate import manager
 
 
-class WorkerLifecycle:
+class WorkerLifecycle(abc.ABC):
     """
     The start, stop and shutdown of a worker, and its side tasks, around the fetch
     loop that :class:`~procrastinate.worker.Worker` writes (``_fetch_loop``) with the
@@ -61,8 +62,9 @@ class WorkerLifecycle:
     def worker_id(self, value: int | None) -> None:
         self.registration.worker_id = value
 
+    @abc.abstractmethod
     async def _fetch_loop(self) -> None:
-        raise NotImplementedError
+        """Fetch and run jobs until the worker is asked to stop."""
 
     # Stop requests
 
